@@ -1,0 +1,31 @@
+# ragnode build targets. CGO is needed by go-nvml; the flag silences its
+# deprecation warnings.
+export CGO_CFLAGS ?= -Wno-deprecated-declarations
+GO ?= go
+BIN ?= bin/ragnode
+
+.PHONY: build test vet scenarios bench demo clean
+
+build:
+	$(GO) build -o $(BIN) .
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
+
+# The whole suite, race detector on; multi-node tests run real Raft, Serf and
+# HTTP on loopback.
+test: vet
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+scenarios: build
+	RAGNODE_SCENARIOS=full $(GO) test -count=1 -timeout 60m -v ./scenarios/
+
+bench:
+	$(GO) run ./scenarios/cmd/bench -out BENCHMARKS.md
+
+demo: build
+	./scripts/demo.sh
+
+clean:
+	rm -rf bin

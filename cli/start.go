@@ -1,0 +1,172 @@
+package cli
+
+import (
+	"encoding/base64"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/urfave/cli/v2"
+
+	"github.com/ragnode/ragnode/gpu"
+	"github.com/ragnode/ragnode/node"
+	"github.com/ragnode/ragnode/scheduler"
+)
+
+func startFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "env-file", Usage: "read environment variables from this file (default .env when present)"},
+		&cli.StringFlag{Name: "data-dir", Value: "./ragnode-data", Usage: "where the node keeps its identity, Raft log, blobs and chunks", EnvVars: envs("DATA_DIR")},
+		&cli.StringFlag{Name: "name", Usage: "node name (default: hostname plus ID prefix)", EnvVars: envs("NAME")},
+		&cli.StringFlag{Name: "bind", Value: "127.0.0.1", Usage: "IP to listen on", EnvVars: envs("BIND")},
+		&cli.StringFlag{Name: "advertise", Usage: "IP other nodes use to reach this one (default: --bind)", EnvVars: envs("ADVERTISE")},
+		&cli.IntFlag{Name: "http-port", Value: node.DefaultHTTPPort, Usage: "HTTP API port", EnvVars: envs("HTTP_PORT")},
+		&cli.IntFlag{Name: "raft-port", Value: node.DefaultRaftPort, Usage: "Raft port", EnvVars: envs("RAFT_PORT")},
+		&cli.IntFlag{Name: "serf-port", Value: node.DefaultSerfPort, Usage: "Serf gossip port (what --join takes)", EnvVars: envs("SERF_PORT")},
+		&cli.StringSliceFlag{Name: "join", Usage: "HOST:SERFPORT of a member to join (repeatable)", EnvVars: envs("JOIN")},
+		&cli.DurationFlag{Name: "join-timeout", Value: node.DefaultJoinTimeout, Usage: "keep retrying --join this long", EnvVars: envs("JOIN_TIMEOUT")},
+		&cli.IntFlag{Name: "bootstrap-expect", Usage: "wait for N nodes, then bootstrap one cluster with all of them", EnvVars: envs("BOOTSTRAP_EXPECT")},
+		&cli.StringFlag{Name: "gossip-key", Usage: "base64 key (16/24/32 bytes) encrypting gossip; see 'ragnode keygen'", EnvVars: envs("GOSSIP_KEY")},
+		&cli.StringFlag{Name: "token", Usage: "bearer token every API call must carry", EnvVars: envs("TOKEN")},
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "trace, debug, info, warn, error", EnvVars: envs("LOG_LEVEL")},
+		&cli.StringFlag{Name: "timing", Value: "lan", Usage: "failure detection: lan (real networks) or fast (one machine: tests, demos)", EnvVars: envs("TIMING")},
+		&cli.DurationFlag{Name: "dead-server-timeout", Usage: "remove a voter failed this long (default 30s; 5s with --timing fast)", EnvVars: envs("DEAD_SERVER_TIMEOUT")},
+		// GPU and work limits.
+		&cli.IntFlag{Name: "gpus", Value: -1, Usage: "declare N virtual GPUs instead of asking NVML (-1: NVML, else none)", EnvVars: envs("GPUS")},
+		&cli.StringFlag{Name: "gpu-mem", Usage: "memory of each declared GPU (e.g. 16GiB); overrides NVML's figure", EnvVars: envs("GPU_MEM")},
+		&cli.StringFlag{Name: "gpu-reserve", Usage: "memory kept free on each card for other services (vLLM, ...)", EnvVars: envs("GPU_RESERVE")},
+		&cli.StringFlag{Name: "task-gpus", Value: "0.25", Usage: "fraction of a GPU each task reserves (0 to 1)", EnvVars: envs("TASK_GPUS", "RAY_NUM_GPUS")},
+		&cli.StringFlag{Name: "task-gpu-mem", Usage: "GPU memory each task reserves (e.g. 1GiB), placed by free memory", EnvVars: envs("TASK_GPU_MEM")},
+		&cli.IntFlag{Name: "cpu-slots", Usage: "tasks a GPU-less node runs at once (default: CPU count)", EnvVars: envs("CPU_SLOTS")},
+		&cli.IntFlag{Name: "pool-size", Usage: "cluster-wide cap on running tasks (0: none)", EnvVars: envs("POOL_SIZE", "RAY_POOL_SIZE")},
+		&cli.IntFlag{Name: "max-concurrent", Usage: "cap on tasks running on this node (0: none)", EnvVars: envs("MAX_CONCURRENT")},
+		&cli.IntFlag{Name: "max-tasks-per-worker", Usage: "rebuild a worker slot's runner after N tasks (0: never)", EnvVars: envs("MAX_TASKS_PER_WORKER", "RAY_MAX_TASKS_PER_WORKER")},
+		&cli.DurationFlag{Name: "task-timeout", Value: node.DefaultTaskTimeout, Usage: "fail a task that runs longer", EnvVars: envs("TASK_TIMEOUT")},
+		&cli.DurationFlag{Name: "requeue-after", Usage: "requeue a failed node's tasks after this grace (default 10s; 2s with --timing fast)", EnvVars: envs("REQUEUE_AFTER")},
+		&cli.IntFlag{Name: "max-attempts", Value: 3, Usage: "runner failures before a task ends failed", EnvVars: envs("MAX_ATTEMPTS")},
+		&cli.DurationFlag{Name: "drain-timeout", Value: node.DefaultDrainTimeout, Usage: "on SIGTERM, let running tasks finish this long before handing them back", EnvVars: envs("DRAIN_TIMEOUT")},
+		&cli.StringFlag{Name: "placement", Value: "spread", Usage: "spread (across nodes) or binpack", EnvVars: envs("PLACEMENT")},
+		&cli.IntFlag{Name: "retain", Value: 100000, Usage: "finished tasks kept in the ledger", EnvVars: envs("RETAIN")},
+		&cli.DurationFlag{Name: "retain-age", Usage: "drop finished tasks older than this (0: keep by count only)", EnvVars: envs("RETAIN_AGE")},
+		&cli.StringFlag{Name: "runner", Value: "index", Usage: "task body: index (the pipeline), checksum, or sleep:DURATION (benchmarking aid)", EnvVars: envs("RUNNER")},
+	}
+}
+
+func startCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "start",
+		Usage: "run a node (bootstraps a new cluster, or joins one with --join)",
+		Flags: append(startFlags(), indexerFlags()...),
+		Action: func(c *cli.Context) error {
+			cfg, err := configFromFlags(c)
+			if err != nil {
+				return err
+			}
+			n, err := node.Start(cfg)
+			if err != nil {
+				return err
+			}
+			sig := make(chan os.Signal, 2)
+			signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+			select {
+			case s := <-sig:
+				cfg.Logger.Info("signal received: restarting-style shutdown", "signal", s.String())
+				go func() {
+					<-sig
+					cfg.Logger.Warn("second signal: exiting now")
+					os.Exit(1)
+				}()
+				n.Stop()
+			case <-n.Done():
+			}
+			return nil
+		},
+	}
+}
+
+func configFromFlags(c *cli.Context) (node.Config, error) {
+	level := hclog.LevelFromString(c.String("log-level"))
+	if level == hclog.NoLevel {
+		return node.Config{}, fmt.Errorf("--log-level %q: want trace, debug, info, warn or error", c.String("log-level"))
+	}
+	cfg := node.Config{
+		DataDir:           c.String("data-dir"),
+		Name:              c.String("name"),
+		Bind:              c.String("bind"),
+		Advertise:         c.String("advertise"),
+		HTTPPort:          c.Int("http-port"),
+		RaftPort:          c.Int("raft-port"),
+		SerfPort:          c.Int("serf-port"),
+		Join:              c.StringSlice("join"),
+		JoinTimeout:       c.Duration("join-timeout"),
+		BootstrapExpect:   c.Int("bootstrap-expect"),
+		Token:             c.String("token"),
+		Timing:            node.Timing(c.String("timing")),
+		DeadServerTimeout: c.Duration("dead-server-timeout"),
+		CPUSlots:          c.Int("cpu-slots"),
+		PoolSize:          c.Int("pool-size"),
+		MaxConcurrent:     c.Int("max-concurrent"),
+		MaxTasksPerWorker: c.Int("max-tasks-per-worker"),
+		TaskTimeout:       c.Duration("task-timeout"),
+		RequeueAfter:      c.Duration("requeue-after"),
+		MaxAttempts:       c.Int("max-attempts"),
+		DrainTimeout:      c.Duration("drain-timeout"),
+		RetainCount:       c.Int("retain"),
+		RetainMaxAge:      c.Duration("retain-age"),
+		GPU:               gpu.Config{Declared: c.Int("gpus")},
+		Logger: hclog.New(&hclog.LoggerOptions{Name: "ragnode", Level: level, Output: c.App.ErrWriter}),
+	}
+	if cfg.Timing != node.TimingLAN && cfg.Timing != node.TimingFast {
+		return cfg, fmt.Errorf("--timing %q: want lan or fast", cfg.Timing)
+	}
+	if k := c.String("gossip-key"); k != "" {
+		b, err := base64.StdEncoding.DecodeString(k)
+		if err != nil {
+			return cfg, fmt.Errorf("--gossip-key is not valid base64: %v", err)
+		}
+		cfg.GossipKey = b
+	}
+	var err error
+	if cfg.TaskMilli, err = gpu.ParseFraction(c.String("task-gpus")); err != nil {
+		return cfg, fmt.Errorf("--task-gpus: %w", err)
+	}
+	for flag, dst := range map[string]*uint64{"gpu-mem": &cfg.GPU.DeclaredMem, "gpu-reserve": &cfg.GPUReserve, "task-gpu-mem": &cfg.TaskMem} {
+		if *dst, err = gpu.ParseSize(c.String(flag)); err != nil {
+			return cfg, fmt.Errorf("--%s: %w", flag, err)
+		}
+	}
+	if cfg.TaskMem > 0 && !c.IsSet("task-gpus") && os.Getenv("RAY_NUM_GPUS") == "" && os.Getenv("RAGNODE_TASK_GPUS") == "" {
+		// A memory request replaces the default fraction rather than adding to it.
+		cfg.TaskMilli = 0
+	}
+	if cfg.Placement, err = scheduler.ParsePolicy(c.String("placement")); err != nil {
+		return cfg, fmt.Errorf("--placement: %w", err)
+	}
+	if cfg.Runner, err = node.ParseRunner(c.String("runner")); err != nil {
+		return cfg, err
+	}
+	if err := applyIndexerFlags(c, &cfg); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func keygenCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "keygen",
+		Usage: "print a new random gossip encryption key (32 bytes, base64)",
+		Action: func(c *cli.Context) error {
+			k, err := node.NewGossipKey()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(c.App.Writer, k)
+			return nil
+		},
+	}
+}
+
+var _ = strconv.Itoa

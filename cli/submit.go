@@ -1,0 +1,375 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/urfave/cli/v2"
+
+	"github.com/ragnode/ragnode/transport"
+)
+
+type upload struct {
+	path, fileID string
+}
+
+func submitCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "submit",
+		Usage:     "index files and folders (recursive): each file becomes one task",
+		ArgsUsage: "PATH...",
+		Flags: clientFlags(
+			&cli.StringFlag{Name: "partition", Value: "default", Usage: "partition the files go to"},
+			&cli.StringSliceFlag{Name: "metadata", Usage: "k=v metadata attached to every file (repeatable)"},
+			&cli.StringFlag{Name: "file-id", Usage: "file ID for a single file (default: path relative to the folder, or the file name)"},
+			&cli.BoolFlag{Name: "shared-path", Usage: "the paths are on a filesystem every node mounts: send the path, not the bytes"},
+			&cli.BoolFlag{Name: "wait", Usage: "show progress until every task ends; exit 1 if any failed"},
+			&cli.IntFlag{Name: "parallel", Value: 8, Usage: "concurrent uploads"},
+		),
+		Action: runSubmit,
+	}
+}
+
+func collect(args []string, fileID string) ([]upload, error) {
+	var ups []upload
+	for _, a := range args {
+		st, err := os.Stat(a)
+		if err != nil {
+			return nil, fmt.Errorf("submit: %w", err)
+		}
+		if !st.IsDir() {
+			id := filepath.Base(a)
+			if fileID != "" {
+				id = fileID
+			}
+			ups = append(ups, upload{path: a, fileID: id})
+			continue
+		}
+		err = filepath.WalkDir(a, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				if p != a && strings.HasPrefix(d.Name(), ".") {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if !d.Type().IsRegular() || strings.HasPrefix(d.Name(), ".") {
+				return nil
+			}
+			rel, err := filepath.Rel(a, p)
+			if err != nil {
+				return err
+			}
+			ups = append(ups, upload{path: p, fileID: filepath.ToSlash(rel)})
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("submit: walk %s: %w", a, err)
+		}
+	}
+	if fileID != "" && len(ups) != 1 {
+		return nil, fmt.Errorf("--file-id needs exactly one file, got %d", len(ups))
+	}
+	return ups, nil
+}
+
+func runSubmit(c *cli.Context) error {
+	if c.NArg() == 0 {
+		return fmt.Errorf("submit needs at least one file or folder")
+	}
+	cl, err := newClient(c)
+	if err != nil {
+		return err
+	}
+	meta := map[string]string{}
+	for _, kv := range c.StringSlice("metadata") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("--metadata %q: want key=value", kv)
+		}
+		meta[k] = v
+	}
+	ups, err := collect(c.Args().Slice(), c.String("file-id"))
+	if err != nil {
+		return err
+	}
+	if len(ups) == 0 {
+		return fmt.Errorf("submit: no files found")
+	}
+	created := make([]transport.TaskView, len(ups))
+	errs := make([]error, len(ups))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	par := c.Int("parallel")
+	if par < 1 {
+		par = 1
+	}
+	for w := 0; w < par; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				created[i], errs[i] = submitOne(c, cl, ups[i], meta)
+			}
+		}()
+	}
+	for i := range ups {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	var ok []transport.TaskView
+	var failures []string
+	for i := range ups {
+		if errs[i] != nil {
+			failures = append(failures, fmt.Sprintf("%s: %v", ups[i].path, errs[i]))
+			continue
+		}
+		ok = append(ok, created[i])
+	}
+	for _, f := range failures {
+		fmt.Fprintf(c.App.ErrWriter, "ragnode: submit %s\n", f)
+	}
+	if !c.Bool("wait") {
+		if err := printTasks(c, ok); err != nil {
+			return err
+		}
+	} else {
+		final, err := waitTasks(c, cl, ok)
+		if err != nil {
+			return err
+		}
+		if err := printTasks(c, final); err != nil {
+			return err
+		}
+		bad := 0
+		for _, t := range final {
+			if t.State != "completed" {
+				bad++
+			}
+		}
+		if bad > 0 {
+			return fmt.Errorf("%d of %d tasks did not complete", bad, len(final))
+		}
+	}
+	if len(failures) > 0 {
+		return fmt.Errorf("%d of %d files could not be submitted", len(failures), len(ups))
+	}
+	return nil
+}
+
+func submitOne(c *cli.Context, cl *transport.Client, u upload, meta map[string]string) (transport.TaskView, error) {
+	req := transport.SubmitRequest{Partition: c.String("partition"), FileID: u.fileID, FileName: filepath.Base(u.path), Metadata: meta}
+	ctx, cancel := context.WithTimeout(c.Context, 10*time.Minute)
+	defer cancel()
+	if c.Bool("shared-path") {
+		abs, err := filepath.Abs(u.path)
+		if err != nil {
+			return transport.TaskView{}, err
+		}
+		req.SharedPath = abs
+		return cl.Submit(ctx, req, nil)
+	}
+	f, err := os.Open(u.path)
+	if err != nil {
+		return transport.TaskView{}, err
+	}
+	defer f.Close()
+	return cl.Submit(ctx, req, f)
+}
+
+func terminal(state string) bool {
+	return state == "completed" || state == "failed" || state == "cancelled"
+}
+
+// waitTasks polls until every task ends, drawing a progress bar on stderr.
+func waitTasks(c *cli.Context, cl *transport.Client, tasks []transport.TaskView) ([]transport.TaskView, error) {
+	want := map[string]int{}
+	for i, t := range tasks {
+		want[t.ID] = i
+	}
+	final := append([]transport.TaskView(nil), tasks...)
+	bar := progressbar.NewOptions(len(tasks),
+		progressbar.OptionSetWriter(c.App.ErrWriter),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("tasks"),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionClearOnFinish())
+	defer bar.Close()
+	partitions := map[string]bool{}
+	for _, t := range tasks {
+		partitions[t.Partition] = true
+	}
+	misses := 0
+	for {
+		seen := map[string]bool{}
+		for p := range partitions {
+			ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
+			all, err := cl.Tasks(ctx, "", p)
+			cancel()
+			if err != nil {
+				misses++
+				if misses > 20 {
+					return final, fmt.Errorf("wait: %w", err)
+				}
+				continue
+			}
+			misses = 0
+			for _, t := range all {
+				if i, ok := want[t.ID]; ok {
+					final[i] = t
+					seen[t.ID] = true
+				}
+			}
+		}
+		done, failed, running := 0, 0, 0
+		for _, t := range final {
+			switch {
+			case t.State == "completed":
+				done++
+			case terminal(t.State):
+				failed++
+			case t.State == "running" || t.State == "assigned":
+				running++
+			}
+		}
+		bar.Describe(fmt.Sprintf("done %d  failed %d  running %d", done, failed, running))
+		_ = bar.Set(done + failed)
+		if done+failed == len(final) {
+			return final, nil
+		}
+		select {
+		case <-c.Context.Done():
+			return final, c.Context.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func printTasks(c *cli.Context, ts []transport.TaskView) error {
+	if ts == nil {
+		ts = []transport.TaskView{}
+	}
+	if jsonOut(c) {
+		return printJSON(c.App.Writer, ts)
+	}
+	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATE\tPARTITION\tFILE\tNODE\tATTEMPT\tCHUNKS\tERROR")
+	for _, t := range ts {
+		state := t.State
+		if t.Stage != "" && t.State == "running" {
+			state += "(" + t.Stage + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", t.ID, state, t.Partition, t.FileID, dash(short(t.NodeID)), t.Attempt, t.Chunks, oneLine(t.Error))
+	}
+	return tw.Flush()
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > 80 {
+		s = s[:77] + "..."
+	}
+	return s
+}
+
+func tasksCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "tasks",
+		Usage: "list tasks; 'tasks show ID', 'tasks cancel ID'",
+		Flags: clientFlags(
+			&cli.StringFlag{Name: "state", Usage: "queued, assigned, running, completed, failed or cancelled"},
+			&cli.StringFlag{Name: "partition", Usage: "only this partition"},
+		),
+		Action: func(c *cli.Context) error {
+			cl, err := newClient(c)
+			if err != nil {
+				return err
+			}
+			switch c.String("state") {
+			case "", "queued", "assigned", "running", "completed", "failed", "cancelled":
+			default:
+				return fmt.Errorf("--state %q: want queued, assigned, running, completed, failed or cancelled", c.String("state"))
+			}
+			ctx, cancel := reqCtx(c)
+			defer cancel()
+			ts, err := cl.Tasks(ctx, c.String("state"), c.String("partition"))
+			if err != nil {
+				return err
+			}
+			return printTasks(c, ts)
+		},
+		Subcommands: []*cli.Command{
+			{
+				Name: "show", Usage: "show one task", ArgsUsage: "ID", Flags: clientFlags(),
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return fmt.Errorf("tasks show takes one task ID")
+					}
+					cl, err := newClient(c)
+					if err != nil {
+						return err
+					}
+					ctx, cancel := reqCtx(c)
+					defer cancel()
+					t, err := cl.Task(ctx, c.Args().First())
+					if err != nil {
+						return err
+					}
+					if jsonOut(c) {
+						return printJSON(c.App.Writer, t)
+					}
+					tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+					rows := [][2]string{{"id", t.ID}, {"state", t.State}, {"stage", dash(t.Stage)}, {"partition", t.Partition},
+						{"file", t.FileID}, {"filename", t.FileName}, {"size", fmt.Sprint(t.Size)}, {"node", dash(t.NodeID)},
+						{"attempt", fmt.Sprint(t.Attempt)}, {"failures", fmt.Sprint(t.Failures)}, {"chunks", fmt.Sprint(t.Chunks)},
+						{"error", dash(t.Error)}}
+					keys := make([]string, 0, len(t.Metadata))
+					for k := range t.Metadata {
+						keys = append(keys, k)
+					}
+					sort.Strings(keys)
+					for _, k := range keys {
+						rows = append(rows, [2]string{"metadata." + k, t.Metadata[k]})
+					}
+					for _, r := range rows {
+						fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])
+					}
+					return tw.Flush()
+				},
+			},
+			{
+				Name: "cancel", Usage: "cancel a task", ArgsUsage: "ID", Flags: clientFlags(),
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return fmt.Errorf("tasks cancel takes one task ID")
+					}
+					cl, err := newClient(c)
+					if err != nil {
+						return err
+					}
+					ctx, cancel := reqCtx(c)
+					defer cancel()
+					if err := cl.Cancel(ctx, c.Args().First()); err != nil {
+						return err
+					}
+					fmt.Fprintf(c.App.Writer, "cancelled %s\n", c.Args().First())
+					return nil
+				},
+			},
+		},
+	}
+}

@@ -1,0 +1,109 @@
+package fsm
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// CmdType names a command.
+type CmdType string
+
+const (
+	CmdRegisterNode   CmdType = "register_node"
+	CmdNodeStatus     CmdType = "node_status"
+	CmdRemoveNode     CmdType = "remove_node"
+	CmdSubmitTasks    CmdType = "submit_tasks"
+	CmdAssignTasks    CmdType = "assign_tasks"
+	CmdTaskProgress   CmdType = "task_progress"
+	CmdCompleteTask   CmdType = "complete_task"
+	CmdFailTask       CmdType = "fail_task"
+	CmdRequeueTasks   CmdType = "requeue_tasks"
+	CmdCancelTask     CmdType = "cancel_task"
+	CmdSetDrain       CmdType = "set_drain"
+	CmdReleaseNode    CmdType = "release_node"
+	CmdSettings       CmdType = "settings"
+	CmdDeleteFile     CmdType = "delete_file"
+	CmdDeletePart     CmdType = "delete_partition"
+	CmdFileMetadata   CmdType = "file_metadata"
+	CmdBlobHolders    CmdType = "blob_holders"
+	CmdBatch          CmdType = "batch"
+)
+
+// Command is one ledger change. Exactly the payload fields its Type needs are
+// set. Now is the proposer's clock, so Apply never reads one.
+type Command struct {
+	Type CmdType `json:"t"`
+	Now  int64   `json:"now"`
+
+	Node        *Node        `json:"node,omitempty"`
+	NodeID      string       `json:"node_id,omitempty"`
+	Status      string       `json:"status,omitempty"`
+	Tasks       []Task       `json:"tasks,omitempty"`
+	Assignments []Assignment `json:"assignments,omitempty"`
+	TaskID      string       `json:"task_id,omitempty"`
+	TaskIDs     []string     `json:"task_ids,omitempty"`
+	Attempt     int          `json:"attempt,omitempty"`
+	Stage       string       `json:"stage,omitempty"`
+	Chunks      int          `json:"chunks,omitempty"`
+	Error       string       `json:"error,omitempty"`
+	// Permanent marks a failure that retrying cannot fix (corrupt file).
+	Permanent bool              `json:"permanent,omitempty"`
+	Draining  bool              `json:"draining,omitempty"`
+	Deadline  int64             `json:"deadline,omitempty"`
+	Settings  *Settings         `json:"settings,omitempty"`
+	Partition string            `json:"partition,omitempty"`
+	FileID    string            `json:"file_id,omitempty"`
+	Metadata  map[string]string `json:"metadata,omitempty"`
+	Blob      *Blob             `json:"blob,omitempty"`
+	// Remove lists holders to drop in CmdBlobHolders.
+	Remove []string  `json:"remove,omitempty"`
+	// Refs fence requeues: a task is only touched at the attempt named here.
+	Refs []TaskRef `json:"refs,omitempty"`
+	// OnlyIfFailed makes CmdReleaseNode a no-op when the node is alive again.
+	OnlyIfFailed bool      `json:"only_if_failed,omitempty"`
+	Batch        []Command `json:"batch,omitempty"`
+}
+
+// TaskRef names one attempt of a task.
+type TaskRef struct {
+	ID      string `json:"id"`
+	Attempt int    `json:"attempt"`
+}
+
+// Assignment places one queued task, fenced by the attempt it was planned for.
+type Assignment struct {
+	TaskID   string `json:"task_id"`
+	Attempt  int    `json:"attempt"`
+	NodeID   string `json:"node_id"`
+	GPU      int    `json:"gpu"`
+	Milli    int    `json:"milli"`
+	MemBytes uint64 `json:"mem_bytes"`
+}
+
+// Result is what Apply returns for one command. Err is a rejection (stale
+// attempt, unknown task); the state is unchanged when it is set.
+type Result struct {
+	Err     string   `json:"err,omitempty"`
+	Batch   []Result `json:"batch,omitempty"`
+	Applied int      `json:"applied,omitempty"`
+}
+
+// Error turns a rejection into an error.
+func (r Result) Error() error {
+	if r.Err == "" {
+		return nil
+	}
+	return fmt.Errorf("%s", r.Err)
+}
+
+// Encode serialises a command for the Raft log.
+func Encode(c Command) ([]byte, error) { return json.Marshal(c) }
+
+// Decode parses a Raft log entry.
+func Decode(b []byte) (Command, error) {
+	var c Command
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("decode command: %w", err)
+	}
+	return c, nil
+}

@@ -1,0 +1,348 @@
+package fsm
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand"
+	"strings"
+	"testing"
+
+	"github.com/ragnode/ragnode/gpu"
+)
+
+func node(id string, gpus int, mem uint64) *Node {
+	n := &Node{ID: id, Name: id, CPUSlots: 2}
+	for i := 0; i < gpus; i++ {
+		n.GPUs = append(n.GPUs, gpu.Device{Index: i, UUID: fmt.Sprintf("%s-%d", id, i), MemTotal: mem})
+	}
+	return n
+}
+
+func mustApply(t *testing.T, s *State, idx uint64, c Command) Result {
+	t.Helper()
+	r := s.Apply(idx, c)
+	if err := s.CheckInvariants(); err != nil {
+		t.Fatalf("invariant after %s: %v", c.Type, err)
+	}
+	return r
+}
+
+func submitOne(id, part, file string) Command {
+	return Command{Type: CmdSubmitTasks, Now: 1, Tasks: []Task{{ID: id, Partition: part, FileID: file, ReqMilli: 250}}}
+}
+
+func TestLifecycleAndFencing(t *testing.T) {
+	s := New()
+	mustApply(t, s, 1, Command{Type: CmdRegisterNode, Node: node("n1", 1, 0)})
+	mustApply(t, s, 2, submitOne("t1", "p", "f1"))
+	if s.Tasks["t1"].State != Queued || s.Tasks["t1"].Attempt != 1 {
+		t.Fatalf("submitted task: %+v", s.Tasks["t1"])
+	}
+	r := mustApply(t, s, 3, Command{Type: CmdAssignTasks, Assignments: []Assignment{{TaskID: "t1", Attempt: 1, NodeID: "n1", GPU: 0, Milli: 250}}})
+	if r.Batch[0].Err != "" {
+		t.Fatal(r.Batch[0].Err)
+	}
+	if m, _ := s.GPUUsage("n1", 0); m != 250 {
+		t.Fatalf("usage %d", m)
+	}
+	mustApply(t, s, 4, Command{Type: CmdTaskProgress, TaskID: "t1", Attempt: 1, Stage: StageLoading, Now: 5})
+	// The node dies: requeue fences attempt 1 out.
+	mustApply(t, s, 5, Command{Type: CmdNodeStatus, NodeID: "n1", Status: NodeFailed, Now: 6})
+	r = mustApply(t, s, 6, Command{Type: CmdReleaseNode, NodeID: "n1", OnlyIfFailed: true, Now: 7})
+	if r.Applied != 1 || s.Tasks["t1"].Attempt != 2 || s.Tasks["t1"].State != Queued {
+		t.Fatalf("release: %+v %+v", r, s.Tasks["t1"])
+	}
+	if m, _ := s.GPUUsage("n1", 0); m != 0 {
+		t.Fatalf("usage after release %d", m)
+	}
+	// The slow worker's completion of attempt 1 arrives late and is rejected.
+	r = mustApply(t, s, 7, Command{Type: CmdCompleteTask, TaskID: "t1", Attempt: 1, Chunks: 3})
+	if !strings.Contains(r.Err, "stale attempt") || s.Tasks["t1"].State != Queued {
+		t.Fatalf("stale completion accepted: %+v %+v", r, s.Tasks["t1"])
+	}
+	// Assignment planned for the old attempt is rejected too.
+	mustApply(t, s, 8, Command{Type: CmdRegisterNode, Node: node("n1", 1, 0), Now: 8})
+	r = mustApply(t, s, 9, Command{Type: CmdAssignTasks, Assignments: []Assignment{{TaskID: "t1", Attempt: 1, NodeID: "n1", GPU: 0, Milli: 250}}})
+	if r.Batch[0].Err == "" {
+		t.Fatal("assignment for a stale attempt accepted")
+	}
+	mustApply(t, s, 10, Command{Type: CmdAssignTasks, Assignments: []Assignment{{TaskID: "t1", Attempt: 2, NodeID: "n1", GPU: 0, Milli: 250}}})
+	r = mustApply(t, s, 11, Command{Type: CmdCompleteTask, TaskID: "t1", Attempt: 2, Chunks: 3, Now: 12})
+	if r.Err != "" || s.Tasks["t1"].State != Completed || s.Tasks["t1"].Finished != 12 {
+		t.Fatalf("complete: %+v %+v", r, s.Tasks["t1"])
+	}
+	if f := s.Files[FileKey("p", "f1")]; f.State != Completed || f.Chunks != 3 {
+		t.Fatalf("file: %+v", f)
+	}
+}
+
+func TestAssignRejectsOverAllocation(t *testing.T) {
+	s := New()
+	mustApply(t, s, 1, Command{Type: CmdRegisterNode, Node: node("n1", 1, 4<<30)})
+	var as []Assignment
+	var tasks []Task
+	for i := 0; i < 6; i++ {
+		id := fmt.Sprintf("t%d", i)
+		tasks = append(tasks, Task{ID: id, Partition: "p", FileID: id})
+		as = append(as, Assignment{TaskID: id, Attempt: 1, NodeID: "n1", GPU: 0, Milli: 250})
+	}
+	mustApply(t, s, 2, Command{Type: CmdSubmitTasks, Tasks: tasks})
+	r := mustApply(t, s, 3, Command{Type: CmdAssignTasks, Assignments: as})
+	ok := 0
+	for _, br := range r.Batch {
+		if br.Err == "" {
+			ok++
+		}
+	}
+	if ok != 4 {
+		t.Fatalf("%d of 6 quarter-GPU tasks placed on one card, want 4", ok)
+	}
+	// Memory: 4 GiB card, 1 GiB reserve, 1 GiB tasks -> 3 fit.
+	s = New()
+	n := node("n1", 1, 4<<30)
+	n.GPUReserve = 1 << 30
+	mustApply(t, s, 1, Command{Type: CmdRegisterNode, Node: n})
+	mustApply(t, s, 2, Command{Type: CmdSubmitTasks, Tasks: tasks})
+	for i := range as {
+		as[i].Milli = gpu.MilliForMem(1<<30, 4<<30)
+		as[i].MemBytes = 1 << 30
+	}
+	r = mustApply(t, s, 3, Command{Type: CmdAssignTasks, Assignments: as})
+	ok = 0
+	for _, br := range r.Batch {
+		if br.Err == "" {
+			ok++
+		}
+	}
+	if ok != 3 {
+		t.Fatalf("%d 1GiB tasks placed on a 4GiB card with 1GiB reserve, want 3", ok)
+	}
+}
+
+func TestFailuresEndFailedAfterMaxAttempts(t *testing.T) {
+	s := New()
+	mustApply(t, s, 1, Command{Type: CmdSettings, Settings: &Settings{MaxAttempts: 2, RetainCount: 10}})
+	mustApply(t, s, 2, Command{Type: CmdRegisterNode, Node: node("n1", 1, 0)})
+	mustApply(t, s, 3, submitOne("t1", "p", "f"))
+	for attempt := 1; attempt <= 2; attempt++ {
+		mustApply(t, s, 4, Command{Type: CmdAssignTasks, Assignments: []Assignment{{TaskID: "t1", Attempt: attempt, NodeID: "n1", GPU: 0, Milli: 250}}})
+		mustApply(t, s, 5, Command{Type: CmdFailTask, TaskID: "t1", Attempt: attempt, Error: fmt.Sprintf("boom %d", attempt)})
+	}
+	tk := s.Tasks["t1"]
+	if tk.State != Failed || tk.Error != "boom 2" || tk.Failures != 2 {
+		t.Fatalf("task after 2 failures: %+v", tk)
+	}
+	// A permanent failure ends at once.
+	mustApply(t, s, 6, submitOne("t2", "p", "g"))
+	mustApply(t, s, 7, Command{Type: CmdAssignTasks, Assignments: []Assignment{{TaskID: "t2", Attempt: 1, NodeID: "n1", GPU: 0, Milli: 250}}})
+	mustApply(t, s, 8, Command{Type: CmdFailTask, TaskID: "t2", Attempt: 1, Error: "pdf: corrupt", Permanent: true})
+	if s.Tasks["t2"].State != Failed {
+		t.Fatalf("permanent failure requeued: %+v", s.Tasks["t2"])
+	}
+}
+
+func TestSubmitModes(t *testing.T) {
+	s := New()
+	mustApply(t, s, 1, Command{Type: CmdSubmitTasks, Tasks: []Task{{ID: "a", Partition: "p", FileID: "f", Mode: ModeCreate}}})
+	r := mustApply(t, s, 2, Command{Type: CmdSubmitTasks, Tasks: []Task{{ID: "b", Partition: "p", FileID: "f", Mode: ModeCreate}}})
+	if !strings.Contains(r.Batch[0].Err, "file exists") {
+		t.Fatalf("second create: %+v", r)
+	}
+	r = mustApply(t, s, 3, Command{Type: CmdSubmitTasks, Tasks: []Task{{ID: "c", Partition: "p", FileID: "g", Mode: ModeReplace}}})
+	if !strings.Contains(r.Batch[0].Err, "not found") {
+		t.Fatalf("replace of missing: %+v", r)
+	}
+	mustApply(t, s, 4, Command{Type: CmdSubmitTasks, Tasks: []Task{{ID: "d", Partition: "p", FileID: "f", Mode: ModeReplace}}})
+	if s.Tasks["a"].State != Cancelled || s.Files[FileKey("p", "f")].TaskID != "d" {
+		t.Fatalf("replace did not supersede: %+v", s.Tasks["a"])
+	}
+	r = mustApply(t, s, 5, Command{Type: CmdDeleteFile, Partition: "p", FileID: "f"})
+	if r.Err != "" || s.Tasks["d"].State != Cancelled {
+		t.Fatalf("delete: %+v", r)
+	}
+	r = mustApply(t, s, 6, Command{Type: CmdDeleteFile, Partition: "p", FileID: "f"})
+	if r.Err == "" {
+		t.Fatal("second delete accepted")
+	}
+}
+
+func TestRetentionCompactsFinishedTasks(t *testing.T) {
+	s := New()
+	mustApply(t, s, 1, Command{Type: CmdSettings, Settings: &Settings{MaxAttempts: 1, RetainCount: 5, RetainMaxAge: 100}})
+	for i := 0; i < 20; i++ {
+		id := fmt.Sprintf("t%02d", i)
+		mustApply(t, s, uint64(2+2*i), Command{Type: CmdSubmitTasks, Now: int64(i), Tasks: []Task{{ID: id, FileID: id}}})
+		mustApply(t, s, uint64(3+2*i), Command{Type: CmdCancelTask, TaskID: id, Now: int64(i)})
+	}
+	if len(s.Tasks) != 5 {
+		t.Fatalf("%d tasks retained, want 5", len(s.Tasks))
+	}
+	if _, ok := s.Tasks["t19"]; !ok {
+		t.Fatal("newest finished task compacted")
+	}
+	mustApply(t, s, 100, Command{Type: CmdSettings, Now: 1000, Settings: &s.Settings})
+	if len(s.Tasks) != 0 {
+		t.Fatalf("%d tasks older than the max age kept", len(s.Tasks))
+	}
+}
+
+// randomLog builds a plausible command log: some valid, some stale, some
+// conflicting, so Apply's rejection paths run too.
+func randomLog(seed int64, n int) []Command {
+	rng := rand.New(rand.NewSource(seed))
+	var log []Command
+	nodes := []string{"a", "b", "c"}
+	for i, id := range nodes {
+		log = append(log, Command{Type: CmdRegisterNode, Now: int64(i), Node: node(id, 1+i%2, 8<<30)})
+	}
+	log = append(log, Command{Type: CmdSettings, Settings: &Settings{MaxAttempts: 3, RetainCount: 50}})
+	var ids []string
+	for i := 0; i < n; i++ {
+		now := int64(100 + i)
+		pick := func() string {
+			if len(ids) == 0 {
+				return "none"
+			}
+			return ids[rng.Intn(len(ids))]
+		}
+		switch rng.Intn(9) {
+		case 0, 1:
+			var ts []Task
+			for k := 0; k < 1+rng.Intn(4); k++ {
+				id := fmt.Sprintf("t%d-%d", i, k)
+				ids = append(ids, id)
+				ts = append(ts, Task{ID: id, Partition: fmt.Sprint("p", rng.Intn(3)), FileID: fmt.Sprint("f", rng.Intn(30)), ReqMilli: 250})
+			}
+			log = append(log, Command{Type: CmdSubmitTasks, Now: now, Tasks: ts})
+		case 2, 3:
+			log = append(log, Command{Type: CmdAssignTasks, Now: now, Assignments: []Assignment{{
+				TaskID: pick(), Attempt: 1 + rng.Intn(2), NodeID: nodes[rng.Intn(3)], GPU: rng.Intn(3) - 1, Milli: []int{250, 500, 1000}[rng.Intn(3)], MemBytes: uint64(rng.Intn(3)) << 30}}})
+		case 4:
+			log = append(log, Command{Type: CmdTaskProgress, Now: now, TaskID: pick(), Attempt: 1 + rng.Intn(2), Stage: StageEmbedding})
+		case 5:
+			log = append(log, Command{Type: CmdCompleteTask, Now: now, TaskID: pick(), Attempt: 1 + rng.Intn(2), Chunks: rng.Intn(9)})
+		case 6:
+			log = append(log, Command{Type: CmdFailTask, Now: now, TaskID: pick(), Attempt: 1 + rng.Intn(2), Error: "x", Permanent: rng.Intn(4) == 0})
+		case 7:
+			nd := nodes[rng.Intn(3)]
+			st := []string{NodeAlive, NodeFailed}[rng.Intn(2)]
+			log = append(log, Command{Type: CmdBatch, Now: now, Batch: []Command{
+				{Type: CmdNodeStatus, Now: now, NodeID: nd, Status: st},
+				{Type: CmdReleaseNode, Now: now, NodeID: nd, OnlyIfFailed: true},
+				{Type: CmdSetDrain, NodeID: nodes[rng.Intn(3)], Draining: rng.Intn(2) == 0},
+			}})
+		case 8:
+			switch rng.Intn(3) {
+			case 0:
+				log = append(log, Command{Type: CmdCancelTask, Now: now, TaskID: pick()})
+			case 1:
+				log = append(log, Command{Type: CmdDeleteFile, Now: now, Partition: fmt.Sprint("p", rng.Intn(3)), FileID: fmt.Sprint("f", rng.Intn(30))})
+			default:
+				log = append(log, Command{Type: CmdRequeueTasks, Now: now, Refs: []TaskRef{{ID: pick(), Attempt: 1}}})
+			}
+		}
+	}
+	return log
+}
+
+func TestSameLogSameStateAndInvariants(t *testing.T) {
+	for seed := int64(1); seed <= 20; seed++ {
+		log := randomLog(seed, 400)
+		a, b := New(), New()
+		for i, c := range log {
+			// Round-trip through the wire encoding, as Raft does.
+			enc, err := Encode(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dc, err := Decode(enc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.Apply(uint64(i+1), dc)
+			if err := a.CheckInvariants(); err != nil {
+				t.Fatalf("seed %d step %d (%s): %v", seed, i, c.Type, err)
+			}
+			b.Apply(uint64(i+1), dc)
+		}
+		ja, _ := a.Marshal()
+		jb, _ := b.Marshal()
+		if !bytes.Equal(ja, jb) {
+			t.Fatalf("seed %d: two FSMs diverged on the same log", seed)
+		}
+		// Snapshot then restore gives an identical state, and it keeps working.
+		r, err := Unmarshal(ja)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.CheckInvariants(); err != nil {
+			t.Fatalf("restored: %v", err)
+		}
+		jr, _ := r.Marshal()
+		if !bytes.Equal(ja, jr) {
+			t.Fatalf("seed %d: restore differs from snapshot", seed)
+		}
+		more := randomLog(seed+1000, 50)
+		for i, c := range more {
+			a.Apply(uint64(len(log)+i+1), c)
+			r.Apply(uint64(len(log)+i+1), c)
+		}
+		ja, _ = a.Marshal()
+		jr, _ = r.Marshal()
+		if !bytes.Equal(ja, jr) {
+			t.Fatalf("seed %d: restored state diverged after more commands", seed)
+		}
+	}
+}
+
+func TestSnapshot100kTasks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large snapshot in -short mode")
+	}
+	s := New()
+	s.Apply(1, Command{Type: CmdRegisterNode, Node: node("n1", 4, 80<<30)})
+	s.Apply(2, Command{Type: CmdSettings, Settings: &Settings{MaxAttempts: 3, RetainCount: 200000}})
+	const n = 100000
+	batch := make([]Task, 0, 1000)
+	for i := 0; i < n; i++ {
+		batch = append(batch, Task{ID: fmt.Sprintf("%048x", i), Partition: "p", FileID: fmt.Sprintf("dir/file-%d.pdf", i), ReqMilli: 250,
+			File: FileRef{Hash: fmt.Sprintf("%064x", i), Size: 1000, Name: "file.pdf"}, Metadata: map[string]string{"k": "v"}})
+		if len(batch) == cap(batch) {
+			s.Apply(uint64(3+i), Command{Type: CmdSubmitTasks, Now: int64(i), Tasks: batch})
+			batch = batch[:0]
+		}
+	}
+	for i := 0; i < n/2; i++ {
+		s.Apply(uint64(n+i), Command{Type: CmdCancelTask, TaskID: fmt.Sprintf("%048x", i), Now: int64(n + i)})
+	}
+	b, err := s.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Tasks) != n || r.QueuedCount() != n/2 {
+		t.Fatalf("restored %d tasks, %d queued", len(r.Tasks), r.QueuedCount())
+	}
+	if err := r.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+	b2, _ := r.Marshal()
+	if !bytes.Equal(b, b2) {
+		t.Fatal("100k-task restore differs")
+	}
+}
+
+func BenchmarkApplySubmitAssignComplete(b *testing.B) {
+	s := New()
+	s.Apply(1, Command{Type: CmdRegisterNode, Node: node("n1", 8, 80<<30)})
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		id := fmt.Sprintf("%048x", i)
+		s.Apply(uint64(i), Command{Type: CmdSubmitTasks, Tasks: []Task{{ID: id, Partition: "p", FileID: id}}})
+		s.Apply(uint64(i), Command{Type: CmdAssignTasks, Assignments: []Assignment{{TaskID: id, Attempt: 1, NodeID: "n1", GPU: i % 8, Milli: 250}}})
+		s.Apply(uint64(i), Command{Type: CmdCompleteTask, TaskID: id, Attempt: 1})
+	}
+}

@@ -1,0 +1,124 @@
+package fsm
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/ragnode/ragnode/gpu"
+)
+
+// CheckInvariants verifies the ledger's safety rules. It is cheap enough
+// (linear in tasks) to run after every Apply in tests and debug builds.
+//
+//   - the milli-GPUs on a GPU never exceed 1000, and its allocated bytes never
+//     exceed its usable memory;
+//   - every assigned or running task holds exactly one allocation, which
+//     matches the task's own record, and no other task holds one;
+//   - a queued or terminal task holds nothing;
+//   - no task is on a node that is not registered;
+//   - the derived indexes agree with a recount from scratch.
+func (s *State) CheckInvariants() error {
+	type use struct {
+		milli int
+		mem   uint64
+	}
+	gpus := map[gpuKey]use{}
+	cpu := map[string]int{}
+	active := map[string]int{}
+	queued := 0
+	for id, a := range s.Allocs {
+		t := s.Tasks[id]
+		if t == nil {
+			return fmt.Errorf("allocation held by unknown task %s", id)
+		}
+		if !t.State.Active() {
+			return fmt.Errorf("task %s is %s but holds an allocation", id, t.State)
+		}
+		if t.NodeID != a.NodeID || t.GPU != a.GPU || t.Milli != a.Milli || t.MemBytes != a.MemBytes {
+			return fmt.Errorf("task %s record %s/%d/%d differs from its allocation %+v", id, t.NodeID, t.GPU, t.Milli, a)
+		}
+		n := s.Nodes[a.NodeID]
+		if n == nil {
+			return fmt.Errorf("task %s is on unregistered node %s", id, a.NodeID)
+		}
+		if a.GPU >= 0 {
+			if a.GPU >= len(n.GPUs) {
+				return fmt.Errorf("task %s is on missing GPU %d of node %s", id, a.GPU, n.ID)
+			}
+			k := gpuKey{a.NodeID, a.GPU}
+			u := gpus[k]
+			u.milli += a.Milli
+			u.mem += a.MemBytes
+			gpus[k] = u
+		} else {
+			cpu[a.NodeID]++
+		}
+		active[a.NodeID]++
+	}
+	for id, t := range s.Tasks {
+		if t.ID != id {
+			return fmt.Errorf("task keyed %s has id %s", id, t.ID)
+		}
+		_, has := s.Allocs[id]
+		if t.State.Active() && !has {
+			return fmt.Errorf("task %s is %s without an allocation", id, t.State)
+		}
+		if !t.State.Active() && (t.NodeID != "" || t.Milli != 0) {
+			return fmt.Errorf("task %s is %s but still names node %q", id, t.State, t.NodeID)
+		}
+		_, inQ := s.queued[id]
+		if (t.State == Queued) != inQ {
+			return fmt.Errorf("queue index disagrees for task %s (%s)", id, t.State)
+		}
+		if t.State == Queued {
+			queued++
+		}
+	}
+	if queued != len(s.queued) {
+		return fmt.Errorf("queue index holds %d tasks, %d are queued", len(s.queued), queued)
+	}
+	keys := make([]gpuKey, 0, len(gpus))
+	for k := range gpus {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].node != keys[j].node {
+			return keys[i].node < keys[j].node
+		}
+		return keys[i].gpu < keys[j].gpu
+	})
+	for _, k := range keys {
+		u := gpus[k]
+		if u.milli > gpu.MilliPerGPU {
+			return fmt.Errorf("GPU %d of node %s over-allocated: %d milli", k.gpu, k.node, u.milli)
+		}
+		if u.mem > 0 && u.mem > usableMem(s.Nodes[k.node], k.gpu) {
+			return fmt.Errorf("GPU %d of node %s over-allocated: %d bytes", k.gpu, k.node, u.mem)
+		}
+		if got := s.usage[k]; got.milli != u.milli || got.mem != u.mem {
+			return fmt.Errorf("usage index of GPU %d on %s is %+v, recount %+v", k.gpu, k.node, got, u)
+		}
+	}
+	for k, u := range s.usage {
+		if _, ok := gpus[k]; !ok && (u.milli != 0 || u.mem != 0) {
+			return fmt.Errorf("usage index has phantom use on GPU %d of %s", k.gpu, k.node)
+		}
+	}
+	for n, c := range cpu {
+		if c > s.Nodes[n].CPUSlots {
+			return fmt.Errorf("node %s runs %d CPU tasks on %d slots", n, c, s.Nodes[n].CPUSlots)
+		}
+		if s.cpuUsed[n] != c {
+			return fmt.Errorf("cpu index of %s is %d, recount %d", n, s.cpuUsed[n], c)
+		}
+	}
+	for n, c := range active {
+		if s.active[n] != c {
+			return fmt.Errorf("active index of %s is %d, recount %d", n, s.active[n], c)
+		}
+		if len(s.byNode[n]) != c {
+			return fmt.Errorf("per-node index of %s holds %d, recount %d", n, len(s.byNode[n]), c)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,671 @@
+package fsm
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/ragnode/ragnode/gpu"
+)
+
+// Errors a command can be rejected with. Apply returns their text in Result.Err.
+var (
+	ErrStaleAttempt = errors.New("stale attempt")
+	ErrUnknownTask  = errors.New("unknown task")
+	ErrUnknownNode  = errors.New("unknown node")
+	ErrFileExists   = errors.New("file exists")
+	ErrFileMissing  = errors.New("file not found")
+)
+
+type gpuKey struct {
+	node string
+	gpu  int
+}
+
+type gpuUse struct {
+	milli int
+	mem   uint64
+}
+
+// State is the whole replicated state. The exported fields are the snapshot;
+// the unexported indexes are derived from them and rebuilt on restore.
+type State struct {
+	Nodes    map[string]*Node  `json:"nodes"`
+	Tasks    map[string]*Task  `json:"tasks"`
+	Allocs   map[string]Alloc  `json:"allocs"`
+	Files    map[string]*File  `json:"files"`
+	Blobs    map[string]*Blob  `json:"blobs"`
+	Settings Settings          `json:"settings"`
+	Seq      uint64            `json:"seq"`
+	Finished []string          `json:"finished"` // terminal task IDs, oldest first
+	Index    uint64            `json:"index"`    // last applied Raft index
+	Meta     map[string]string `json:"meta,omitempty"`
+
+	finHead int
+	usage   map[gpuKey]gpuUse
+	cpuUsed map[string]int
+	active  map[string]int // node -> assigned+running tasks
+	queued  map[string]struct{}
+	byNode  map[string]map[string]struct{}
+}
+
+// New returns an empty state.
+func New() *State {
+	s := &State{
+		Nodes:    map[string]*Node{},
+		Tasks:    map[string]*Task{},
+		Allocs:   map[string]Alloc{},
+		Files:    map[string]*File{},
+		Blobs:    map[string]*Blob{},
+		Settings: DefaultSettings(),
+	}
+	s.rebuild()
+	return s
+}
+
+// FileKey is the Files map key of a (partition, file ID).
+func FileKey(partition, fileID string) string { return partition + "\x00" + fileID }
+
+func (s *State) rebuild() {
+	s.usage = map[gpuKey]gpuUse{}
+	s.cpuUsed = map[string]int{}
+	s.active = map[string]int{}
+	s.queued = map[string]struct{}{}
+	s.byNode = map[string]map[string]struct{}{}
+	for id, t := range s.Tasks {
+		if t.State == Queued {
+			s.queued[id] = struct{}{}
+		}
+	}
+	for id, a := range s.Allocs {
+		s.addUse(id, a)
+	}
+}
+
+func (s *State) addUse(taskID string, a Alloc) {
+	if a.GPU < 0 {
+		s.cpuUsed[a.NodeID]++
+	} else {
+		k := gpuKey{a.NodeID, a.GPU}
+		u := s.usage[k]
+		u.milli += a.Milli
+		u.mem += a.MemBytes
+		s.usage[k] = u
+	}
+	s.active[a.NodeID]++
+	m := s.byNode[a.NodeID]
+	if m == nil {
+		m = map[string]struct{}{}
+		s.byNode[a.NodeID] = m
+	}
+	m[taskID] = struct{}{}
+}
+
+func (s *State) dropUse(taskID string, a Alloc) {
+	if a.GPU < 0 {
+		s.cpuUsed[a.NodeID]--
+	} else {
+		k := gpuKey{a.NodeID, a.GPU}
+		u := s.usage[k]
+		u.milli -= a.Milli
+		u.mem -= a.MemBytes
+		if u.milli == 0 && u.mem == 0 {
+			delete(s.usage, k)
+		} else {
+			s.usage[k] = u
+		}
+	}
+	s.active[a.NodeID]--
+	if s.active[a.NodeID] == 0 {
+		delete(s.active, a.NodeID)
+	}
+	delete(s.byNode[a.NodeID], taskID)
+}
+
+// GPUUsage returns the milli-GPUs and bytes allocated on one GPU.
+func (s *State) GPUUsage(nodeID string, gpuIndex int) (milli int, mem uint64) {
+	u := s.usage[gpuKey{nodeID, gpuIndex}]
+	return u.milli, u.mem
+}
+
+// CPUUsed returns the CPU-slot tasks on a node.
+func (s *State) CPUUsed(nodeID string) int { return s.cpuUsed[nodeID] }
+
+// ActiveOn returns the assigned and running tasks on a node.
+func (s *State) ActiveOn(nodeID string) int { return s.active[nodeID] }
+
+// ActiveTotal returns the assigned and running tasks in the cluster.
+func (s *State) ActiveTotal() int { return len(s.Allocs) }
+
+// TasksOn lists the assigned and running tasks on a node, sorted by ID.
+func (s *State) TasksOn(nodeID string) []*Task {
+	m := s.byNode[nodeID]
+	out := make([]*Task, 0, len(m))
+	for id := range m {
+		out = append(out, s.Tasks[id])
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// QueuedTasks lists queued tasks in submission order.
+func (s *State) QueuedTasks() []*Task {
+	out := make([]*Task, 0, len(s.queued))
+	for id := range s.queued {
+		out = append(out, s.Tasks[id])
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out
+}
+
+// QueuedCount is the number of queued tasks.
+func (s *State) QueuedCount() int { return len(s.queued) }
+
+// Counts returns the number of tasks in each state.
+func (s *State) Counts() map[TaskState]int {
+	c := map[TaskState]int{}
+	for _, t := range s.Tasks {
+		c[t.State]++
+	}
+	return c
+}
+
+// Apply applies one command and returns its result. It must stay
+// deterministic: no clocks, no randomness, no map-order-dependent output.
+func (s *State) Apply(index uint64, c Command) Result {
+	if index > s.Index {
+		s.Index = index
+	}
+	r := s.apply(c)
+	s.compact(c.Now)
+	return r
+}
+
+func (s *State) apply(c Command) Result {
+	switch c.Type {
+	case CmdBatch:
+		res := Result{Batch: make([]Result, len(c.Batch))}
+		for i, sub := range c.Batch {
+			if sub.Type == CmdBatch {
+				res.Batch[i] = Result{Err: "nested batch"}
+				continue
+			}
+			res.Batch[i] = s.apply(sub)
+		}
+		return res
+	case CmdRegisterNode:
+		return s.registerNode(c)
+	case CmdNodeStatus:
+		n, ok := s.Nodes[c.NodeID]
+		if !ok {
+			return reject(ErrUnknownNode, c.NodeID)
+		}
+		if n.Status != c.Status {
+			n.Status = c.Status
+			n.StatusSince = c.Now
+		}
+		return Result{}
+	case CmdRemoveNode:
+		if _, ok := s.Nodes[c.NodeID]; !ok {
+			return reject(ErrUnknownNode, c.NodeID)
+		}
+		s.releaseNode(c.NodeID, "node "+c.NodeID+" left the cluster", c.Now)
+		delete(s.Nodes, c.NodeID)
+		for _, b := range s.Blobs {
+			b.Holders = without(b.Holders, c.NodeID)
+		}
+		return Result{}
+	case CmdSubmitTasks:
+		return s.submit(c)
+	case CmdAssignTasks:
+		return s.assign(c)
+	case CmdTaskProgress:
+		t, r := s.current(c.TaskID, c.Attempt)
+		if t == nil {
+			return r
+		}
+		t.State = Running
+		t.Stage = c.Stage
+		if t.Started == 0 {
+			t.Started = c.Now
+		}
+		s.syncFile(t, c.Now)
+		return Result{}
+	case CmdCompleteTask:
+		t, r := s.current(c.TaskID, c.Attempt)
+		if t == nil {
+			return r
+		}
+		t.Chunks = c.Chunks
+		t.Error = ""
+		s.finish(t, Completed, c.Now)
+		return Result{}
+	case CmdFailTask:
+		t, r := s.current(c.TaskID, c.Attempt)
+		if t == nil {
+			return r
+		}
+		t.Failures++
+		t.Error = c.Error
+		if c.Permanent || t.Failures >= s.maxAttempts() {
+			s.finish(t, Failed, c.Now)
+		} else {
+			s.requeue(t, c.Now)
+		}
+		return Result{}
+	case CmdRequeueTasks:
+		n := 0
+		for _, ref := range c.Refs {
+			t := s.Tasks[ref.ID]
+			if t == nil || t.Attempt != ref.Attempt || !t.State.Active() {
+				continue
+			}
+			if c.Error != "" {
+				t.Error = c.Error
+			}
+			s.requeue(t, c.Now)
+			n++
+		}
+		return Result{Applied: n}
+	case CmdCancelTask:
+		t := s.Tasks[c.TaskID]
+		if t == nil {
+			return reject(ErrUnknownTask, c.TaskID)
+		}
+		if t.State.Terminal() {
+			return Result{Err: fmt.Sprintf("task %s is already %s", t.ID, t.State)}
+		}
+		s.finish(t, Cancelled, c.Now)
+		return Result{}
+	case CmdSetDrain:
+		n, ok := s.Nodes[c.NodeID]
+		if !ok {
+			return reject(ErrUnknownNode, c.NodeID)
+		}
+		n.Draining = c.Draining
+		n.DrainDeadline, n.DrainReason = 0, ""
+		if c.Draining {
+			n.DrainDeadline = c.Deadline
+			n.DrainReason = c.Error
+		}
+		return Result{}
+	case CmdReleaseNode:
+		n, ok := s.Nodes[c.NodeID]
+		if !ok {
+			return reject(ErrUnknownNode, c.NodeID)
+		}
+		if c.OnlyIfFailed && n.Status == NodeAlive {
+			return Result{}
+		}
+		reason := c.Error
+		if reason == "" {
+			reason = "node " + n.Name + " released its work"
+		}
+		return Result{Applied: s.releaseNode(c.NodeID, reason, c.Now)}
+	case CmdSettings:
+		if c.Settings != nil {
+			s.Settings = *c.Settings
+		}
+		return Result{}
+	case CmdDeleteFile:
+		k := FileKey(c.Partition, c.FileID)
+		if _, ok := s.Files[k]; !ok {
+			return reject(ErrFileMissing, c.Partition+"/"+c.FileID)
+		}
+		s.deleteFile(k, c.Now)
+		return Result{}
+	case CmdDeletePart:
+		keys := make([]string, 0)
+		for k, f := range s.Files {
+			if f.Partition == c.Partition {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			s.deleteFile(k, c.Now)
+		}
+		return Result{Applied: len(keys)}
+	case CmdFileMetadata:
+		f, ok := s.Files[FileKey(c.Partition, c.FileID)]
+		if !ok {
+			return reject(ErrFileMissing, c.Partition+"/"+c.FileID)
+		}
+		if f.Metadata == nil {
+			f.Metadata = map[string]string{}
+		}
+		for k, v := range c.Metadata {
+			f.Metadata[k] = v
+		}
+		if t := s.Tasks[f.TaskID]; t != nil {
+			t.Metadata = copyMap(f.Metadata)
+		}
+		f.Updated = c.Now
+		return Result{}
+	case CmdBlobHolders:
+		if c.Blob == nil {
+			return Result{Err: "blob_holders without blob"}
+		}
+		b := s.Blobs[c.Blob.Hash]
+		if b == nil {
+			b = &Blob{Hash: c.Blob.Hash, Size: c.Blob.Size}
+			s.Blobs[b.Hash] = b
+		}
+		for _, h := range c.Blob.Holders {
+			if !contains(b.Holders, h) {
+				b.Holders = append(b.Holders, h)
+			}
+		}
+		for _, h := range c.Remove {
+			b.Holders = without(b.Holders, h)
+		}
+		sort.Strings(b.Holders)
+		return Result{}
+	}
+	return Result{Err: fmt.Sprintf("unknown command type %q", c.Type)}
+}
+
+func reject(err error, what string) Result {
+	return Result{Err: fmt.Sprintf("%s: %s", err, what)}
+}
+
+func (s *State) maxAttempts() int {
+	if s.Settings.MaxAttempts <= 0 {
+		return 1
+	}
+	return s.Settings.MaxAttempts
+}
+
+// current returns the task if the report's attempt is the live one.
+func (s *State) current(id string, attempt int) (*Task, Result) {
+	t := s.Tasks[id]
+	if t == nil {
+		return nil, reject(ErrUnknownTask, id)
+	}
+	if t.Attempt != attempt || !t.State.Active() {
+		return nil, Result{Err: fmt.Sprintf("%s: task %s is at attempt %d (%s), report is for attempt %d", ErrStaleAttempt, id, t.Attempt, t.State, attempt)}
+	}
+	return t, Result{}
+}
+
+func (s *State) registerNode(c Command) Result {
+	if c.Node == nil || c.Node.ID == "" {
+		return Result{Err: "register_node without node"}
+	}
+	in := *c.Node
+	in.GPUs = append([]gpu.Device(nil), in.GPUs...)
+	old, ok := s.Nodes[in.ID]
+	if ok {
+		in.Draining = old.Draining
+		in.DrainDeadline = old.DrainDeadline
+		in.DrainReason = old.DrainReason
+		if old.Status == NodeAlive {
+			in.StatusSince = old.StatusSince
+		} else {
+			in.StatusSince = c.Now
+		}
+	} else {
+		in.StatusSince = c.Now
+	}
+	in.Status = NodeAlive
+	s.Nodes[in.ID] = &in
+	// Work the node can no longer hold (a GPU vanished, slots shrank) goes back
+	// to the queue so the capacity invariants keep holding.
+	for _, t := range s.TasksOn(in.ID) {
+		a := s.Allocs[t.ID]
+		if a.GPU >= len(in.GPUs) {
+			t.Error = "GPU inventory of node changed"
+			s.requeue(t, c.Now)
+		}
+	}
+	return Result{}
+}
+
+func (s *State) submit(c Command) Result {
+	res := Result{Batch: make([]Result, len(c.Tasks))}
+	for i := range c.Tasks {
+		in := c.Tasks[i]
+		if in.ID == "" {
+			res.Batch[i] = Result{Err: "task without id"}
+			continue
+		}
+		if _, dup := s.Tasks[in.ID]; dup {
+			res.Batch[i] = Result{Err: "duplicate task id " + in.ID}
+			continue
+		}
+		k := FileKey(in.Partition, in.FileID)
+		old, exists := s.Files[k]
+		switch {
+		case in.Mode == ModeCreate && exists:
+			res.Batch[i] = reject(ErrFileExists, in.Partition+"/"+in.FileID)
+			continue
+		case in.Mode == ModeReplace && !exists:
+			res.Batch[i] = reject(ErrFileMissing, in.Partition+"/"+in.FileID)
+			continue
+		}
+		t := in
+		t.Metadata = copyMap(in.Metadata)
+		s.Seq++
+		t.Seq = s.Seq
+		t.State = Queued
+		t.Stage = ""
+		t.Attempt = 1
+		t.Failures = 0
+		t.NodeID, t.GPU, t.Milli, t.MemBytes = "", 0, 0, 0
+		t.Submitted = c.Now
+		t.Started, t.Finished, t.Error, t.Chunks = 0, 0, "", 0
+		if exists {
+			// The old version's chunks stay searchable: the new task overwrites
+			// them by chunk ID and trims the surplus when it completes.
+			if ot := s.Tasks[old.TaskID]; ot != nil && !ot.State.Terminal() {
+				ot.Error = "superseded by task " + t.ID
+				s.finish(ot, Cancelled, c.Now)
+			}
+		}
+		s.Tasks[t.ID] = &t
+		s.queued[t.ID] = struct{}{}
+		s.Files[k] = &File{Partition: t.Partition, FileID: t.FileID, TaskID: t.ID, Ref: t.File,
+			Metadata: copyMap(t.Metadata), State: Queued, Updated: c.Now}
+	}
+	return res
+}
+
+func (s *State) assign(c Command) Result {
+	res := Result{Batch: make([]Result, len(c.Assignments))}
+	for i, a := range c.Assignments {
+		res.Batch[i] = s.assignOne(a, c.Now)
+	}
+	return res
+}
+
+func (s *State) assignOne(a Assignment, now int64) Result {
+	t := s.Tasks[a.TaskID]
+	if t == nil {
+		return reject(ErrUnknownTask, a.TaskID)
+	}
+	if t.State != Queued || t.Attempt != a.Attempt {
+		return Result{Err: fmt.Sprintf("%s: task %s is %s at attempt %d", ErrStaleAttempt, t.ID, t.State, t.Attempt)}
+	}
+	n := s.Nodes[a.NodeID]
+	if n == nil {
+		return reject(ErrUnknownNode, a.NodeID)
+	}
+	if n.Status != NodeAlive || n.Draining {
+		return Result{Err: fmt.Sprintf("node %s is not eligible (%s, draining=%v)", n.ID, n.Status, n.Draining)}
+	}
+	if n.MaxConcurrent > 0 && s.active[n.ID] >= n.MaxConcurrent {
+		return Result{Err: fmt.Sprintf("node %s is at its concurrency limit", n.ID)}
+	}
+	if a.GPU < 0 {
+		if s.cpuUsed[n.ID] >= n.CPUSlots {
+			return Result{Err: fmt.Sprintf("node %s has no free CPU slot", n.ID)}
+		}
+		a.Milli, a.MemBytes = 0, 0
+	} else {
+		if a.GPU >= len(n.GPUs) {
+			return Result{Err: fmt.Sprintf("node %s has no GPU %d", n.ID, a.GPU)}
+		}
+		if a.Milli <= 0 || a.Milli > gpu.MilliPerGPU {
+			return Result{Err: fmt.Sprintf("invalid GPU fraction %d", a.Milli)}
+		}
+		u := s.usage[gpuKey{n.ID, a.GPU}]
+		if u.milli+a.Milli > gpu.MilliPerGPU {
+			return Result{Err: fmt.Sprintf("GPU %d of node %s has %d milli-GPUs free, task needs %d", a.GPU, n.ID, gpu.MilliPerGPU-u.milli, a.Milli)}
+		}
+		if a.MemBytes > 0 && u.mem+a.MemBytes > usableMem(n, a.GPU) {
+			return Result{Err: fmt.Sprintf("GPU %d of node %s lacks memory for the task", a.GPU, n.ID)}
+		}
+	}
+	al := Alloc{NodeID: n.ID, GPU: a.GPU, Milli: a.Milli, MemBytes: a.MemBytes}
+	delete(s.queued, t.ID)
+	t.State = Assigned
+	t.Stage = ""
+	t.NodeID, t.GPU, t.Milli, t.MemBytes = al.NodeID, al.GPU, al.Milli, al.MemBytes
+	s.Allocs[t.ID] = al
+	s.addUse(t.ID, al)
+	s.syncFile(t, now)
+	return Result{}
+}
+
+// usableMem is a GPU's memory less the node's reserve.
+func usableMem(n *Node, idx int) uint64 {
+	total := n.GPUs[idx].MemTotal
+	if total <= n.GPUReserve {
+		return 0
+	}
+	return total - n.GPUReserve
+}
+
+// UsableMem is exported for callers that build scheduler input.
+func UsableMem(n *Node, idx int) uint64 { return usableMem(n, idx) }
+
+func (s *State) freeAlloc(t *Task) {
+	if a, ok := s.Allocs[t.ID]; ok {
+		s.dropUse(t.ID, a)
+		delete(s.Allocs, t.ID)
+	}
+	t.NodeID, t.GPU, t.Milli, t.MemBytes = "", 0, 0, 0
+}
+
+func (s *State) requeue(t *Task, now int64) {
+	s.freeAlloc(t)
+	t.State = Queued
+	t.Stage = ""
+	t.Attempt++
+	s.queued[t.ID] = struct{}{}
+	s.syncFile(t, now)
+}
+
+func (s *State) finish(t *Task, st TaskState, now int64) {
+	s.freeAlloc(t)
+	delete(s.queued, t.ID)
+	t.State = st
+	t.Finished = now
+	s.Finished = append(s.Finished, t.ID)
+	s.syncFile(t, now)
+}
+
+func (s *State) releaseNode(nodeID, reason string, now int64) int {
+	ts := s.TasksOn(nodeID)
+	for _, t := range ts {
+		t.Error = reason
+		s.requeue(t, now)
+	}
+	return len(ts)
+}
+
+func (s *State) syncFile(t *Task, now int64) {
+	f := s.Files[FileKey(t.Partition, t.FileID)]
+	if f == nil || f.TaskID != t.ID {
+		return
+	}
+	f.State = t.State
+	f.Chunks = t.Chunks
+	f.Updated = now
+}
+
+func (s *State) deleteFile(k string, now int64) {
+	f := s.Files[k]
+	if t := s.Tasks[f.TaskID]; t != nil && !t.State.Terminal() {
+		t.Error = "file deleted"
+		s.finish(t, Cancelled, now)
+	}
+	delete(s.Files, k)
+	if f.Ref.Hash != "" && !s.blobInUse(f.Ref.Hash) {
+		delete(s.Blobs, f.Ref.Hash)
+	}
+}
+
+// BlobInUse reports whether any file or unfinished task still needs a blob.
+func (s *State) BlobInUse(hash string) bool { return s.blobInUse(hash) }
+
+func (s *State) blobInUse(hash string) bool {
+	for _, f := range s.Files {
+		if f.Ref.Hash == hash {
+			return true
+		}
+	}
+	for _, t := range s.Tasks {
+		if t.File.Hash == hash && !t.State.Terminal() {
+			return true
+		}
+	}
+	return false
+}
+
+// compact drops the oldest finished tasks beyond the retention count or age.
+func (s *State) compact(now int64) {
+	keep := s.Settings.RetainCount
+	if keep <= 0 {
+		keep = DefaultSettings().RetainCount
+	}
+	for len(s.Finished)-s.finHead > 0 {
+		id := s.Finished[s.finHead]
+		t := s.Tasks[id]
+		if t != nil && t.State.Terminal() {
+			over := len(s.Finished)-s.finHead > keep
+			old := s.Settings.RetainMaxAge > 0 && now > 0 && now-t.Finished > s.Settings.RetainMaxAge
+			if !over && !old {
+				break
+			}
+			delete(s.Tasks, id)
+		}
+		s.Finished[s.finHead] = ""
+		s.finHead++
+	}
+	// Reclaim the consumed prefix now and then so the slice does not grow forever.
+	if s.finHead > 1024 && s.finHead*2 > len(s.Finished) {
+		s.Finished = append([]string(nil), s.Finished[s.finHead:]...)
+		s.finHead = 0
+	}
+}
+
+func copyMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+func without(xs []string, x string) []string {
+	out := xs[:0]
+	for _, v := range xs {
+		if v != x {
+			out = append(out, v)
+		}
+	}
+	return out
+}

@@ -1,0 +1,214 @@
+// Package node wires one running ragnode: identity, Raft and Serf, bootstrap
+// and join, the leader's loops (membership, scheduling, failure handling,
+// drain deadlines), the worker pool and graceful shutdown.
+//
+// Guarantee: every ledger change goes through Raft; a node only runs the
+// tasks the applied log assigns to it, and reports results fenced by the
+// task's attempt, so a slow or partitioned node can never overwrite newer
+// work. Stop is a restart (membership kept); Leave is a departure.
+package node
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"runtime"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/ragnode/ragnode/gpu"
+	"github.com/ragnode/ragnode/scheduler"
+)
+
+// Version is reported in members and Serf tags.
+const Version = "0.1.0"
+
+// Default ports. Several nodes on one host pass different ports and data dirs.
+const (
+	DefaultHTTPPort = 7070
+	DefaultRaftPort = 7071
+	DefaultSerfPort = 7072
+)
+
+// Defaults the CLI shows.
+const (
+	DefaultJoinTimeout  = 60 * time.Second
+	DefaultTaskTimeout  = 30 * time.Minute
+	DefaultDrainTimeout = 30 * time.Second
+)
+
+// NewGossipKey returns a random 32-byte key, base64-encoded, for --gossip-key.
+func NewGossipKey() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(b[:]), nil
+}
+
+// Timing selects failure-detection speed.
+type Timing string
+
+const (
+	// TimingLAN suits real networks: Raft 1 s timeouts, memberlist LAN defaults.
+	TimingLAN Timing = "lan"
+	// TimingFast suits one machine (tests, demos): sub-second detection.
+	TimingFast Timing = "fast"
+)
+
+// Config is everything `ragnode start` takes.
+type Config struct {
+	DataDir   string
+	Name      string
+	Bind      string
+	Advertise string
+	HTTPPort  int
+	RaftPort  int
+	SerfPort  int
+
+	Join            []string
+	JoinTimeout     time.Duration
+	BootstrapExpect int
+	GossipKey       []byte
+	Token           string
+	Timing          Timing
+
+	DeadServerTimeout time.Duration
+	StabilizationTime time.Duration
+
+	// GPU and work limits.
+	GPU           gpu.Config
+	GPUReserve    uint64
+	TaskMilli     int
+	TaskMem       uint64
+	CPUSlots      int
+	PoolSize      int
+	MaxConcurrent int
+	MaxTasksPerWorker int
+	TaskTimeout   time.Duration
+	RequeueAfter  time.Duration
+	MaxAttempts   int
+	DrainTimeout  time.Duration
+	Placement     scheduler.Policy
+	RetainCount   int
+	RetainMaxAge  time.Duration
+
+	// Runner builds the task body; nil uses the default runner.
+	Runner RunnerFactory
+
+	Logger hclog.Logger
+	// CheckInvariants makes the FSM verify the ledger after every apply.
+	CheckInvariants bool
+}
+
+// Defaults fills zero fields with defaults.
+func (c *Config) Defaults() {
+	if c.Bind == "" {
+		c.Bind = "127.0.0.1"
+	}
+	if c.HTTPPort == 0 {
+		c.HTTPPort = DefaultHTTPPort
+	}
+	if c.RaftPort == 0 {
+		c.RaftPort = DefaultRaftPort
+	}
+	if c.SerfPort == 0 {
+		c.SerfPort = DefaultSerfPort
+	}
+	if c.JoinTimeout == 0 {
+		c.JoinTimeout = DefaultJoinTimeout
+	}
+	if c.Timing == "" {
+		c.Timing = TimingLAN
+	}
+	if c.DeadServerTimeout == 0 {
+		c.DeadServerTimeout = 30 * time.Second
+		if c.Timing == TimingFast {
+			c.DeadServerTimeout = 5 * time.Second
+		}
+	}
+	if c.StabilizationTime == 0 {
+		c.StabilizationTime = 10 * time.Second
+		if c.Timing == TimingFast {
+			c.StabilizationTime = time.Second
+		}
+	}
+	if c.CPUSlots == 0 {
+		c.CPUSlots = runtime.NumCPU()
+	}
+	if c.RequeueAfter == 0 {
+		c.RequeueAfter = 10 * time.Second
+		if c.Timing == TimingFast {
+			c.RequeueAfter = 2 * time.Second
+		}
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 3
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.TaskTimeout == 0 {
+		c.TaskTimeout = DefaultTaskTimeout
+	}
+	if c.Placement == "" {
+		c.Placement = scheduler.Spread
+	}
+	if c.RetainCount == 0 {
+		c.RetainCount = 100000
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.NewNullLogger()
+	}
+}
+
+// Validate rejects impossible settings with a message an operator can act on.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return fmt.Errorf("--data-dir is required")
+	}
+	if net.ParseIP(c.Bind) == nil {
+		return fmt.Errorf("--bind %q is not an IP address", c.Bind)
+	}
+	if c.Advertise != "" && net.ParseIP(c.Advertise) == nil {
+		return fmt.Errorf("--advertise %q is not an IP address", c.Advertise)
+	}
+	for _, p := range []int{c.HTTPPort, c.RaftPort, c.SerfPort} {
+		if p < 0 || p > 65535 {
+			return fmt.Errorf("port %d out of range", p)
+		}
+	}
+	if c.TaskMilli < 0 || c.TaskMilli > gpu.MilliPerGPU {
+		return fmt.Errorf("--task-gpus must be between 0 and 1, got %s", gpu.FormatMilli(c.TaskMilli))
+	}
+	if c.BootstrapExpect < 0 {
+		return fmt.Errorf("--bootstrap-expect must be >= 0")
+	}
+	if n := len(c.GossipKey); n != 0 && n != 16 && n != 24 && n != 32 {
+		return fmt.Errorf("--gossip-key must decode to 16, 24 or 32 bytes, got %d", n)
+	}
+	if c.Placement != scheduler.Spread && c.Placement != scheduler.BinPack {
+		return fmt.Errorf("--placement must be spread or binpack")
+	}
+	return nil
+}
+
+// advertiseIP is the address other nodes use.
+func (c *Config) advertiseIP() string {
+	if c.Advertise != "" {
+		return c.Advertise
+	}
+	if ip := net.ParseIP(c.Bind); ip != nil && ip.IsUnspecified() {
+		return "127.0.0.1"
+	}
+	return c.Bind
+}
+
+func (c *Config) raftTimeouts() (hb, election, lease, commit time.Duration) {
+	if c.Timing == TimingFast {
+		return 300 * time.Millisecond, 300 * time.Millisecond, 150 * time.Millisecond, 5 * time.Millisecond
+	}
+	return time.Second, time.Second, 500 * time.Millisecond, 5 * time.Millisecond
+}

@@ -1,0 +1,207 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/ragnode/ragnode/fsm"
+	"github.com/ragnode/ragnode/transport"
+)
+
+// proposer carries commands to the leader. Concurrent proposals are packed
+// into one Batch entry (one Raft write, one fsync, one forwarding round trip),
+// which is what lifts ledger throughput from fsync-bound to thousands of
+// commands per second. It retries across leader changes; every command is
+// idempotent or fenced by attempt numbers, so a retry of an applied command
+// is rejected rather than applied twice.
+type proposer struct {
+	n   *Node
+	in  chan *pending
+	sem chan struct{}
+}
+
+type pending struct {
+	ctx  context.Context
+	cmd  fsm.Command
+	done chan proposal
+}
+
+type proposal struct {
+	res fsm.Result
+	err error
+}
+
+const maxBatch = 512
+
+func newProposer(n *Node) *proposer {
+	p := &proposer{n: n, in: make(chan *pending, 4096), sem: make(chan struct{}, 16)}
+	n.wg.Add(1)
+	go p.loop()
+	return p
+}
+
+// Propose applies cmd through the leader and returns its result.
+func (p *proposer) Propose(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
+	if cmd.Now == 0 {
+		cmd.Now = time.Now().UnixNano()
+	}
+	pd := &pending{ctx: ctx, cmd: cmd, done: make(chan proposal, 1)}
+	select {
+	case p.in <- pd:
+	case <-ctx.Done():
+		return fsm.Result{}, ctx.Err()
+	case <-p.n.stopCh:
+		return fsm.Result{}, errors.New("node stopping")
+	}
+	select {
+	case o := <-pd.done:
+		return o.res, o.err
+	case <-ctx.Done():
+		return fsm.Result{}, ctx.Err()
+	}
+}
+
+func (p *proposer) loop() {
+	defer p.n.wg.Done()
+	for {
+		var first *pending
+		select {
+		case first = <-p.in:
+		case <-p.n.stopCh:
+			return
+		}
+		batch := []*pending{first}
+		if first.cmd.Type != fsm.CmdBatch {
+		fill:
+			for len(batch) < maxBatch {
+				select {
+				case pd := <-p.in:
+					if pd.cmd.Type == fsm.CmdBatch {
+						// Batches do not nest: send it on its own.
+						go p.flush([]*pending{pd})
+						continue
+					}
+					batch = append(batch, pd)
+				default:
+					break fill
+				}
+			}
+		}
+		select {
+		case p.sem <- struct{}{}:
+		case <-p.n.stopCh:
+			return
+		}
+		go func() {
+			defer func() { <-p.sem }()
+			p.flush(batch)
+		}()
+	}
+}
+
+func (p *proposer) flush(batch []*pending) {
+	var cmd fsm.Command
+	if len(batch) == 1 {
+		cmd = batch[0].cmd
+	} else {
+		cmd = fsm.Command{Type: fsm.CmdBatch, Now: batch[0].cmd.Now, Batch: make([]fsm.Command, len(batch))}
+		for i, pd := range batch {
+			cmd.Batch[i] = pd.cmd
+		}
+	}
+	// The batch lives as long as its longest-waiting caller.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for _, pd := range batch {
+			select {
+			case <-pd.ctx.Done():
+			case <-ctx.Done():
+				return
+			}
+		}
+		cancel()
+	}()
+	res, err := p.sendWithRetry(ctx, cmd)
+	for i, pd := range batch {
+		o := proposal{err: err}
+		if err == nil {
+			if len(batch) == 1 {
+				o.res = res
+			} else if i < len(res.Batch) {
+				o.res = res.Batch[i]
+			} else {
+				o.err = fmt.Errorf("leader returned %d results for %d commands", len(res.Batch), len(batch))
+			}
+		}
+		pd.done <- o
+	}
+}
+
+func (p *proposer) sendWithRetry(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
+	b, err := fsm.Encode(cmd)
+	if err != nil {
+		return fsm.Result{}, err
+	}
+	backoff := 20 * time.Millisecond
+	for {
+		res, err := p.send(ctx, cmd, b)
+		if err == nil || !retryable(err) {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return fsm.Result{}, fmt.Errorf("propose %s: %w (last error: %v)", cmd.Type, ctx.Err(), err)
+		case <-p.n.stopCh:
+			return fsm.Result{}, fmt.Errorf("propose %s: node stopping (last error: %v)", cmd.Type, err)
+		case <-time.After(backoff):
+		}
+		if backoff < time.Second {
+			backoff *= 2
+		}
+	}
+}
+
+func (p *proposer) send(ctx context.Context, cmd fsm.Command, b []byte) (fsm.Result, error) {
+	if p.n.raft.State() == raft.Leader {
+		f := p.n.raft.Apply(b, 10*time.Second)
+		if err := f.Error(); err != nil {
+			return fsm.Result{}, err
+		}
+		res, _ := f.Response().(fsm.Result)
+		return res, nil
+	}
+	c, err := p.n.leaderClient()
+	if err != nil {
+		return fsm.Result{}, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	return c.Apply(cctx, cmd)
+}
+
+// retryable errors are those where the command may simply not have reached
+// a leader: no leader yet, leadership moved, the leader unreachable.
+func retryable(err error) bool {
+	var se *transport.StatusError
+	var he *transport.HTTPError
+	switch {
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
+		errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrEnqueueTimeout),
+		errors.Is(err, raft.ErrAbortedByRestore):
+		return true
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return false
+	case errors.As(err, &he):
+		return he.Code == http.StatusServiceUnavailable
+	case errors.As(err, &se):
+		return se.Code >= 500
+	}
+	// Network errors talking to the leader.
+	return true
+}

@@ -1,0 +1,289 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/ragnode/ragnode/fsm"
+)
+
+// workerPool runs the tasks the applied log assigns to this node. It never
+// runs a task the ledger does not hold here at that attempt: when the ledger
+// moves a task away (requeue, cancel) the local run is cancelled.
+type workerPool struct {
+	n       *Node
+	factory RunnerFactory
+
+	mu      sync.Mutex
+	running map[fsm.TaskRef]*run
+	idle    []*slot
+	stopped bool
+	wg      sync.WaitGroup
+	// peak is the highest number of tasks this node ran at once.
+	peak int
+}
+
+type run struct {
+	cancel    context.CancelFunc
+	displaced bool // the ledger moved the task away; report nothing
+}
+
+type slot struct {
+	r    Runner
+	uses int
+}
+
+func newWorkerPool(n *Node) *workerPool {
+	f := n.cfg.Runner
+	if f == nil {
+		f = func() (Runner, error) { return ChecksumRunner{}, nil }
+	}
+	return &workerPool{n: n, factory: f, running: map[fsm.TaskRef]*run{}}
+}
+
+func (p *workerPool) loop() {
+	defer p.n.wg.Done()
+	sub := p.n.fsm.Subscribe()
+	defer p.n.fsm.Unsubscribe(sub)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		p.sync()
+		select {
+		case <-sub:
+		case <-t.C:
+		case <-p.n.stopCh:
+			return
+		}
+	}
+}
+
+func (p *workerPool) sync() {
+	want := map[fsm.TaskRef]fsm.Task{}
+	p.n.fsm.View(func(s *fsm.State) {
+		for _, t := range s.TasksOn(p.n.id) {
+			want[fsm.TaskRef{ID: t.ID, Attempt: t.Attempt}] = *t
+		}
+	})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return
+	}
+	for ref, r := range p.running {
+		if _, ok := want[ref]; !ok && !r.displaced {
+			r.displaced = true
+			r.cancel()
+		}
+	}
+	for ref, t := range want {
+		if _, ok := p.running[ref]; ok {
+			continue
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		p.running[ref] = &run{cancel: cancel}
+		if len(p.running) > p.peak {
+			p.peak = len(p.running)
+		}
+		p.wg.Add(1)
+		go p.execute(ctx, ref, t)
+	}
+}
+
+// Running returns the number of local runs.
+func (p *workerPool) Running() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.running)
+}
+
+func (p *workerPool) getSlot() (*slot, error) {
+	p.mu.Lock()
+	if k := len(p.idle); k > 0 {
+		s := p.idle[k-1]
+		p.idle = p.idle[:k-1]
+		p.mu.Unlock()
+		return s, nil
+	}
+	p.mu.Unlock()
+	r, err := p.factory()
+	if err != nil {
+		return nil, fmt.Errorf("create runner: %w", err)
+	}
+	return &slot{r: r}, nil
+}
+
+// putSlot recycles a runner, closing it after --max-tasks-per-worker uses.
+func (p *workerPool) putSlot(s *slot) {
+	s.uses++
+	max := p.n.cfg.MaxTasksPerWorker
+	p.mu.Lock()
+	if (max > 0 && s.uses >= max) || p.stopped {
+		p.mu.Unlock()
+		_ = s.r.Close()
+		return
+	}
+	p.idle = append(p.idle, s)
+	p.mu.Unlock()
+}
+
+func (p *workerPool) execute(ctx context.Context, ref fsm.TaskRef, t fsm.Task) {
+	defer p.wg.Done()
+	defer func() {
+		p.mu.Lock()
+		delete(p.running, ref)
+		p.mu.Unlock()
+	}()
+	log := p.n.log.With("task", t.ID, "attempt", t.Attempt)
+	if t.State == fsm.Assigned {
+		p.report(fsm.Command{Type: fsm.CmdTaskProgress, TaskID: t.ID, Attempt: t.Attempt, Stage: fsm.StageLoading}, false)
+	}
+	runCtx, cancel := context.WithTimeout(ctx, p.n.cfg.TaskTimeout)
+	defer cancel()
+	job := Job{
+		Task:   t,
+		GPU:    t.GPU,
+		Open:   func(ctx context.Context) ([]byte, error) { return p.n.readFile(ctx, t) },
+		Logger: log,
+		Progress: func(stage string) {
+			if stage == fsm.StageLoading {
+				return // already reported on start
+			}
+			p.report(fsm.Command{Type: fsm.CmdTaskProgress, TaskID: t.ID, Attempt: t.Attempt, Stage: stage}, false)
+		},
+	}
+	var out Outcome
+	s, err := p.getSlot()
+	if err == nil {
+		out, err = safeRun(runCtx, s.r, job)
+		p.putSlot(s)
+	}
+	p.mu.Lock()
+	displaced := p.running[ref] != nil && p.running[ref].displaced
+	stopped := p.stopped
+	p.mu.Unlock()
+	if displaced || stopped {
+		// The ledger moved the task, or this node is going down and hands it
+		// back through the drain: reporting now would only be rejected.
+		log.Debug("run ended without report", "displaced", displaced, "stopped", stopped)
+		return
+	}
+	switch {
+	case err == nil:
+		p.report(fsm.Command{Type: fsm.CmdCompleteTask, TaskID: t.ID, Attempt: t.Attempt, Chunks: out.Chunks}, true)
+	case errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
+		p.report(fsm.Command{Type: fsm.CmdFailTask, TaskID: t.ID, Attempt: t.Attempt,
+			Error: fmt.Sprintf("task timed out after %s", p.n.cfg.TaskTimeout)}, true)
+	default:
+		log.Warn("task failed", "error", err)
+		p.report(fsm.Command{Type: fsm.CmdFailTask, TaskID: t.ID, Attempt: t.Attempt, Error: err.Error(), Permanent: IsPermanent(err)}, true)
+	}
+}
+
+// safeRun turns a runner panic into a task failure: one bad file must never
+// take the node down.
+func safeRun(ctx context.Context, r Runner, job Job) (out Outcome, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = Permanent(fmt.Errorf("runner panic: %v", v))
+		}
+	}()
+	return r.Run(ctx, job)
+}
+
+// report sends a ledger update. Final reports wait (retrying across leader
+// changes); progress is fire-and-forget.
+func (p *workerPool) report(c fsm.Command, wait bool) {
+	send := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		res, err := p.n.prop.Propose(ctx, c)
+		if err != nil {
+			p.n.log.Warn("report to leader failed", "type", c.Type, "task", c.TaskID, "error", err)
+			return
+		}
+		if res.Err != "" {
+			p.n.log.Debug("report rejected", "type", c.Type, "task", c.TaskID, "reason", res.Err)
+		}
+	}
+	if wait {
+		send()
+		return
+	}
+	go send()
+}
+
+func (p *workerPool) stopAll() {
+	p.mu.Lock()
+	p.stopped = true
+	for _, r := range p.running {
+		r.cancel()
+	}
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	p.wg.Wait()
+	for _, s := range idle {
+		_ = s.r.Close()
+	}
+}
+
+// Peak returns the highest number of concurrent local runs seen.
+func (p *workerPool) Peak() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.peak
+}
+
+// readFile fetches a task's bytes: shared path, local blob, or a holder.
+func (n *Node) readFile(ctx context.Context, t fsm.Task) ([]byte, error) {
+	if t.File.SharedPath != "" {
+		b, err := os.ReadFile(t.File.SharedPath)
+		if err != nil {
+			return nil, fmt.Errorf("read shared path: %w", err)
+		}
+		return b, nil
+	}
+	if rc, _, err := n.blobs.Open(t.File.Hash); err == nil {
+		defer rc.Close()
+		return io.ReadAll(rc)
+	}
+	var holders []string
+	n.fsm.View(func(s *fsm.State) {
+		if b := s.Blobs[t.File.Hash]; b != nil {
+			holders = append(holders, b.Holders...)
+		}
+	})
+	var lastErr error = fmt.Errorf("no node holds blob %s", t.File.Hash)
+	for _, h := range holders {
+		if h == n.id {
+			continue
+		}
+		addr := n.httpAddrOf(h)
+		if addr == "" {
+			continue
+		}
+		pr, pw := io.Pipe()
+		go func() {
+			pw.CloseWithError(n.client(addr).GetBlob(ctx, t.File.Hash, pw))
+		}()
+		hash, _, err := n.blobs.Put(pr, 0, t.File.Hash)
+		pr.Close()
+		if err != nil {
+			lastErr = fmt.Errorf("fetch blob from %s: %w", addr, err)
+			continue
+		}
+		rc, _, err := n.blobs.Open(hash)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		return io.ReadAll(rc)
+	}
+	return nil, lastErr
+}

@@ -1,0 +1,108 @@
+// Package transport is ragnode's wire: the HTTP API every node serves, its
+// Go client, bearer-token checks, and forwarding of writes to the leader.
+//
+// Guarantee: a request accepted by any node reaches the leader or fails with
+// an error that says why; a write is never applied twice by a retry because
+// every ledger write is idempotent or fenced in the FSM.
+package transport
+
+import (
+	"github.com/ragnode/ragnode/fsm"
+)
+
+// Member is one row of `ragnode members`.
+type Member struct {
+	ID           string      `json:"id"`
+	Name         string      `json:"name"`
+	HTTPAddr     string      `json:"http_addr"`
+	RaftAddr     string      `json:"raft_addr"`
+	SerfAddr     string      `json:"serf_addr"`
+	SerfStatus   string      `json:"serf_status"`
+	RaftSuffrage string      `json:"raft_suffrage"`
+	Leader       bool        `json:"leader"`
+	LastContact  string      `json:"last_contact,omitempty"`
+	Healthy      *bool       `json:"healthy,omitempty"`
+	Version      string      `json:"version"`
+	GPUs         []MemberGPU `json:"gpus"`
+	CPUSlots     int         `json:"cpu_slots"`
+	Running      int         `json:"running"`
+	Draining     bool        `json:"draining"`
+}
+
+// MemberGPU is one GPU of a member with its allocated quota.
+type MemberGPU struct {
+	Index      int    `json:"index"`
+	UUID       string `json:"uuid"`
+	Name       string `json:"name"`
+	MilliTotal int    `json:"milli_total"`
+	MilliUsed  int    `json:"milli_used"`
+	MemTotal   uint64 `json:"mem_total"`
+	MemUsed    uint64 `json:"mem_used"`
+}
+
+// Status is `ragnode status`.
+type Status struct {
+	NodeID           string         `json:"node_id"`
+	LeaderID         string         `json:"leader_id"`
+	LeaderHTTP       string         `json:"leader_http"`
+	Term             uint64         `json:"term"`
+	CommitIndex      uint64         `json:"commit_index"`
+	AppliedIndex     uint64         `json:"applied_index"`
+	LastIndex        uint64         `json:"last_index"`
+	Voters           int            `json:"voters"`
+	NonVoters        int            `json:"nonvoters"`
+	FailureTolerance int            `json:"failure_tolerance"`
+	Healthy          bool           `json:"healthy"`
+	// CaughtUp is true when every voter's log reached the leader's last index
+	// at the moment of the answer.
+	CaughtUp bool           `json:"caught_up"`
+	Tasks    map[string]int `json:"tasks"`
+}
+
+// RaftStats is what autopilot needs from each server.
+type RaftStats struct {
+	ID            string `json:"id"`
+	LastTerm      uint64 `json:"last_term"`
+	LastIndex     uint64 `json:"last_index"`
+	LastContactNS int64  `json:"last_contact_ns"`
+}
+
+// ApplyRequest carries one command to the leader.
+type ApplyRequest struct {
+	Command fsm.Command `json:"command"`
+}
+
+// DrainRequest starts or cancels a drain.
+type DrainRequest struct {
+	Node     string `json:"node"`
+	Deadline string `json:"deadline,omitempty"`
+	Cancel   bool   `json:"cancel,omitempty"`
+}
+
+// TaskView is a task as the API shows it.
+type TaskView struct {
+	ID        string            `json:"id"`
+	State     string            `json:"state"`
+	Stage     string            `json:"stage,omitempty"`
+	Partition string            `json:"partition"`
+	FileID    string            `json:"file_id"`
+	FileName  string            `json:"filename,omitempty"`
+	Size      int64             `json:"size"`
+	Hash      string            `json:"hash,omitempty"`
+	Metadata  map[string]string `json:"metadata,omitempty"`
+	NodeID    string            `json:"node_id"`
+	GPU       int               `json:"gpu"`
+	GPUs      string            `json:"gpus,omitempty"`
+	Attempt   int               `json:"attempt"`
+	Failures  int               `json:"failures"`
+	Error     string            `json:"error"`
+	Chunks    int               `json:"chunks"`
+	Submitted int64             `json:"submitted"`
+	Started   int64             `json:"started,omitempty"`
+	Finished  int64             `json:"finished,omitempty"`
+}
+
+// ErrorBody is every non-2xx answer of the /v1 API.
+type ErrorBody struct {
+	Error string `json:"error"`
+}

@@ -1,0 +1,213 @@
+package transport
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/ragnode/ragnode/fsm"
+)
+
+// Backend is what a node offers the API. The node package implements it;
+// transport only decodes requests and encodes answers.
+type Backend interface {
+	Status(ctx context.Context) (Status, error)
+	Members(ctx context.Context) ([]Member, error)
+	// Apply proposes a command, forwarding to the leader when needed.
+	Apply(ctx context.Context, c fsm.Command) (fsm.Result, error)
+	RaftStats() RaftStats
+	// Leave departs the cluster for good and stops the node.
+	Leave(ctx context.Context) error
+	// RemoveServer removes a server from Raft (leader only).
+	RemoveServer(ctx context.Context, id string) error
+	Submit(ctx context.Context, req SubmitRequest, body io.Reader) (TaskView, error)
+	Tasks(ctx context.Context, state, partition string) ([]TaskView, error)
+	Task(ctx context.Context, id string) (TaskView, error)
+	Cancel(ctx context.Context, id string) error
+	Drain(ctx context.Context, req DrainRequest) error
+	// OpenBlob streams a blob held on this node.
+	OpenBlob(hash string) (io.ReadCloser, int64, error)
+	// PutBlob stores a replica pushed by another node.
+	PutBlob(ctx context.Context, hash string, body io.Reader) error
+}
+
+// SubmitRequest describes one uploaded file.
+type SubmitRequest struct {
+	Partition  string
+	FileID     string
+	FileName   string
+	Metadata   map[string]string
+	Mode       string
+	SharedPath string
+	Size       int64
+}
+
+// HTTPError carries a status code through the Backend.
+type HTTPError struct {
+	Code int
+	Msg  string
+}
+
+func (e *HTTPError) Error() string { return e.Msg }
+
+// Errorf builds an HTTPError.
+func Errorf(code int, format string, args ...any) error {
+	return &HTTPError{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Server serves the /v1 API over a Backend. Extra handlers (search, the
+// RAGondin-compatible API) are mounted with Handle.
+type Server struct {
+	mux   *http.ServeMux
+	b     Backend
+	token string
+}
+
+// NewServer builds the API; token "" disables authentication.
+func NewServer(b Backend, token string) *Server {
+	s := &Server{mux: http.NewServeMux(), b: b, token: token}
+	s.routes()
+	return s
+}
+
+// Handle mounts an extra handler on the same auth-checked mux.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// ServeHTTP checks the bearer token with a constant-time compare, then routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.token != "" && !CheckToken(r, s.token) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ragnode"`)
+		WriteJSON(w, http.StatusUnauthorized, ErrorBody{Error: "missing or invalid bearer token"})
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// CheckToken reports whether r carries the bearer token.
+func CheckToken(r *http.Request, token string) bool {
+	h := r.Header.Get("Authorization")
+	got, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		st, err := s.b.Status(r.Context())
+		reply(w, st, err)
+	})
+	s.mux.HandleFunc("GET /v1/members", func(w http.ResponseWriter, r *http.Request) {
+		m, err := s.b.Members(r.Context())
+		reply(w, m, err)
+	})
+	s.mux.HandleFunc("POST /v1/leave", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, map[string]string{"result": "left"}, s.b.Leave(r.Context()))
+	})
+	s.mux.HandleFunc("GET /v1/internal/raft-stats", func(w http.ResponseWriter, r *http.Request) {
+		WriteJSON(w, http.StatusOK, s.b.RaftStats())
+	})
+	s.mux.HandleFunc("POST /v1/internal/apply", func(w http.ResponseWriter, r *http.Request) {
+		var req ApplyRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			WriteError(w, Errorf(http.StatusBadRequest, "decode command: %v", err))
+			return
+		}
+		res, err := s.b.Apply(r.Context(), req.Command)
+		reply(w, res, err)
+	})
+	s.mux.HandleFunc("POST /v1/internal/remove-server", func(w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("id")
+		reply(w, map[string]string{"removed": id}, s.b.RemoveServer(r.Context(), id))
+	})
+	s.mux.HandleFunc("POST /v1/files", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		req := SubmitRequest{
+			Partition:  q.Get("partition"),
+			FileID:     q.Get("file_id"),
+			FileName:   q.Get("filename"),
+			Mode:       q.Get("mode"),
+			SharedPath: q.Get("shared_path"),
+			Size:       r.ContentLength,
+		}
+		if m := q.Get("metadata"); m != "" {
+			if err := json.Unmarshal([]byte(m), &req.Metadata); err != nil {
+				WriteError(w, Errorf(http.StatusBadRequest, "metadata must be a JSON object of strings: %v", err))
+				return
+			}
+		}
+		tv, err := s.b.Submit(r.Context(), req, r.Body)
+		if err != nil {
+			WriteError(w, err)
+			return
+		}
+		WriteJSON(w, http.StatusCreated, tv)
+	})
+	s.mux.HandleFunc("GET /v1/tasks", func(w http.ResponseWriter, r *http.Request) {
+		ts, err := s.b.Tasks(r.Context(), r.URL.Query().Get("state"), r.URL.Query().Get("partition"))
+		reply(w, ts, err)
+	})
+	s.mux.HandleFunc("GET /v1/tasks/{id}", func(w http.ResponseWriter, r *http.Request) {
+		t, err := s.b.Task(r.Context(), r.PathValue("id"))
+		reply(w, t, err)
+	})
+	s.mux.HandleFunc("POST /v1/tasks/{id}/cancel", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, map[string]string{"cancelled": r.PathValue("id")}, s.b.Cancel(r.Context(), r.PathValue("id")))
+	})
+	s.mux.HandleFunc("POST /v1/drain", func(w http.ResponseWriter, r *http.Request) {
+		var req DrainRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			WriteError(w, Errorf(http.StatusBadRequest, "decode drain request: %v", err))
+			return
+		}
+		reply(w, req, s.b.Drain(r.Context(), req))
+	})
+	s.mux.HandleFunc("GET /v1/blobs/{hash}", func(w http.ResponseWriter, r *http.Request) {
+		rc, size, err := s.b.OpenBlob(r.PathValue("hash"))
+		if err != nil {
+			WriteError(w, err)
+			return
+		}
+		defer rc.Close()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", fmt.Sprint(size))
+		_, _ = io.Copy(w, rc)
+	})
+	s.mux.HandleFunc("PUT /v1/blobs/{hash}", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, map[string]string{"stored": r.PathValue("hash")}, s.b.PutBlob(r.Context(), r.PathValue("hash"), r.Body))
+	})
+}
+
+func reply(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, v)
+}
+
+// WriteJSON writes v with a status code.
+func WriteJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// WriteError maps an error to a status code and an ErrorBody.
+func WriteError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	var he *HTTPError
+	switch {
+	case errors.As(err, &he):
+		code = he.Code
+	case errors.Is(err, context.DeadlineExceeded):
+		code = http.StatusGatewayTimeout
+	}
+	WriteJSON(w, code, ErrorBody{Error: err.Error()})
+}
