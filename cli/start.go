@@ -117,7 +117,7 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 		RetainCount:       c.Int("retain"),
 		RetainMaxAge:      c.Duration("retain-age"),
 		GPU:               gpu.Config{Declared: c.Int("gpus")},
-		Logger: hclog.New(&hclog.LoggerOptions{Name: "ragnode", Level: level, Output: c.App.ErrWriter}),
+		Logger:            hclog.New(&hclog.LoggerOptions{Name: "ragnode", Level: level, Output: c.App.ErrWriter}),
 	}
 	if cfg.Timing != node.TimingLAN && cfg.Timing != node.TimingFast {
 		return cfg, fmt.Errorf("--timing %q: want lan or fast", cfg.Timing)

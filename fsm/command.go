@@ -9,24 +9,24 @@ import (
 type CmdType string
 
 const (
-	CmdRegisterNode   CmdType = "register_node"
-	CmdNodeStatus     CmdType = "node_status"
-	CmdRemoveNode     CmdType = "remove_node"
-	CmdSubmitTasks    CmdType = "submit_tasks"
-	CmdAssignTasks    CmdType = "assign_tasks"
-	CmdTaskProgress   CmdType = "task_progress"
-	CmdCompleteTask   CmdType = "complete_task"
-	CmdFailTask       CmdType = "fail_task"
-	CmdRequeueTasks   CmdType = "requeue_tasks"
-	CmdCancelTask     CmdType = "cancel_task"
-	CmdSetDrain       CmdType = "set_drain"
-	CmdReleaseNode    CmdType = "release_node"
-	CmdSettings       CmdType = "settings"
-	CmdDeleteFile     CmdType = "delete_file"
-	CmdDeletePart     CmdType = "delete_partition"
-	CmdFileMetadata   CmdType = "file_metadata"
-	CmdBlobHolders    CmdType = "blob_holders"
-	CmdBatch          CmdType = "batch"
+	CmdRegisterNode CmdType = "register_node"
+	CmdNodeStatus   CmdType = "node_status"
+	CmdRemoveNode   CmdType = "remove_node"
+	CmdSubmitTasks  CmdType = "submit_tasks"
+	CmdAssignTasks  CmdType = "assign_tasks"
+	CmdTaskProgress CmdType = "task_progress"
+	CmdCompleteTask CmdType = "complete_task"
+	CmdFailTask     CmdType = "fail_task"
+	CmdRequeueTasks CmdType = "requeue_tasks"
+	CmdCancelTask   CmdType = "cancel_task"
+	CmdSetDrain     CmdType = "set_drain"
+	CmdReleaseNode  CmdType = "release_node"
+	CmdSettings     CmdType = "settings"
+	CmdDeleteFile   CmdType = "delete_file"
+	CmdDeletePart   CmdType = "delete_partition"
+	CmdFileMetadata CmdType = "file_metadata"
+	CmdBlobHolders  CmdType = "blob_holders"
+	CmdBatch        CmdType = "batch"
 )
 
 // Command is one ledger change. Exactly the payload fields its Type needs are
@@ -56,7 +56,7 @@ type Command struct {
 	Metadata  map[string]string `json:"metadata,omitempty"`
 	Blob      *Blob             `json:"blob,omitempty"`
 	// Remove lists holders to drop in CmdBlobHolders.
-	Remove []string  `json:"remove,omitempty"`
+	Remove []string `json:"remove,omitempty"`
 	// Refs fence requeues: a task is only touched at the attempt named here.
 	Refs []TaskRef `json:"refs,omitempty"`
 	// OnlyIfFailed makes CmdReleaseNode a no-op when the node is alive again.

@@ -146,7 +146,7 @@ type Blob struct {
 // Settings are cluster-wide knobs that Apply needs.
 type Settings struct {
 	MaxAttempts  int   `json:"max_attempts"`
-	RetainCount  int   `json:"retain_count"`  // finished tasks kept; 0 = default
+	RetainCount  int   `json:"retain_count"`   // finished tasks kept; 0 = default
 	RetainMaxAge int64 `json:"retain_max_age"` // nanoseconds; 0 = no age limit
 }
 

@@ -273,12 +273,13 @@ func (n *Node) Submit(ctx context.Context, req transport.SubmitRequest, body io.
 		}
 		ref.SharedPath, ref.Size = req.SharedPath, st.Size()
 	} else {
-		hash, size, err := n.blobs.Put(body, 0, "")
+		hash, size, err := n.blobs.Put(body, n.cfg.MaxFileSize, "")
 		if err != nil {
 			return transport.TaskView{}, err
 		}
 		ref.Hash, ref.Size = hash, size
-		cmds = append(cmds, fsm.Command{Type: fsm.CmdBlobHolders, Now: now, Blob: &fsm.Blob{Hash: hash, Size: size, Holders: []string{n.id}}})
+		holders := n.replicate(ctx, hash, n.cfg.Replicas-1, []string{n.id})
+		cmds = append(cmds, fsm.Command{Type: fsm.CmdBlobHolders, Now: now, Blob: &fsm.Blob{Hash: hash, Size: size, Holders: holders}})
 	}
 	t := fsm.Task{ID: NewTaskID(), Partition: req.Partition, FileID: req.FileID, File: ref, Metadata: req.Metadata,
 		ReqMilli: n.cfg.TaskMilli, ReqMem: n.cfg.TaskMem, Mode: req.Mode}

@@ -64,9 +64,11 @@ type Config struct {
 	Name      string
 	Bind      string
 	Advertise string
-	HTTPPort  int
-	RaftPort  int
-	SerfPort  int
+	// Ports; 0 lets the OS pick one (tests). The CLI's defaults are
+	// DefaultHTTPPort, DefaultRaftPort and DefaultSerfPort.
+	HTTPPort int
+	RaftPort int
+	SerfPort int
 
 	Join            []string
 	JoinTimeout     time.Duration
@@ -79,21 +81,25 @@ type Config struct {
 	StabilizationTime time.Duration
 
 	// GPU and work limits.
-	GPU           gpu.Config
-	GPUReserve    uint64
-	TaskMilli     int
-	TaskMem       uint64
-	CPUSlots      int
-	PoolSize      int
-	MaxConcurrent int
+	GPU               gpu.Config
+	GPUReserve        uint64
+	TaskMilli         int
+	TaskMem           uint64
+	CPUSlots          int
+	PoolSize          int
+	MaxConcurrent     int
 	MaxTasksPerWorker int
-	TaskTimeout   time.Duration
-	RequeueAfter  time.Duration
-	MaxAttempts   int
-	DrainTimeout  time.Duration
-	Placement     scheduler.Policy
-	RetainCount   int
-	RetainMaxAge  time.Duration
+	TaskTimeout       time.Duration
+	RequeueAfter      time.Duration
+	MaxAttempts       int
+	DrainTimeout      time.Duration
+	Placement         scheduler.Policy
+	RetainCount       int
+	RetainMaxAge      time.Duration
+
+	// Files.
+	Replicas    int   // copies of each uploaded blob, this node included
+	MaxFileSize int64 // bytes; uploads above it get 413
 
 	// Runner builds the task body; nil uses the default runner.
 	Runner RunnerFactory
@@ -107,15 +113,6 @@ type Config struct {
 func (c *Config) Defaults() {
 	if c.Bind == "" {
 		c.Bind = "127.0.0.1"
-	}
-	if c.HTTPPort == 0 {
-		c.HTTPPort = DefaultHTTPPort
-	}
-	if c.RaftPort == 0 {
-		c.RaftPort = DefaultRaftPort
-	}
-	if c.SerfPort == 0 {
-		c.SerfPort = DefaultSerfPort
 	}
 	if c.JoinTimeout == 0 {
 		c.JoinTimeout = DefaultJoinTimeout
@@ -155,6 +152,12 @@ func (c *Config) Defaults() {
 	}
 	if c.Placement == "" {
 		c.Placement = scheduler.Spread
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 2
+	}
+	if c.MaxFileSize == 0 {
+		c.MaxFileSize = 100 << 20
 	}
 	if c.RetainCount == 0 {
 		c.RetainCount = 100000

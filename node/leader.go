@@ -542,7 +542,8 @@ func (d *apDelegate) KnownServers() map[raft.ServerID]*autopilot.Server {
 		out[raft.ServerID(id)] = &autopilot.Server{
 			ID: raft.ServerID(id), Name: m.Name, Address: raft.ServerAddress(m.Tags[tagRaft]),
 			NodeStatus: st, Version: m.Tags[tagVersion], IsLeader: raft.ServerID(id) == leaderID,
-			Meta: map[string]string{"expect": m.Tags[tagExpect]},
+			NodeType: autopilot.NodeVoter,
+			Meta:     map[string]string{"expect": m.Tags[tagExpect]},
 		}
 	}
 	return out
@@ -600,7 +601,9 @@ func (oddPromoter) GetNodeTypes(_ *autopilot.Config, s *autopilot.State) map[raf
 func (oddPromoter) FilterFailedServerRemovals(_ *autopilot.Config, _ *autopilot.State, f *autopilot.FailedServers) *autopilot.FailedServers {
 	return f
 }
-func (oddPromoter) IsPotentialVoter(t autopilot.NodeType) bool { return t == autopilot.NodeVoter }
+
+// Every ragnode may vote; the cap of five is applied by promotions.
+func (oddPromoter) IsPotentialVoter(autopilot.NodeType) bool { return true }
 
 func (oddPromoter) CalculatePromotionsAndDemotions(c *autopilot.Config, s *autopilot.State) autopilot.RaftChanges {
 	return promotions(c, s, time.Now())

@@ -50,6 +50,7 @@ type Node struct {
 	fsm   *fsm.FSM
 	raft  *raft.Raft
 	store *raftboltdb.BoltStore
+	snaps raft.SnapshotStore
 	trans *raft.NetworkTransport
 
 	serf       *serf.Serf
@@ -71,11 +72,11 @@ type Node struct {
 
 	reconcileCh  chan struct{}
 	leaderNotify chan bool
-	stopCh      chan struct{}
-	doneCh      chan struct{}
-	stopOnce    sync.Once
-	wg          sync.WaitGroup
-	leaving     atomic.Bool
+	stopCh       chan struct{}
+	doneCh       chan struct{}
+	stopOnce     sync.Once
+	wg           sync.WaitGroup
+	leaving      atomic.Bool
 
 	clientsMu sync.Mutex
 	clients   map[string]*transport.Client
@@ -252,6 +253,7 @@ func (n *Node) startRaft() (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("snapshot store: %w", err)
 	}
+	n.snaps = snaps
 	bind := net.JoinHostPort(n.cfg.Bind, strconv.Itoa(n.cfg.RaftPort))
 	var adv net.Addr
 	if n.cfg.RaftPort != 0 {
@@ -397,7 +399,7 @@ func (n *Node) maybeBootstrapExpect() {
 	if n.cfg.BootstrapExpect <= 1 {
 		return
 	}
-	hasState, err := raft.HasExistingState(n.store, n.store, nil)
+	hasState, err := raft.HasExistingState(n.store, n.store, n.snaps)
 	if err == nil && hasState {
 		return
 	}

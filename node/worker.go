@@ -31,6 +31,11 @@ type workerPool struct {
 type run struct {
 	cancel    context.CancelFunc
 	displaced bool // the ledger moved the task away; report nothing
+	// done means the run ended and its report went out. The entry stays until
+	// the local state no longer shows the task here at this attempt; without
+	// it a follower that has not applied the completion yet would run the
+	// task again.
+	done bool
 }
 
 type slot struct {
@@ -76,7 +81,12 @@ func (p *workerPool) sync() {
 		return
 	}
 	for ref, r := range p.running {
-		if _, ok := want[ref]; !ok && !r.displaced {
+		if _, ok := want[ref]; ok {
+			continue
+		}
+		if r.done {
+			delete(p.running, ref)
+		} else if !r.displaced {
 			r.displaced = true
 			r.cancel()
 		}
@@ -87,19 +97,29 @@ func (p *workerPool) sync() {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		p.running[ref] = &run{cancel: cancel}
-		if len(p.running) > p.peak {
-			p.peak = len(p.running)
+		if k := p.active(); k > p.peak {
+			p.peak = k
 		}
 		p.wg.Add(1)
 		go p.execute(ctx, ref, t)
 	}
 }
 
-// Running returns the number of local runs.
+// Running returns the number of local runs still executing.
 func (p *workerPool) Running() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.running)
+	return p.active()
+}
+
+func (p *workerPool) active() int {
+	k := 0
+	for _, r := range p.running {
+		if !r.done {
+			k++
+		}
+	}
+	return k
 }
 
 func (p *workerPool) getSlot() (*slot, error) {
@@ -136,7 +156,13 @@ func (p *workerPool) execute(ctx context.Context, ref fsm.TaskRef, t fsm.Task) {
 	defer p.wg.Done()
 	defer func() {
 		p.mu.Lock()
-		delete(p.running, ref)
+		if r := p.running[ref]; r != nil {
+			if r.displaced {
+				delete(p.running, ref)
+			} else {
+				r.done = true
+			}
+		}
 		p.mu.Unlock()
 	}()
 	log := p.n.log.With("task", t.ID, "attempt", t.Attempt)

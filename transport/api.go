@@ -42,17 +42,17 @@ type MemberGPU struct {
 
 // Status is `ragnode status`.
 type Status struct {
-	NodeID           string         `json:"node_id"`
-	LeaderID         string         `json:"leader_id"`
-	LeaderHTTP       string         `json:"leader_http"`
-	Term             uint64         `json:"term"`
-	CommitIndex      uint64         `json:"commit_index"`
-	AppliedIndex     uint64         `json:"applied_index"`
-	LastIndex        uint64         `json:"last_index"`
-	Voters           int            `json:"voters"`
-	NonVoters        int            `json:"nonvoters"`
-	FailureTolerance int            `json:"failure_tolerance"`
-	Healthy          bool           `json:"healthy"`
+	NodeID           string `json:"node_id"`
+	LeaderID         string `json:"leader_id"`
+	LeaderHTTP       string `json:"leader_http"`
+	Term             uint64 `json:"term"`
+	CommitIndex      uint64 `json:"commit_index"`
+	AppliedIndex     uint64 `json:"applied_index"`
+	LastIndex        uint64 `json:"last_index"`
+	Voters           int    `json:"voters"`
+	NonVoters        int    `json:"nonvoters"`
+	FailureTolerance int    `json:"failure_tolerance"`
+	Healthy          bool   `json:"healthy"`
 	// CaughtUp is true when every voter's log reached the leader's last index
 	// at the moment of the answer.
 	CaughtUp bool           `json:"caught_up"`
