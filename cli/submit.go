@@ -92,7 +92,7 @@ func runSubmit(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	meta := map[string]string{}
+	meta := map[string]any{}
 	for _, kv := range c.StringSlice("metadata") {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
@@ -169,7 +169,7 @@ func runSubmit(c *cli.Context) error {
 	return nil
 }
 
-func submitOne(c *cli.Context, cl *transport.Client, u upload, meta map[string]string) (transport.TaskView, error) {
+func submitOne(c *cli.Context, cl *transport.Client, u upload, meta map[string]any) (transport.TaskView, error) {
 	req := transport.SubmitRequest{Partition: c.String("partition"), FileID: u.fileID, FileName: filepath.Base(u.path), Metadata: meta}
 	ctx, cancel := context.WithTimeout(c.Context, 10*time.Minute)
 	defer cancel()
@@ -343,7 +343,7 @@ func tasksCommand() *cli.Command {
 					}
 					sort.Strings(keys)
 					for _, k := range keys {
-						rows = append(rows, [2]string{"metadata." + k, t.Metadata[k]})
+						rows = append(rows, [2]string{"metadata." + k, fmt.Sprint(t.Metadata[k])})
 					}
 					for _, r := range rows {
 						fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])

@@ -53,7 +53,7 @@ type Command struct {
 	Settings  *Settings         `json:"settings,omitempty"`
 	Partition string            `json:"partition,omitempty"`
 	FileID    string            `json:"file_id,omitempty"`
-	Metadata  map[string]string `json:"metadata,omitempty"`
+	Metadata  map[string]any `json:"metadata,omitempty"`
 	Blob      *Blob             `json:"blob,omitempty"`
 	// Remove lists holders to drop in CmdBlobHolders.
 	Remove []string `json:"remove,omitempty"`

@@ -306,7 +306,7 @@ func TestSnapshot100kTasks(t *testing.T) {
 	batch := make([]Task, 0, 1000)
 	for i := 0; i < n; i++ {
 		batch = append(batch, Task{ID: fmt.Sprintf("%048x", i), Partition: "p", FileID: fmt.Sprintf("dir/file-%d.pdf", i), ReqMilli: 250,
-			File: FileRef{Hash: fmt.Sprintf("%064x", i), Size: 1000, Name: "file.pdf"}, Metadata: map[string]string{"k": "v"}})
+			File: FileRef{Hash: fmt.Sprintf("%064x", i), Size: 1000, Name: "file.pdf"}, Metadata: map[string]any{"k": "v"}})
 		if len(batch) == cap(batch) {
 			s.Apply(uint64(3+i), Command{Type: CmdSubmitTasks, Now: int64(i), Tasks: batch})
 			batch = batch[:0]

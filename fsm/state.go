@@ -332,7 +332,7 @@ func (s *State) apply(c Command) Result {
 			return reject(ErrFileMissing, c.Partition+"/"+c.FileID)
 		}
 		if f.Metadata == nil {
-			f.Metadata = map[string]string{}
+			f.Metadata = map[string]any{}
 		}
 		for k, v := range c.Metadata {
 			f.Metadata[k] = v
@@ -640,11 +640,11 @@ func (s *State) compact(now int64) {
 	}
 }
 
-func copyMap(m map[string]string) map[string]string {
+func copyMap(m map[string]any) map[string]any {
 	if m == nil {
 		return nil
 	}
-	out := make(map[string]string, len(m))
+	out := make(map[string]any, len(m))
 	for k, v := range m {
 		out[k] = v
 	}

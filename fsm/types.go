@@ -82,7 +82,7 @@ type Task struct {
 	Partition string            `json:"partition"`
 	FileID    string            `json:"file_id"`
 	File      FileRef           `json:"file"`
-	Metadata  map[string]string `json:"metadata,omitempty"`
+	Metadata  map[string]any `json:"metadata,omitempty"`
 	State     TaskState         `json:"state"`
 	Stage     string            `json:"stage,omitempty"`
 	// Attempt is the fencing token: it grows on every requeue, and a report
@@ -130,7 +130,7 @@ type File struct {
 	FileID    string            `json:"file_id"`
 	TaskID    string            `json:"task_id"`
 	Ref       FileRef           `json:"ref"`
-	Metadata  map[string]string `json:"metadata,omitempty"`
+	Metadata  map[string]any `json:"metadata,omitempty"`
 	State     TaskState         `json:"state"`
 	Chunks    int               `json:"chunks"`
 	Updated   int64             `json:"updated"`

@@ -89,7 +89,7 @@ type TaskView struct {
 	FileName  string            `json:"filename,omitempty"`
 	Size      int64             `json:"size"`
 	Hash      string            `json:"hash,omitempty"`
-	Metadata  map[string]string `json:"metadata,omitempty"`
+	Metadata  map[string]any `json:"metadata,omitempty"`
 	NodeID    string            `json:"node_id"`
 	GPU       int               `json:"gpu"`
 	GPUs      string            `json:"gpus,omitempty"`

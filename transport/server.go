@@ -41,7 +41,7 @@ type SubmitRequest struct {
 	Partition  string
 	FileID     string
 	FileName   string
-	Metadata   map[string]string
+	Metadata   map[string]any
 	Mode       string
 	SharedPath string
 	Size       int64

@@ -1,0 +1,74 @@
+package transport
+
+import (
+	"context"
+	"io"
+)
+
+// FileView is one indexed file as the ledger knows it.
+type FileView struct {
+	Partition string         `json:"partition"`
+	FileID    string         `json:"file_id"`
+	FileName  string         `json:"filename"`
+	TaskID    string         `json:"task_id"`
+	State     string         `json:"state"`
+	Metadata  map[string]any `json:"metadata"`
+	Chunks    int            `json:"chunks"`
+	Size      int64          `json:"size"`
+	Updated   int64          `json:"updated"`
+}
+
+// PartitionView is one partition and its files.
+type PartitionView struct {
+	Name    string     `json:"partition"`
+	Created int64      `json:"created"`
+	Files   []FileView `json:"files"`
+}
+
+// SearchRequest asks for the chunks closest to a text.
+type SearchRequest struct {
+	Text       string            `json:"text"`
+	Partitions []string          `json:"partitions,omitempty"` // empty = all
+	TopK       int               `json:"top_k"`
+	Filter     map[string]string `json:"filter,omitempty"` // metadata key == value
+}
+
+// Hit is one search result.
+type Hit struct {
+	Score     float32        `json:"score"`
+	ChunkID   string         `json:"chunk_id"`
+	Partition string         `json:"partition"`
+	FileID    string         `json:"file_id"`
+	FileName  string         `json:"filename"`
+	Page      int            `json:"page"`
+	Index     int            `json:"chunk_index"`
+	Headings  []string       `json:"headings,omitempty"`
+	Text      string         `json:"text"`
+	Metadata  map[string]any `json:"metadata,omitempty"`
+}
+
+// QueueInfo summarises capacity and work.
+type QueueInfo struct {
+	TotalSlots int            `json:"total_slots"`
+	FreeSlots  int            `json:"free_slots"`
+	BusySlots  int            `json:"busy_slots"`
+	PoolSize   int            `json:"pool_size"`
+	Tasks      map[string]int `json:"tasks"`
+}
+
+// CompatBackend is what the RAGondin-compatible API needs from a node.
+// Errors carry their status through *HTTPError (404, 409, 415, ...).
+type CompatBackend interface {
+	// Submit stores the file and records its task. Mode create answers 409
+	// when the file exists, replace answers 404 when it does not; an
+	// unsupported type answers 415.
+	Submit(ctx context.Context, req SubmitRequest, body io.Reader) (TaskView, error)
+	Task(ctx context.Context, id string) (TaskView, error)
+	File(ctx context.Context, partition, fileID string) (FileView, error)
+	UpdateFileMetadata(ctx context.Context, partition, fileID string, meta map[string]any) error
+	DeleteFile(ctx context.Context, partition, fileID string) error
+	Partitions(ctx context.Context) ([]PartitionView, error)
+	DeletePartition(ctx context.Context, partition string) error
+	Search(ctx context.Context, req SearchRequest) ([]Hit, error)
+	QueueInfo(ctx context.Context) (QueueInfo, error)
+}
