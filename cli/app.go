@@ -108,3 +108,5 @@ func printJSON(w io.Writer, v any) error {
 }
 
 var errQuiet = errors.New("")
+
+func getenv(k string) string { return os.Getenv(k) }

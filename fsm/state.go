@@ -464,8 +464,15 @@ func (s *State) submit(c Command) Result {
 		}
 		s.Tasks[t.ID] = &t
 		s.queued[t.ID] = struct{}{}
-		s.Files[k] = &File{Partition: t.Partition, FileID: t.FileID, TaskID: t.ID, Ref: t.File,
+		nf := &File{Partition: t.Partition, FileID: t.FileID, TaskID: t.ID, Ref: t.File,
 			Metadata: copyMap(t.Metadata), State: Queued, Updated: c.Now}
+		if exists {
+			nf.LiveTask, nf.LiveChunks = old.LiveTask, old.LiveChunks
+		}
+		s.Files[k] = nf
+		if exists && old.Ref.Hash != "" && old.Ref.Hash != t.File.Hash && !s.blobInUse(old.Ref.Hash) {
+			delete(s.Blobs, old.Ref.Hash)
+		}
 	}
 	return res
 }
@@ -582,6 +589,9 @@ func (s *State) syncFile(t *Task, now int64) {
 	f.State = t.State
 	f.Chunks = t.Chunks
 	f.Updated = now
+	if t.State == Completed {
+		f.LiveTask, f.LiveChunks = t.ID, t.Chunks
+	}
 }
 
 func (s *State) deleteFile(k string, now int64) {

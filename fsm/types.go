@@ -77,14 +77,14 @@ type FileRef struct {
 
 // Task is one file to index.
 type Task struct {
-	ID        string            `json:"id"`
-	Seq       uint64            `json:"seq"`
-	Partition string            `json:"partition"`
-	FileID    string            `json:"file_id"`
-	File      FileRef           `json:"file"`
+	ID        string         `json:"id"`
+	Seq       uint64         `json:"seq"`
+	Partition string         `json:"partition"`
+	FileID    string         `json:"file_id"`
+	File      FileRef        `json:"file"`
 	Metadata  map[string]any `json:"metadata,omitempty"`
-	State     TaskState         `json:"state"`
-	Stage     string            `json:"stage,omitempty"`
+	State     TaskState      `json:"state"`
+	Stage     string         `json:"stage,omitempty"`
 	// Attempt is the fencing token: it grows on every requeue, and a report
 	// carrying another value is rejected.
 	Attempt int `json:"attempt"`
@@ -126,14 +126,19 @@ type Alloc struct {
 
 // File is the current version of a (partition, file ID).
 type File struct {
-	Partition string            `json:"partition"`
-	FileID    string            `json:"file_id"`
-	TaskID    string            `json:"task_id"`
-	Ref       FileRef           `json:"ref"`
+	Partition string         `json:"partition"`
+	FileID    string         `json:"file_id"`
+	TaskID    string         `json:"task_id"`
+	Ref       FileRef        `json:"ref"`
 	Metadata  map[string]any `json:"metadata,omitempty"`
-	State     TaskState         `json:"state"`
-	Chunks    int               `json:"chunks"`
-	Updated   int64             `json:"updated"`
+	State     TaskState      `json:"state"`
+	Chunks    int            `json:"chunks"`
+	Updated   int64          `json:"updated"`
+	// LiveTask is the last task that completed for this file: its chunks are
+	// the ones search serves, until a newer task completes (so a replaced
+	// file stays searchable while it is re-indexed).
+	LiveTask   string `json:"live_task,omitempty"`
+	LiveChunks int    `json:"live_chunks,omitempty"`
 }
 
 // Blob is a content-addressed file copy and the nodes holding it.

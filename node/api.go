@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -273,7 +274,11 @@ func (n *Node) Submit(ctx context.Context, req transport.SubmitRequest, body io.
 		}
 		ref.SharedPath, ref.Size = req.SharedPath, st.Size()
 	} else {
-		hash, size, err := n.blobs.Put(body, n.cfg.MaxFileSize, "")
+		br := bufio.NewReaderSize(body, 4096)
+		if err := n.checkType(req.FileName, br); err != nil {
+			return transport.TaskView{}, err
+		}
+		hash, size, err := n.blobs.Put(br, n.cfg.MaxFileSize, "")
 		if err != nil {
 			return transport.TaskView{}, err
 		}

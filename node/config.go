@@ -101,7 +101,9 @@ type Config struct {
 	Replicas    int   // copies of each uploaded blob, this node included
 	MaxFileSize int64 // bytes; uploads above it get 413
 
-	// Runner builds the task body; nil uses the default runner.
+	Indexer IndexerConfig
+
+	// Runner builds the task body; nil uses the indexing pipeline.
 	Runner RunnerFactory
 
 	Logger hclog.Logger

@@ -133,10 +133,15 @@ func (n *Node) leaderLoop(ctx context.Context) {
 
 	t := time.NewTicker(n.tick())
 	defer t.Stop()
+	var lastRepl time.Time
 	for {
 		n.reconcileMembers(ctx, ap)
 		n.handleFailedNodes(ctx)
 		n.handleDrainDeadlines(ctx)
+		if time.Since(lastRepl) > 5*n.tick() {
+			n.handleBlobReplication(ctx)
+			lastRepl = time.Now()
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -25,6 +25,9 @@ import (
 
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/gpu"
+	"github.com/ragnode/ragnode/indexer"
+	"github.com/ragnode/ragnode/indexer/embed"
+	"github.com/ragnode/ragnode/indexer/store"
 	"github.com/ragnode/ragnode/transport"
 )
 
@@ -47,11 +50,11 @@ type Node struct {
 	devices []gpu.Device
 	gpuSrc  string
 
-	fsm   *fsm.FSM
-	raft  *raft.Raft
-	store *raftboltdb.BoltStore
-	snaps raft.SnapshotStore
-	trans *raft.NetworkTransport
+	fsm      *fsm.FSM
+	raft     *raft.Raft
+	logStore *raftboltdb.BoltStore
+	snaps    raft.SnapshotStore
+	trans    *raft.NetworkTransport
 
 	serf       *serf.Serf
 	serfEvents chan serf.Event
@@ -66,6 +69,9 @@ type Node struct {
 	prop  *proposer
 	pool  *workerPool
 	blobs *blobStore
+	store store.Store
+	emb   embed.Embedder
+	pipe  *indexer.Pipeline
 
 	ap      *autopilot.Autopilot
 	apState atomic.Pointer[autopilot.State]
@@ -148,6 +154,12 @@ func Start(cfg Config) (*Node, error) {
 			n.closeAll()
 		}
 	}()
+	if err := n.startIndexer(); err != nil {
+		return nil, err
+	}
+	if n.cfg.Runner == nil {
+		n.cfg.Runner = func() (Runner, error) { return pipelineRunner{n: n}, nil }
+	}
 	if err := n.startHTTP(); err != nil {
 		return nil, err
 	}
@@ -161,7 +173,8 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n.pool = newWorkerPool(n)
 
-	n.wg.Add(4)
+	n.wg.Add(5)
+	go n.janitor()
 	go n.serfLoop()
 	go n.leaderWatch()
 	go n.selfRegisterLoop()
@@ -224,6 +237,7 @@ func (n *Node) startHTTP() error {
 	n.httpLn = ln
 	n.httpAddr = net.JoinHostPort(n.cfg.advertiseIP(), strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 	n.api = transport.NewServer(n, n.cfg.Token)
+	n.api.MountCompat(n)
 	n.httpSrv = &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -248,7 +262,7 @@ func (n *Node) startRaft() (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("open raft log %s (is another ragnode using this data dir?): %w", dir, err)
 	}
-	n.store = store
+	n.logStore = store
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, n.log.Named("snapshot"))
 	if err != nil {
 		return false, fmt.Errorf("snapshot store: %w", err)
@@ -399,7 +413,7 @@ func (n *Node) maybeBootstrapExpect() {
 	if n.cfg.BootstrapExpect <= 1 {
 		return
 	}
-	hasState, err := raft.HasExistingState(n.store, n.store, n.snaps)
+	hasState, err := raft.HasExistingState(n.logStore, n.logStore, n.snaps)
 	if err == nil && hasState {
 		return
 	}
@@ -474,8 +488,8 @@ func (n *Node) closeAll() {
 	if n.trans != nil {
 		_ = n.trans.Close()
 	}
-	if n.store != nil {
-		_ = n.store.Close()
+	if n.logStore != nil {
+		_ = n.logStore.Close()
 	}
 	if n.httpSrv != nil {
 		_ = n.httpSrv.Close()
@@ -484,6 +498,9 @@ func (n *Node) closeAll() {
 	}
 	if n.blobs != nil {
 		n.blobs.Close()
+	}
+	if n.store != nil {
+		_ = n.store.Close()
 	}
 }
 

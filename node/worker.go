@@ -44,11 +44,7 @@ type slot struct {
 }
 
 func newWorkerPool(n *Node) *workerPool {
-	f := n.cfg.Runner
-	if f == nil {
-		f = func() (Runner, error) { return ChecksumRunner{}, nil }
-	}
-	return &workerPool{n: n, factory: f, running: map[fsm.TaskRef]*run{}}
+	return &workerPool{n: n, factory: n.cfg.Runner, running: map[fsm.TaskRef]*run{}}
 }
 
 func (p *workerPool) loop() {

@@ -81,25 +81,25 @@ type DrainRequest struct {
 
 // TaskView is a task as the API shows it.
 type TaskView struct {
-	ID        string            `json:"id"`
-	State     string            `json:"state"`
-	Stage     string            `json:"stage,omitempty"`
-	Partition string            `json:"partition"`
-	FileID    string            `json:"file_id"`
-	FileName  string            `json:"filename,omitempty"`
-	Size      int64             `json:"size"`
-	Hash      string            `json:"hash,omitempty"`
+	ID        string         `json:"id"`
+	State     string         `json:"state"`
+	Stage     string         `json:"stage,omitempty"`
+	Partition string         `json:"partition"`
+	FileID    string         `json:"file_id"`
+	FileName  string         `json:"filename,omitempty"`
+	Size      int64          `json:"size"`
+	Hash      string         `json:"hash,omitempty"`
 	Metadata  map[string]any `json:"metadata,omitempty"`
-	NodeID    string            `json:"node_id"`
-	GPU       int               `json:"gpu"`
-	GPUs      string            `json:"gpus,omitempty"`
-	Attempt   int               `json:"attempt"`
-	Failures  int               `json:"failures"`
-	Error     string            `json:"error"`
-	Chunks    int               `json:"chunks"`
-	Submitted int64             `json:"submitted"`
-	Started   int64             `json:"started,omitempty"`
-	Finished  int64             `json:"finished,omitempty"`
+	NodeID    string         `json:"node_id"`
+	GPU       int            `json:"gpu"`
+	GPUs      string         `json:"gpus,omitempty"`
+	Attempt   int            `json:"attempt"`
+	Failures  int            `json:"failures"`
+	Error     string         `json:"error"`
+	Chunks    int            `json:"chunks"`
+	Submitted int64          `json:"submitted"`
+	Started   int64          `json:"started,omitempty"`
+	Finished  int64          `json:"finished,omitempty"`
 }
 
 // ErrorBody is every non-2xx answer of the /v1 API.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ragnode/ragnode/fsm"
+	"github.com/ragnode/ragnode/indexer/store"
 )
 
 // Client talks to one node's API. It is safe for concurrent use.
@@ -215,4 +216,39 @@ func (c *Client) WaitReachable(ctx context.Context) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// Search runs a cluster-wide search.
+func (c *Client) Search(ctx context.Context, req SearchRequest) ([]Hit, error) {
+	var hs []Hit
+	return hs, c.Do(ctx, http.MethodPost, "/v1/search", nil, jsonBody(req), &hs)
+}
+
+// LocalSearch searches one node's own store.
+func (c *Client) LocalSearch(ctx context.Context, q store.Query) ([]store.Hit, error) {
+	var hs []store.Hit
+	return hs, c.Do(ctx, http.MethodPost, "/v1/internal/search-local", nil, jsonBody(q), &hs)
+}
+
+// PutChunks writes a file's records to a replica.
+func (c *Client) PutChunks(ctx context.Context, w ChunkWrite) error {
+	return c.Do(ctx, http.MethodPost, "/v1/internal/chunks", nil, jsonBody(w), nil)
+}
+
+// ChunkIDs lists the chunk IDs in one node's own store.
+func (c *Client) ChunkIDs(ctx context.Context, partition, fileID string) ([]string, error) {
+	q := url.Values{}
+	if partition != "" {
+		q.Set("partition", partition)
+	}
+	if fileID != "" {
+		q.Set("file_id", fileID)
+	}
+	var ids []string
+	return ids, c.Do(ctx, http.MethodGet, "/v1/internal/chunk-ids", q, nil, &ids)
+}
+
+// ReplicateBlob asks a holder to push a blob until want nodes hold it.
+func (c *Client) ReplicateBlob(ctx context.Context, hash string, want int) error {
+	return c.Do(ctx, http.MethodPost, "/v1/internal/replicate/"+hash, url.Values{"want": {fmt.Sprint(want)}}, nil, nil)
 }

@@ -3,6 +3,8 @@ package transport
 import (
 	"context"
 	"io"
+
+	"github.com/ragnode/ragnode/indexer/store"
 )
 
 // FileView is one indexed file as the ledger knows it.
@@ -71,4 +73,24 @@ type CompatBackend interface {
 	DeletePartition(ctx context.Context, partition string) error
 	Search(ctx context.Context, req SearchRequest) ([]Hit, error)
 	QueueInfo(ctx context.Context) (QueueInfo, error)
+}
+
+// ChunkWrite carries a file's records to a replica's local store.
+type ChunkWrite struct {
+	Partition string         `json:"partition"`
+	FileID    string         `json:"file_id"`
+	Records   []store.Record `json:"records"`
+}
+
+// ChunkMetadata merges metadata into a file's chunks on one node.
+type ChunkMetadata struct {
+	Partition string         `json:"partition"`
+	FileID    string         `json:"file_id"`
+	Metadata  map[string]any `json:"metadata"`
+}
+
+// ChunkDelete removes a file's (or, with no FileID, a partition's) chunks.
+type ChunkDelete struct {
+	Partition string `json:"partition"`
+	FileID    string `json:"file_id,omitempty"`
 }

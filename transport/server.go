@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/ragnode/ragnode/fsm"
+	"github.com/ragnode/ragnode/indexer/store"
 )
 
 // Backend is what a node offers the API. The node package implements it;
@@ -34,6 +35,14 @@ type Backend interface {
 	OpenBlob(hash string) (io.ReadCloser, int64, error)
 	// PutBlob stores a replica pushed by another node.
 	PutBlob(ctx context.Context, hash string, body io.Reader) error
+	// ReplicateBlob pushes a held blob to more nodes until want holders.
+	ReplicateBlob(ctx context.Context, hash string, want int) error
+	Search(ctx context.Context, req SearchRequest) ([]Hit, error)
+	LocalSearch(ctx context.Context, q store.Query) ([]store.Hit, error)
+	PutChunks(ctx context.Context, w ChunkWrite) error
+	LocalChunkIDs(ctx context.Context, partition, fileID string) ([]string, error)
+	ChunkMetadata(ctx context.Context, m ChunkMetadata) error
+	ChunkDelete(ctx context.Context, d ChunkDelete) error
 }
 
 // SubmitRequest describes one uploaded file.
@@ -178,6 +187,63 @@ func (s *Server) routes() {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Length", fmt.Sprint(size))
 		_, _ = io.Copy(w, rc)
+	})
+	s.mux.HandleFunc("POST /v1/internal/replicate/{hash}", func(w http.ResponseWriter, r *http.Request) {
+		want := 0
+		fmt.Sscanf(r.URL.Query().Get("want"), "%d", &want)
+		reply(w, map[string]string{"replicated": r.PathValue("hash")}, s.b.ReplicateBlob(r.Context(), r.PathValue("hash"), want))
+	})
+	s.mux.HandleFunc("POST /v1/search", func(w http.ResponseWriter, r *http.Request) {
+		var req SearchRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			WriteError(w, Errorf(http.StatusBadRequest, "decode search request: %v", err))
+			return
+		}
+		hits, err := s.b.Search(r.Context(), req)
+		if hits == nil {
+			hits = []Hit{}
+		}
+		reply(w, hits, err)
+	})
+	s.mux.HandleFunc("POST /v1/internal/search-local", func(w http.ResponseWriter, r *http.Request) {
+		var q store.Query
+		if err := json.NewDecoder(r.Body).Decode(&q); err != nil {
+			WriteError(w, Errorf(http.StatusBadRequest, "decode query: %v", err))
+			return
+		}
+		hits, err := s.b.LocalSearch(r.Context(), q)
+		reply(w, hits, err)
+	})
+	s.mux.HandleFunc("POST /v1/internal/chunks", func(w http.ResponseWriter, r *http.Request) {
+		var cw ChunkWrite
+		if err := json.NewDecoder(r.Body).Decode(&cw); err != nil {
+			WriteError(w, Errorf(http.StatusBadRequest, "decode chunks: %v", err))
+			return
+		}
+		reply(w, map[string]int{"written": len(cw.Records)}, s.b.PutChunks(r.Context(), cw))
+	})
+	s.mux.HandleFunc("POST /v1/internal/chunks/metadata", func(w http.ResponseWriter, r *http.Request) {
+		var m ChunkMetadata
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+			WriteError(w, Errorf(http.StatusBadRequest, "decode metadata: %v", err))
+			return
+		}
+		reply(w, map[string]string{"updated": m.FileID}, s.b.ChunkMetadata(r.Context(), m))
+	})
+	s.mux.HandleFunc("POST /v1/internal/chunks/delete", func(w http.ResponseWriter, r *http.Request) {
+		var d ChunkDelete
+		if err := json.NewDecoder(r.Body).Decode(&d); err != nil {
+			WriteError(w, Errorf(http.StatusBadRequest, "decode delete: %v", err))
+			return
+		}
+		reply(w, map[string]string{"deleted": d.Partition + "/" + d.FileID}, s.b.ChunkDelete(r.Context(), d))
+	})
+	s.mux.HandleFunc("GET /v1/internal/chunk-ids", func(w http.ResponseWriter, r *http.Request) {
+		ids, err := s.b.LocalChunkIDs(r.Context(), r.URL.Query().Get("partition"), r.URL.Query().Get("file_id"))
+		if ids == nil {
+			ids = []string{}
+		}
+		reply(w, ids, err)
 	})
 	s.mux.HandleFunc("PUT /v1/blobs/{hash}", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, map[string]string{"stored": r.PathValue("hash")}, s.b.PutBlob(r.Context(), r.PathValue("hash"), r.Body))

@@ -1,0 +1,203 @@
+// Package indexer runs the pipeline one task needs: detect and load the file
+// (or hand it to an external converter), chunk it, embed the chunks, and
+// write them to a vector store.
+//
+// Guarantee: chunk IDs are a function of (partition, file ID, chunk index)
+// and every write is an upsert followed by a trim of indexes beyond the new
+// count, so running a task twice, or re-indexing a file, leaves exactly one
+// copy of each chunk. A file the loaders cannot read fails with an error
+// marked permanent (retrying cannot fix it); the pipeline never panics the
+// node.
+package indexer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/ragnode/ragnode/indexer/chunk"
+	"github.com/ragnode/ragnode/indexer/convert"
+	"github.com/ragnode/ragnode/indexer/embed"
+	"github.com/ragnode/ragnode/indexer/loader"
+	"github.com/ragnode/ragnode/indexer/store"
+)
+
+// Stages reported while a task runs, in order.
+const (
+	StageLoading   = "loading"
+	StageChunking  = "chunking"
+	StageEmbedding = "embedding"
+	StageInserting = "inserting"
+)
+
+// MetaTask is the chunk metadata key naming the task that wrote the chunk,
+// so readers can tell the live version of a file from a stale copy.
+const MetaTask = "_task"
+
+// Sink receives a file's records: it must upsert them and then drop the
+// file's chunks with Index >= len(recs).
+type Sink interface {
+	WriteFile(ctx context.Context, partition, fileID string, recs []store.Record) error
+}
+
+// StoreSink writes to one store.
+type StoreSink struct{ Store store.Store }
+
+// WriteFile implements Sink.
+func (s StoreSink) WriteFile(ctx context.Context, partition, fileID string, recs []store.Record) error {
+	if err := s.Store.Upsert(ctx, recs); err != nil {
+		return err
+	}
+	return s.Store.DeleteFileFrom(ctx, partition, fileID, len(recs))
+}
+
+// Config tunes the pipeline.
+type Config struct {
+	Chunk      chunk.Options
+	Converters convert.Set
+	TmpDir     string
+}
+
+// Pipeline is safe for concurrent use by many tasks.
+type Pipeline struct {
+	cfg      Config
+	tok      chunk.Tokenizer
+	embedder embed.Embedder
+	sink     Sink
+}
+
+// New builds a pipeline.
+func New(cfg Config, emb embed.Embedder, sink Sink) (*Pipeline, error) {
+	tok, err := chunk.NewTokenizer()
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	return &Pipeline{cfg: cfg, tok: tok, embedder: emb, sink: sink}, nil
+}
+
+// Embedder returns the pipeline's embedder (search uses the same one).
+func (p *Pipeline) Embedder() embed.Embedder { return p.embedder }
+
+// Input is one task's file.
+type Input struct {
+	TaskID    string
+	Partition string
+	FileID    string
+	FileName  string
+	Data      []byte
+	Metadata  map[string]any
+	GPU       int // allocated card, -1 for none
+}
+
+// Result is what the pipeline produced.
+type Result struct {
+	Chunks int
+	IDs    []string
+}
+
+// PermanentError marks failures that retrying cannot fix.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// IsPermanent reports whether err is a PermanentError.
+func IsPermanent(err error) bool {
+	var p *PermanentError
+	return errors.As(err, &p)
+}
+
+// CheckSupported tells, at submit time, whether a file can be indexed.
+func (p *Pipeline) CheckSupported(name string, head []byte) error {
+	if _, ok := p.cfg.Converters.For(strings.TrimPrefix(filepath.Ext(name), ".")); ok {
+		return nil
+	}
+	_, err := loader.Detect(name, head)
+	return err
+}
+
+// Run indexes one file. progress is called at each stage change.
+func (p *Pipeline) Run(ctx context.Context, in Input, progress func(stage string)) (Result, error) {
+	if progress == nil {
+		progress = func(string) {}
+	}
+	progress(StageLoading)
+	doc, err := p.load(ctx, in)
+	if err != nil {
+		return Result{}, err
+	}
+	progress(StageChunking)
+	chunks := chunk.Split(doc, p.cfg.Chunk, p.tok)
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	progress(StageEmbedding)
+	texts := make([]string, len(chunks))
+	for i, c := range chunks {
+		texts[i] = c.Text
+	}
+	var vecs [][]float32
+	if len(texts) > 0 {
+		vecs, err = p.embedder.Embed(ctx, texts)
+		if err != nil {
+			return Result{}, fmt.Errorf("embed: %w", err)
+		}
+		if len(vecs) != len(texts) {
+			return Result{}, fmt.Errorf("embed: got %d vectors for %d chunks", len(vecs), len(texts))
+		}
+	}
+	progress(StageInserting)
+	recs := make([]store.Record, len(chunks))
+	ids := make([]string, len(chunks))
+	for i, c := range chunks {
+		meta := make(map[string]any, len(in.Metadata)+2)
+		for k, v := range in.Metadata {
+			meta[k] = v
+		}
+		meta["filename"] = in.FileName
+		meta[MetaTask] = in.TaskID
+		ids[i] = store.ChunkID(in.Partition, in.FileID, c.Index)
+		recs[i] = store.Record{ID: ids[i], Partition: in.Partition, FileID: in.FileID, Index: c.Index, Text: c.Text,
+			Page: c.Page, Headings: c.Headings, Vector: vecs[i], Metadata: meta}
+	}
+	if err := p.sink.WriteFile(ctx, in.Partition, in.FileID, recs); err != nil {
+		return Result{}, fmt.Errorf("write chunks: %w", err)
+	}
+	return Result{Chunks: len(recs), IDs: ids}, nil
+}
+
+func (p *Pipeline) load(ctx context.Context, in Input) (loader.Document, error) {
+	ext := strings.TrimPrefix(filepath.Ext(in.FileName), ".")
+	if c, ok := p.cfg.Converters.For(ext); ok {
+		out, err := c.Run(ctx, in.Data, in.GPU, p.cfg.TmpDir)
+		if err != nil {
+			if ctx.Err() != nil {
+				return loader.Document{}, err
+			}
+			return loader.Document{}, fmt.Errorf("converter %s: %w", c.Ext, err)
+		}
+		doc, err := loader.Load(ctx, loader.MD, out)
+		if err != nil {
+			return loader.Document{}, &PermanentError{fmt.Errorf("converter %s output: %w", c.Ext, err)}
+		}
+		return doc, nil
+	}
+	head := in.Data
+	if len(head) > 4096 {
+		head = head[:4096]
+	}
+	kind, err := loader.Detect(in.FileName, head)
+	if err != nil {
+		return loader.Document{}, &PermanentError{err}
+	}
+	doc, err := loader.Load(ctx, kind, in.Data)
+	if err != nil {
+		if ctx.Err() != nil {
+			return loader.Document{}, err
+		}
+		return loader.Document{}, &PermanentError{err}
+	}
+	return doc, nil
+}

@@ -1,0 +1,669 @@
+package store
+
+import (
+	"bytes"
+	"container/heap"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// lockTimeout bounds how long OpenLocal waits for the file lock; bbolt
+// would otherwise wait forever behind another process holding the file.
+var lockTimeout = time.Second
+
+var (
+	bucketChunks = []byte("chunks") // chunk ID -> encoded record
+	// bucketFiles nests "p"+partition -> "f"+fileID -> indexKey(index)+ID ->
+	// empty, so deletes by file, by file from an index, and by partition
+	// touch only the chunks concerned. The prefixes keep bucket names
+	// non-empty, which bbolt requires.
+	bucketFiles = []byte("files")
+)
+
+// Local is a Store in a single bbolt file. Vectors are also held in memory,
+// normalised, for exact brute-force cosine search.
+type Local struct {
+	db *bolt.DB
+
+	mu    sync.RWMutex
+	dim   int       // 0 while the store is empty
+	vecs  []float32 // slot i occupies vecs[i*dim : (i+1)*dim], L2-normalised
+	slots []slotInfo
+	byID  map[string]int
+}
+
+// slotInfo is what search and the index maintenance need without reading
+// the record from disk.
+type slotInfo struct {
+	id, partition, fileID string
+	index                 int
+	strMeta               map[string]string // string-valued metadata, for filters
+}
+
+// OpenLocal opens or creates the store at path. If another process holds the
+// file, it fails after about a second instead of waiting.
+func OpenLocal(path string) (*Local, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("store: %s is locked by another process (is another ragnode using this data directory?): %w", path, err)
+		}
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	l := &Local{db: db, byID: make(map[string]int)}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(bucketFiles); err != nil {
+			return err
+		}
+		b, err := tx.CreateBucketIfNotExists(bucketChunks)
+		if err != nil {
+			return err
+		}
+		return b.ForEach(func(k, v []byte) error {
+			rec, err := decodeRecord(v)
+			if err != nil {
+				return fmt.Errorf("chunk %x: %w", k, err)
+			}
+			if l.dim == 0 {
+				l.dim = len(rec.Vector)
+			}
+			if len(rec.Vector) != l.dim {
+				return fmt.Errorf("chunk %s has dimension %d, others %d", rec.ID, len(rec.Vector), l.dim)
+			}
+			l.put(&rec)
+			return nil
+		})
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: load %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// Close closes the file. The Local must not be used afterwards.
+func (l *Local) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.db.Close()
+}
+
+// Upsert writes recs in one transaction: all or none are stored. Every
+// record needs an ID, a partition, a file ID and a vector whose dimension
+// matches the store's.
+func (l *Local) Upsert(ctx context.Context, recs []Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// The last write of an ID wins, as if the records were upserted one by
+	// one.
+	last := make(map[string]int, len(recs))
+	for i := range recs {
+		last[recs[i].ID] = i
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	dim := l.dim
+	for i := range recs {
+		r := &recs[i]
+		switch {
+		case r.ID == "":
+			return fmt.Errorf("store: record %d has no ID", i)
+		case r.Partition == "":
+			return fmt.Errorf("store: record %s has no partition", r.ID)
+		case r.FileID == "":
+			return fmt.Errorf("store: record %s has no file ID", r.ID)
+		case len(r.Vector) == 0:
+			return fmt.Errorf("store: record %s has no vector", r.ID)
+		}
+		if dim == 0 {
+			dim = len(r.Vector)
+		}
+		if len(r.Vector) != dim {
+			return fmt.Errorf("store: record %s has dimension %d, store holds dimension %d", r.ID, len(r.Vector), dim)
+		}
+	}
+	err := l.db.Update(func(tx *bolt.Tx) error {
+		chunks, files := tx.Bucket(bucketChunks), tx.Bucket(bucketFiles)
+		for i := range recs {
+			r := &recs[i]
+			if last[r.ID] != i {
+				continue
+			}
+			if s, ok := l.byID[r.ID]; ok {
+				if err := unindex(files, &l.slots[s]); err != nil {
+					return err
+				}
+			}
+			v, err := encodeRecord(r)
+			if err != nil {
+				return fmt.Errorf("record %s: %w", r.ID, err)
+			}
+			if err := chunks.Put([]byte(r.ID), v); err != nil {
+				return err
+			}
+			fb, err := fileBucket(files, r.Partition, r.FileID, true)
+			if err != nil {
+				return err
+			}
+			if err := fb.Put(indexKey(r.Index, r.ID), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: upsert: %w", err)
+	}
+	l.dim = dim
+	for i := range recs {
+		if last[recs[i].ID] == i {
+			l.put(&recs[i])
+		}
+	}
+	return nil
+}
+
+// DeleteFile removes every chunk of the file.
+func (l *Local) DeleteFile(ctx context.Context, partition, fileID string) error {
+	return l.deleteFile(ctx, partition, fileID, math.MinInt)
+}
+
+// DeleteFileFrom removes the file's chunks with Index >= fromIndex.
+func (l *Local) DeleteFileFrom(ctx context.Context, partition, fileID string, fromIndex int) error {
+	return l.deleteFile(ctx, partition, fileID, fromIndex)
+}
+
+func (l *Local) deleteFile(ctx context.Context, partition, fileID string, from int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if partition == "" || fileID == "" {
+		return errors.New("store: delete needs a partition and a file ID")
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var ids []string
+	err := l.db.Update(func(tx *bolt.Tx) error {
+		fb, _ := fileBucket(tx.Bucket(bucketFiles), partition, fileID, false)
+		if fb == nil {
+			return nil
+		}
+		var keys [][]byte
+		c := fb.Cursor()
+		for k, _ := c.Seek(indexKey(from, "")); k != nil; k, _ = c.Next() {
+			keys = append(keys, k)
+			ids = append(ids, string(k[8:]))
+		}
+		// Deleting while a cursor walks the bucket can skip keys, hence
+		// the two passes.
+		for _, k := range keys {
+			if err := fb.Delete(k); err != nil {
+				return err
+			}
+		}
+		if from == math.MinInt {
+			pb := tx.Bucket(bucketFiles).Bucket(partitionName(partition))
+			if err := pb.DeleteBucket(fileName(fileID)); err != nil {
+				return err
+			}
+		}
+		return deleteChunks(tx, ids)
+	})
+	if err != nil {
+		return fmt.Errorf("store: delete file: %w", err)
+	}
+	l.drop(ids)
+	return nil
+}
+
+// DeletePartition removes every chunk of the partition.
+func (l *Local) DeletePartition(ctx context.Context, partition string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if partition == "" {
+		return errors.New("store: delete needs a partition")
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var ids []string
+	err := l.db.Update(func(tx *bolt.Tx) error {
+		files := tx.Bucket(bucketFiles)
+		pb := files.Bucket(partitionName(partition))
+		if pb == nil {
+			return nil
+		}
+		err := pb.ForEachBucket(func(name []byte) error {
+			return pb.Bucket(name).ForEach(func(k, _ []byte) error {
+				ids = append(ids, string(k[8:]))
+				return nil
+			})
+		})
+		if err != nil {
+			return err
+		}
+		if err := files.DeleteBucket(partitionName(partition)); err != nil {
+			return err
+		}
+		return deleteChunks(tx, ids)
+	})
+	if err != nil {
+		return fmt.Errorf("store: delete partition: %w", err)
+	}
+	l.drop(ids)
+	return nil
+}
+
+// UpdateMetadata merges meta into every chunk of the file; a nil value
+// removes the key. Vectors and texts are rewritten unchanged.
+func (l *Local) UpdateMetadata(ctx context.Context, partition, fileID string, meta map[string]any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	updated := make(map[string]*Record)
+	err := l.db.Update(func(tx *bolt.Tx) error {
+		fb, _ := fileBucket(tx.Bucket(bucketFiles), partition, fileID, false)
+		if fb == nil {
+			return nil
+		}
+		chunks := tx.Bucket(bucketChunks)
+		return fb.ForEach(func(k, _ []byte) error {
+			id := k[8:]
+			v := chunks.Get(id)
+			if v == nil {
+				return fmt.Errorf("index lists missing chunk %s", id)
+			}
+			rec, err := decodeRecord(v)
+			if err != nil {
+				return err
+			}
+			rec.Metadata = mergeMeta(rec.Metadata, meta)
+			enc, err := encodeRecord(&rec)
+			if err != nil {
+				return err
+			}
+			updated[rec.ID] = &rec
+			return chunks.Put(id, enc)
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("store: update metadata: %w", err)
+	}
+	for id, rec := range updated {
+		l.slots[l.byID[id]].strMeta = stringMeta(rec.Metadata)
+	}
+	return nil
+}
+
+// mergeMeta returns a copy of base with meta's keys set (or removed when
+// nil).
+func mergeMeta(base, meta map[string]any) map[string]any {
+	out := make(map[string]any, len(base)+len(meta))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range meta {
+		if v == nil {
+			delete(out, k)
+		} else {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// ChunkIDs lists chunk IDs, sorted; empty partition or fileID match all.
+func (l *Local) ChunkIDs(ctx context.Context, partition, fileID string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	ids := []string{}
+	for i := range l.slots {
+		s := &l.slots[i]
+		if (partition == "" || s.partition == partition) && (fileID == "" || s.fileID == fileID) {
+			ids = append(ids, s.id)
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// Search scans every stored vector (exact cosine similarity) and returns
+// the TopK best matches, ties broken by ID. Hits carry no vector.
+func (l *Local) Search(ctx context.Context, q Query) ([]Hit, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	k := q.TopK
+	if k <= 0 {
+		k = DefaultTopK
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if len(l.slots) == 0 {
+		return []Hit{}, nil
+	}
+	if len(q.Vector) != l.dim {
+		return nil, fmt.Errorf("store: query has dimension %d, store holds dimension %d", len(q.Vector), l.dim)
+	}
+	qv := normalized(q.Vector)
+	var parts map[string]bool
+	if len(q.Partitions) > 0 {
+		parts = make(map[string]bool, len(q.Partitions))
+		for _, p := range q.Partitions {
+			parts[p] = true
+		}
+	}
+	match := func(i int) bool {
+		s := &l.slots[i]
+		if parts != nil && !parts[s.partition] {
+			return false
+		}
+		for key, want := range q.Filter {
+			if got, ok := s.strMeta[key]; !ok || got != want {
+				return false
+			}
+		}
+		return true
+	}
+
+	n := len(l.slots)
+	workers := runtime.GOMAXPROCS(0)
+	if n < 20000 {
+		workers = 1
+	}
+	heaps := make([]topK, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		lo, hi := n*w/workers, n*(w+1)/workers
+		h := &heaps[w]
+		h.l, h.k = l, k
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				if !match(i) {
+					continue
+				}
+				h.offer(i, dot(qv, l.vecs[i*l.dim:(i+1)*l.dim]))
+			}
+		}()
+	}
+	wg.Wait()
+	all := heaps[0]
+	for _, h := range heaps[1:] {
+		for _, c := range h.items {
+			all.offer(c.slot, c.score)
+		}
+	}
+	best := all.items
+	sort.Slice(best, func(a, b int) bool { return all.better(best[a], best[b]) })
+
+	hits := make([]Hit, 0, len(best))
+	err := l.db.View(func(tx *bolt.Tx) error {
+		chunks := tx.Bucket(bucketChunks)
+		for _, c := range best {
+			v := chunks.Get([]byte(l.slots[c.slot].id))
+			if v == nil {
+				return fmt.Errorf("chunk %s missing on disk", l.slots[c.slot].id)
+			}
+			rec, err := decodeRecord(v)
+			if err != nil {
+				return err
+			}
+			rec.Vector = nil
+			hits = append(hits, Hit{Record: rec, Score: c.score})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: search: %w", err)
+	}
+	return hits, nil
+}
+
+type candidate struct {
+	slot  int
+	score float32
+}
+
+// topK is a min-heap holding the k best candidates seen, worst on top, so
+// a full scan costs O(n log k) and O(k) memory.
+type topK struct {
+	l     *Local
+	k     int
+	items []candidate
+}
+
+func (h *topK) better(a, b candidate) bool {
+	if a.score != b.score {
+		return a.score > b.score
+	}
+	return h.l.slots[a.slot].id < h.l.slots[b.slot].id
+}
+
+func (h *topK) Len() int           { return len(h.items) }
+func (h *topK) Less(i, j int) bool { return h.better(h.items[j], h.items[i]) }
+func (h *topK) Swap(i, j int)      { h.items[i], h.items[j] = h.items[j], h.items[i] }
+func (h *topK) Push(x any)         { h.items = append(h.items, x.(candidate)) }
+func (h *topK) Pop() any {
+	x := h.items[len(h.items)-1]
+	h.items = h.items[:len(h.items)-1]
+	return x
+}
+
+func (h *topK) offer(slot int, score float32) {
+	c := candidate{slot, score}
+	if len(h.items) < h.k {
+		heap.Push(h, c)
+		return
+	}
+	if h.better(c, h.items[0]) {
+		h.items[0] = c
+		heap.Fix(h, 0)
+	}
+}
+
+func dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return s0 + s1 + s2 + s3
+}
+
+// normalized returns v scaled to unit length (a zero vector stays zero and
+// scores 0 against everything).
+func normalized(v []float32) []float32 {
+	var n float64
+	for _, x := range v {
+		n += float64(x) * float64(x)
+	}
+	out := make([]float32, len(v))
+	if n == 0 {
+		return out
+	}
+	inv := 1 / math.Sqrt(n)
+	for i, x := range v {
+		out[i] = float32(float64(x) * inv)
+	}
+	return out
+}
+
+// put adds or replaces the in-memory copy of rec. Callers hold mu.
+func (l *Local) put(rec *Record) {
+	info := slotInfo{
+		id: rec.ID, partition: rec.Partition, fileID: rec.FileID,
+		index: rec.Index, strMeta: stringMeta(rec.Metadata),
+	}
+	nv := normalized(rec.Vector)
+	if s, ok := l.byID[rec.ID]; ok {
+		l.slots[s] = info
+		copy(l.vecs[s*l.dim:(s+1)*l.dim], nv)
+		return
+	}
+	l.byID[rec.ID] = len(l.slots)
+	l.slots = append(l.slots, info)
+	l.vecs = append(l.vecs, nv...)
+}
+
+// drop removes ids from memory by moving the last slot into each hole.
+// Callers hold mu.
+func (l *Local) drop(ids []string) {
+	for _, id := range ids {
+		s, ok := l.byID[id]
+		if !ok {
+			continue
+		}
+		last := len(l.slots) - 1
+		if s != last {
+			l.slots[s] = l.slots[last]
+			copy(l.vecs[s*l.dim:(s+1)*l.dim], l.vecs[last*l.dim:])
+			l.byID[l.slots[s].id] = s
+		}
+		l.slots = l.slots[:last]
+		l.vecs = l.vecs[:last*l.dim]
+		delete(l.byID, id)
+	}
+	if len(l.slots) == 0 {
+		// An empty store may take vectors of a new embedder.
+		l.dim = 0
+		l.vecs = nil
+	}
+}
+
+func stringMeta(m map[string]any) map[string]string {
+	var out map[string]string
+	for k, v := range m {
+		if s, ok := v.(string); ok {
+			if out == nil {
+				out = make(map[string]string)
+			}
+			out[k] = s
+		}
+	}
+	return out
+}
+
+func partitionName(p string) []byte { return append([]byte{'p'}, p...) }
+func fileName(f string) []byte      { return append([]byte{'f'}, f...) }
+
+func fileBucket(files *bolt.Bucket, partition, fileID string, create bool) (*bolt.Bucket, error) {
+	if !create {
+		pb := files.Bucket(partitionName(partition))
+		if pb == nil {
+			return nil, nil
+		}
+		return pb.Bucket(fileName(fileID)), nil
+	}
+	pb, err := files.CreateBucketIfNotExists(partitionName(partition))
+	if err != nil {
+		return nil, err
+	}
+	return pb.CreateBucketIfNotExists(fileName(fileID))
+}
+
+// indexKey sorts by chunk index (sign bit flipped so negatives sort first),
+// then by ID so two IDs at one index cannot overwrite each other.
+func indexKey(index int, id string) []byte {
+	k := make([]byte, 8, 8+len(id))
+	binary.BigEndian.PutUint64(k, uint64(int64(index))^(1<<63))
+	return append(k, id...)
+}
+
+func unindex(files *bolt.Bucket, s *slotInfo) error {
+	fb, _ := fileBucket(files, s.partition, s.fileID, false)
+	if fb == nil {
+		return nil
+	}
+	return fb.Delete(indexKey(s.index, s.id))
+}
+
+func deleteChunks(tx *bolt.Tx, ids []string) error {
+	chunks := tx.Bucket(bucketChunks)
+	for _, id := range ids {
+		if err := chunks.Delete([]byte(id)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Record encoding: version byte, uvarint vector length, the vector as
+// little-endian float32s (compact, and fast to load at open), then the
+// remaining fields as JSON.
+const recordVersion = 1
+
+type recordFields struct {
+	ID        string         `json:"id"`
+	Partition string         `json:"p"`
+	FileID    string         `json:"f"`
+	Index     int            `json:"i"`
+	Text      string         `json:"t,omitempty"`
+	Page      int            `json:"pg,omitempty"`
+	Headings  []string       `json:"h,omitempty"`
+	Metadata  map[string]any `json:"m,omitempty"`
+}
+
+func encodeRecord(r *Record) ([]byte, error) {
+	js, err := json.Marshal(recordFields{r.ID, r.Partition, r.FileID, r.Index, r.Text, r.Page, r.Headings, r.Metadata})
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 0, 1+binary.MaxVarintLen64+4*len(r.Vector)+len(js))
+	buf = append(buf, recordVersion)
+	buf = binary.AppendUvarint(buf, uint64(len(r.Vector)))
+	for _, f := range r.Vector {
+		buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(f))
+	}
+	return append(buf, js...), nil
+}
+
+func decodeRecord(b []byte) (Record, error) {
+	if len(b) == 0 || b[0] != recordVersion {
+		return Record{}, errors.New("unknown record encoding")
+	}
+	n, w := binary.Uvarint(b[1:])
+	if w <= 0 || uint64(len(b)-1-w) < 4*n {
+		return Record{}, errors.New("corrupt record")
+	}
+	b = b[1+w:]
+	vec := make([]float32, n)
+	for i := range vec {
+		vec[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	var f recordFields
+	d := json.NewDecoder(bytes.NewReader(b[4*n:]))
+	if err := d.Decode(&f); err != nil {
+		return Record{}, fmt.Errorf("corrupt record: %w", err)
+	}
+	return Record{
+		ID: f.ID, Partition: f.Partition, FileID: f.FileID, Index: f.Index,
+		Text: f.Text, Page: f.Page, Headings: f.Headings, Vector: vec, Metadata: f.Metadata,
+	}, nil
+}
+
+var _ Store = (*Local)(nil)
