@@ -528,6 +528,7 @@ func (s *State) assignOne(a Assignment, now int64) Result {
 	t.State = Assigned
 	t.Stage = ""
 	t.NodeID, t.GPU, t.Milli, t.MemBytes = al.NodeID, al.GPU, al.Milli, al.MemBytes
+	t.LastNode = al.NodeID
 	s.Allocs[t.ID] = al
 	s.addUse(t.ID, al)
 	s.syncFile(t, now)

@@ -101,8 +101,10 @@ type Task struct {
 	Submitted int64  `json:"submitted"`
 	Started   int64  `json:"started,omitempty"`
 	Finished  int64  `json:"finished,omitempty"`
-	Error     string `json:"error,omitempty"`
-	Chunks    int    `json:"chunks"`
+	// LastNode is where the latest attempt was placed; kept after the task ends.
+	LastNode string `json:"last_node,omitempty"`
+	Error    string `json:"error,omitempty"`
+	Chunks   int    `json:"chunks"`
 	// Mode says how the submission treats an existing file of the same
 	// (partition, file ID): ModeUpsert replaces it, ModeCreate is refused if it
 	// exists, ModeReplace is refused if it does not.

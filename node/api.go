@@ -330,6 +330,7 @@ func viewOf(t *fsm.Task) transport.TaskView {
 		}
 	} else {
 		v.GPU = -1
+		v.NodeID = t.LastNode
 	}
 	return v
 }

@@ -15,16 +15,16 @@ common=(--bind 127.0.0.1 --timing fast --gpus 1 --task-gpus 0.25 --log-level war
 "$BIN" start --data-dir "$DATA/n1" --name n1 --http-port 17070 --raft-port 17071 --serf-port 17072 "${common[@]}" 2>"$DATA/n1.log" & pids+=($!)
 sleep 1
 for i in 2 3; do
-  "$BIN" start --data-dir "$DATA/n$i" --name "n$i" --http-port "1${i}070" --raft-port "1${i}071" --serf-port "1${i}072" \
+  "$BIN" start --data-dir "$DATA/n$i" --name "n$i" --http-port "17${i}70" --raft-port "17${i}71" --serf-port "17${i}72" \
     --join 127.0.0.1:17072 "${common[@]}" 2>"$DATA/n$i.log" & pids+=($!)
 done
 echo "== waiting for a healthy 3-voter cluster"
 "$BIN" status --addr 127.0.0.1:17070 --wait-healthy --timeout 60s
 "$BIN" members --addr 127.0.0.1:17070
 echo; echo "== indexing examples/docs through node n2 (any node works)"
-"$BIN" submit examples/docs --addr 127.0.0.1:27070 --partition demo --metadata source=examples --wait
+"$BIN" submit examples/docs --addr 127.0.0.1:17270 --partition demo --metadata source=examples --wait
 echo; echo "== search: how does a leader get elected?"
-"$BIN" search "how does a candidate become leader" --addr 127.0.0.1:37070 --top-k 3
+"$BIN" search "how does a candidate become leader" --addr 127.0.0.1:17370 --top-k 3
 echo; echo "== search: how many indexing workers fit on one GPU?"
 "$BIN" search "how many workers share one graphics card" --addr 127.0.0.1:17070 --top-k 3
 echo; echo "== status"
