@@ -86,6 +86,11 @@ type Result struct {
 	Err     string   `json:"err,omitempty"`
 	Batch   []Result `json:"batch,omitempty"`
 	Applied int      `json:"applied,omitempty"`
+	// Index is the Raft log index the command was committed at. The leader
+	// fills it in after Apply (it is not part of the state), so a follower
+	// that forwarded the write can wait to apply it before answering: a
+	// client reads its own writes on the node it wrote through.
+	Index uint64 `json:"index,omitempty"`
 }
 
 // Error turns a rejection into an error.

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -56,6 +57,30 @@ func (f *FSM) notify() {
 		}
 	}
 	f.subsMu.Unlock()
+}
+
+// AppliedIndex is the last Raft index applied to the state.
+func (f *FSM) AppliedIndex() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.Index
+}
+
+// WaitApplied blocks until index is applied or ctx ends.
+func (f *FSM) WaitApplied(ctx context.Context, index uint64) error {
+	if f.AppliedIndex() >= index {
+		return nil
+	}
+	ch := f.Subscribe()
+	defer f.Unsubscribe(ch)
+	for f.AppliedIndex() < index {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // View runs fn with the state read-locked. fn must not keep references.

@@ -200,6 +200,7 @@ func (n *Node) janitor() {
 	defer t.Stop()
 	prevBlobs := map[string]bool{}
 	prevFiles := map[string][2]string{}
+	prevLive := map[string]string{}
 	for {
 		select {
 		case <-n.stopCh:
@@ -215,12 +216,19 @@ func (n *Node) janitor() {
 		}
 		blobs := map[string]bool{}
 		files := map[string][2]string{}
+		live := map[string]string{}
+		var trims []*fsm.File
 		n.fsm.View(func(s *fsm.State) {
 			for h := range s.Blobs {
 				blobs[h] = true
 			}
 			for k, f := range s.Files {
 				files[k] = [2]string{f.Partition, f.FileID}
+				live[k] = f.LiveTask
+				if f.LiveTask != "" && prevLive[k] != f.LiveTask {
+					cp := *f
+					trims = append(trims, &cp)
+				}
 			}
 		})
 		for h := range prevBlobs {
@@ -240,8 +248,17 @@ func (n *Node) janitor() {
 					cancel()
 				}
 			}
+			// A new live version may be shorter than the copy this node holds
+			// from an older one: drop the surplus indexes here too.
+			for _, f := range trims {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				if err := n.store.DeleteFileFrom(ctx, f.Partition, f.FileID, f.LiveChunks); err != nil {
+					n.log.Warn("trim chunks of re-indexed file", "file", f.FileID, "error", err)
+				}
+				cancel()
+			}
 		}
-		prevBlobs, prevFiles = blobs, files
+		prevBlobs, prevFiles, prevLive = blobs, files, live
 	}
 }
 

@@ -128,6 +128,13 @@ func (p *proposer) flush(batch []*pending) {
 		cancel()
 	}()
 	res, err := p.sendWithRetry(ctx, cmd)
+	if err == nil && res.Index > 0 {
+		// Read-your-writes on this node: wait (briefly) until the local
+		// state has applied the write before answering.
+		wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+		_ = p.n.fsm.WaitApplied(wctx, res.Index)
+		wcancel()
+	}
 	for i, pd := range batch {
 		o := proposal{err: err}
 		if err == nil {
@@ -135,6 +142,7 @@ func (p *proposer) flush(batch []*pending) {
 				o.res = res
 			} else if i < len(res.Batch) {
 				o.res = res.Batch[i]
+				o.res.Index = res.Index
 			} else {
 				o.err = fmt.Errorf("leader returned %d results for %d commands", len(res.Batch), len(batch))
 			}
@@ -174,6 +182,7 @@ func (p *proposer) send(ctx context.Context, cmd fsm.Command, b []byte) (fsm.Res
 			return fsm.Result{}, err
 		}
 		res, _ := f.Response().(fsm.Result)
+		res.Index = f.Index()
 		return res, nil
 	}
 	c, err := p.n.leaderClient()
