@@ -380,3 +380,62 @@ func TestStaleAttemptCompletionRejected(t *testing.T) {
 	}
 	_ = raft.Leader
 }
+
+// blockRunner runs until its context ends and records how it ended.
+type blockRunner struct {
+	started chan string
+	ended   chan error
+}
+
+func (b *blockRunner) Run(ctx context.Context, job Job) (Outcome, error) {
+	b.started <- job.Task.ID
+	<-ctx.Done()
+	b.ended <- ctx.Err()
+	return Outcome{}, ctx.Err()
+}
+func (b *blockRunner) Close() error { return nil }
+
+func TestCancelStopsRunningTaskPromptly(t *testing.T) {
+	br := &blockRunner{started: make(chan string, 4), ended: make(chan error, 4)}
+	c := newCluster(t)
+	ns := c.startN(1, func(_ int, cfg *Config) {
+		cfg.Runner = func() (Runner, error) { return br, nil }
+	})
+	waitFor(t, 10*time.Second, "leader", func() bool { return c.leader() != nil })
+	ids := submitMany(t, ns, 1, "cancel")
+	select {
+	case <-br.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("task never started")
+	}
+	t0 := time.Now()
+	if err := clientOf(ns[0]).Cancel(ctxT(t, 5*time.Second), ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-br.ended:
+		t.Logf("cancel reached the runner in %s", time.Since(t0).Round(time.Millisecond))
+	case <-time.After(2 * time.Second):
+		t.Fatal("cancel did not stop the running task within 2s")
+	}
+	if st := taskStates(ns[0])[ids[0]]; st != fsm.Cancelled {
+		t.Fatalf("task is %s", st)
+	}
+}
+
+func TestTaskTimeoutFailsWedgedTask(t *testing.T) {
+	br := &blockRunner{started: make(chan string, 4), ended: make(chan error, 4)}
+	c := newCluster(t)
+	ns := c.startN(1, func(_ int, cfg *Config) {
+		cfg.Runner = func() (Runner, error) { return br, nil }
+		cfg.TaskTimeout = 300 * time.Millisecond
+		cfg.MaxAttempts = 1
+	})
+	waitFor(t, 10*time.Second, "leader", func() bool { return c.leader() != nil })
+	ids := submitMany(t, ns, 1, "wedged")
+	final := waitTerminal(t, c, ids, 10*time.Second)
+	tk := final[ids[0]]
+	if tk.State != fsm.Failed || !strings.Contains(tk.Error, "timed out after 300ms") {
+		t.Fatalf("wedged task ended %s: %q", tk.State, tk.Error)
+	}
+}
