@@ -324,3 +324,6 @@ func WaitHealthy(ctx context.Context, p *Proc, voters int) error {
 		}
 	}
 }
+
+// Wait waits up to d for the process to exit by itself.
+func (p *Proc) Wait(d time.Duration) error { return p.wait(d) }
