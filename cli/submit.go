@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -20,6 +21,42 @@ import (
 
 type upload struct {
 	path, fileID string
+	size         int64
+}
+
+// Bulk request limits.
+const (
+	bulkFileMax  = 1 << 20
+	bulkMaxFiles = 256
+	bulkMaxBytes = 16 << 20
+)
+
+func submitBulk(c *cli.Context, cl *transport.Client, ups []upload, idx []int, meta map[string]any, created []transport.TaskView, errs []error) {
+	files := make([]transport.BatchFile, len(idx))
+	for k, i := range idx {
+		u := ups[i]
+		files[k] = transport.BatchFile{FileID: u.fileID, FileName: filepath.Base(u.path), Size: u.size,
+			Open: func() (io.ReadCloser, error) { return os.Open(u.path) }}
+	}
+	ctx, cancel := context.WithTimeout(c.Context, 10*time.Minute)
+	defer cancel()
+	res, err := cl.SubmitBatch(ctx, c.String("partition"), meta, files)
+	if err != nil {
+		for _, i := range idx {
+			errs[i] = err
+		}
+		return
+	}
+	for k, i := range idx {
+		switch {
+		case k >= len(res):
+			errs[i] = fmt.Errorf("no answer for this file")
+		case res[k].Error != "":
+			errs[i] = fmt.Errorf("%s", res[k].Error)
+		case res[k].Task != nil:
+			created[i] = *res[k].Task
+		}
+	}
 }
 
 func submitCommand() *cli.Command {
@@ -109,8 +146,34 @@ func runSubmit(c *cli.Context) error {
 	}
 	created := make([]transport.TaskView, len(ups))
 	errs := make([]error, len(ups))
+	// Small files travel in bulk requests (one sync, one replication round
+	// trip and one ledger command per batch); big ones and shared paths alone.
+	var jobs [][]int
+	var cur []int
+	var curBytes int64
+	for i, u := range ups {
+		st, err := os.Stat(u.path)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		ups[i].size = st.Size()
+		if c.Bool("shared-path") || st.Size() > bulkFileMax {
+			jobs = append(jobs, []int{i})
+			continue
+		}
+		cur = append(cur, i)
+		curBytes += st.Size()
+		if len(cur) >= bulkMaxFiles || curBytes >= bulkMaxBytes {
+			jobs = append(jobs, cur)
+			cur, curBytes = nil, 0
+		}
+	}
+	if len(cur) > 0 {
+		jobs = append(jobs, cur)
+	}
 	var wg sync.WaitGroup
-	next := make(chan int)
+	next := make(chan []int)
 	par := c.Int("parallel")
 	if par < 1 {
 		par = 1
@@ -119,13 +182,17 @@ func runSubmit(c *cli.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range next {
-				created[i], errs[i] = submitOne(c, cl, ups[i], meta)
+			for job := range next {
+				if len(job) == 1 && (c.Bool("shared-path") || ups[job[0]].size > bulkFileMax) {
+					created[job[0]], errs[job[0]] = submitOne(c, cl, ups[job[0]], meta)
+					continue
+				}
+				submitBulk(c, cl, ups, job, meta, created, errs)
 			}
 		}()
 	}
-	for i := range ups {
-		next <- i
+	for _, j := range jobs {
+		next <- j
 	}
 	close(next)
 	wg.Wait()

@@ -66,7 +66,7 @@ func (s *State) CheckInvariants() error {
 		if !t.State.Active() && (t.NodeID != "" || t.Milli != 0) {
 			return fmt.Errorf("task %s is %s but still names node %q", id, t.State, t.NodeID)
 		}
-		_, inQ := s.queued[id]
+		inQ := s.queue.has(id)
 		if (t.State == Queued) != inQ {
 			return fmt.Errorf("queue index disagrees for task %s (%s)", id, t.State)
 		}
@@ -74,8 +74,16 @@ func (s *State) CheckInvariants() error {
 			queued++
 		}
 	}
-	if queued != len(s.queued) {
-		return fmt.Errorf("queue index holds %d tasks, %d are queued", len(s.queued), queued)
+	if queued != s.queue.len() {
+		return fmt.Errorf("queue index holds %d tasks, %d are queued", s.queue.len(), queued)
+	}
+	for p, l := range s.queue.byPart {
+		for i, e := range l {
+			t := s.Tasks[e.id]
+			if t == nil || t.Partition != p || t.Seq != e.seq || (i > 0 && l[i-1].seq >= e.seq) {
+				return fmt.Errorf("queue index of partition %q out of order or stale at %d", p, i)
+			}
+		}
 	}
 	keys := make([]gpuKey, 0, len(gpus))
 	for k := range gpus {

@@ -45,7 +45,7 @@ type State struct {
 	usage   map[gpuKey]gpuUse
 	cpuUsed map[string]int
 	active  map[string]int // node -> assigned+running tasks
-	queued  map[string]struct{}
+	queue   *queueIndex
 	byNode  map[string]map[string]struct{}
 }
 
@@ -70,12 +70,18 @@ func (s *State) rebuild() {
 	s.usage = map[gpuKey]gpuUse{}
 	s.cpuUsed = map[string]int{}
 	s.active = map[string]int{}
-	s.queued = map[string]struct{}{}
+	s.queue = newQueueIndex()
 	s.byNode = map[string]map[string]struct{}{}
-	for id, t := range s.Tasks {
+	// Sorted first, so every add is an append rather than an insertion.
+	var qs []*Task
+	for _, t := range s.Tasks {
 		if t.State == Queued {
-			s.queued[id] = struct{}{}
+			qs = append(qs, t)
 		}
+	}
+	sort.Slice(qs, func(i, j int) bool { return qs[i].Seq < qs[j].Seq })
+	for _, t := range qs {
+		s.queue.add(t)
 	}
 	for id, a := range s.Allocs {
 		s.addUse(id, a)
@@ -149,17 +155,10 @@ func (s *State) TasksOn(nodeID string) []*Task {
 }
 
 // QueuedTasks lists queued tasks in submission order.
-func (s *State) QueuedTasks() []*Task {
-	out := make([]*Task, 0, len(s.queued))
-	for id := range s.queued {
-		out = append(out, s.Tasks[id])
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
-	return out
-}
+func (s *State) QueuedTasks() []*Task { return s.QueuedHeads(0) }
 
 // QueuedCount is the number of queued tasks.
-func (s *State) QueuedCount() int { return len(s.queued) }
+func (s *State) QueuedCount() int { return s.queue.len() }
 
 // Counts returns the number of tasks in each state.
 func (s *State) Counts() map[TaskState]int {
@@ -463,7 +462,7 @@ func (s *State) submit(c Command) Result {
 			}
 		}
 		s.Tasks[t.ID] = &t
-		s.queued[t.ID] = struct{}{}
+		s.queue.add(&t)
 		nf := &File{Partition: t.Partition, FileID: t.FileID, TaskID: t.ID, Ref: t.File,
 			Metadata: copyMap(t.Metadata), State: Queued, Updated: c.Now}
 		if exists {
@@ -524,7 +523,7 @@ func (s *State) assignOne(a Assignment, now int64) Result {
 		}
 	}
 	al := Alloc{NodeID: n.ID, GPU: a.GPU, Milli: a.Milli, MemBytes: a.MemBytes}
-	delete(s.queued, t.ID)
+	s.queue.remove(t.ID)
 	t.State = Assigned
 	t.Stage = ""
 	t.NodeID, t.GPU, t.Milli, t.MemBytes = al.NodeID, al.GPU, al.Milli, al.MemBytes
@@ -560,13 +559,13 @@ func (s *State) requeue(t *Task, now int64) {
 	t.State = Queued
 	t.Stage = ""
 	t.Attempt++
-	s.queued[t.ID] = struct{}{}
+	s.queue.add(t)
 	s.syncFile(t, now)
 }
 
 func (s *State) finish(t *Task, st TaskState, now int64) {
 	s.freeAlloc(t)
-	delete(s.queued, t.ID)
+	s.queue.remove(t.ID)
 	t.State = st
 	t.Finished = now
 	s.Finished = append(s.Finished, t.ID)

@@ -57,7 +57,7 @@ type localKey struct{}
 // Status implements transport.Backend. Followers ask the leader, which alone
 // knows every voter's health.
 func (n *Node) Status(ctx context.Context) (transport.Status, error) {
-	if n.raft.State() != raft.Leader && ctx.Value(localKey{}) == nil {
+	if n.raft.State() != raft.Leader && ctx.Value(localKey{}) == nil && !transport.LocalStatusRequested(ctx) {
 		if c, err := n.leaderClient(); err == nil {
 			var st transport.Status
 			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -294,7 +294,10 @@ func (n *Node) Submit(ctx context.Context, req transport.SubmitRequest, body io.
 		return transport.TaskView{}, fmt.Errorf("submit %s: %w", req.FileID, err)
 	}
 	sub := res.Batch[len(res.Batch)-1]
-	if len(sub.Batch) == 1 && sub.Batch[0].Err != "" {
+	// "duplicate task id" for this request's own fresh ID means an earlier try
+	// of this same proposal was committed and the proposer retried after
+	// losing the answer: the task is recorded, the submission succeeded.
+	if len(sub.Batch) == 1 && sub.Batch[0].Err != "" && sub.Batch[0].Err != "duplicate task id "+t.ID {
 		e := sub.Batch[0].Err
 		switch {
 		case strings.HasPrefix(e, fsm.ErrFileExists.Error()):
@@ -427,3 +430,7 @@ func (n *Node) PutBlob(ctx context.Context, hash string, body io.Reader) error {
 
 // PeakRunning is the most tasks this node ran at once (tests, benchmarks).
 func (n *Node) PeakRunning() int { return n.pool.Peak() }
+
+// isDuplicate recognises the rejection of a retried submission whose first
+// try was applied: the task exists, so the submission succeeded.
+func isDuplicate(err string) bool { return strings.HasPrefix(err, "duplicate task id") }

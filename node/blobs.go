@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ragnode/ragnode/transport"
 )
 
@@ -39,8 +41,32 @@ func validHash(h string) bool {
 func (b *blobStore) path(hash string) string { return filepath.Join(b.dir, hash[:2], hash) }
 
 // Put streams r into the store, enforcing max bytes (0 = no limit), and
-// returns the content hash. want, when set, must match the hash.
+// returns the content hash. want, when set, must match the hash. The data is
+// on disk (fsync) when Put returns.
 func (b *blobStore) Put(r io.Reader, max int64, want string) (string, int64, error) {
+	return b.put(r, max, want, true)
+}
+
+// PutNoSync is Put without the fsync: the caller stores many blobs and then
+// calls Sync once.
+func (b *blobStore) PutNoSync(r io.Reader, max int64, want string) (string, int64, error) {
+	return b.put(r, max, want, false)
+}
+
+// Sync flushes everything written to the blob filesystem with one syncfs.
+func (b *blobStore) Sync() error {
+	f, err := os.Open(b.dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("sync blobs: %w", err)
+	}
+	return nil
+}
+
+func (b *blobStore) put(r io.Reader, max int64, want string, sync bool) (string, int64, error) {
 	tmp, err := os.CreateTemp(filepath.Join(b.dir, "tmp"), "upload-*")
 	if err != nil {
 		return "", 0, fmt.Errorf("blob temp file: %w", err)
@@ -59,8 +85,10 @@ func (b *blobStore) Put(r io.Reader, max int64, want string) (string, int64, err
 	if max > 0 && n > max {
 		return "", 0, transport.Errorf(http.StatusRequestEntityTooLarge, "file exceeds the size limit of %d bytes", max)
 	}
-	if err := tmp.Sync(); err != nil {
-		return "", 0, err
+	if sync {
+		if err := tmp.Sync(); err != nil {
+			return "", 0, err
+		}
 	}
 	hash := hex.EncodeToString(h.Sum(nil))
 	if want != "" && want != hash {

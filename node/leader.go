@@ -362,10 +362,40 @@ func SchedulerInput(s *fsm.State, poolSize int, policy scheduler.Policy) schedul
 		}
 		in.Nodes = append(in.Nodes, sn)
 	}
-	for _, t := range s.QueuedTasks() {
+	if !anyRoom(in) {
+		return in
+	}
+	for _, t := range s.QueuedHeads(schedWindow) {
 		in.Queued = append(in.Queued, scheduler.Task{ID: t.ID, Partition: t.Partition, Seq: t.Seq, Milli: t.ReqMilli, MemBytes: t.ReqMem})
 	}
 	return in
+}
+
+// schedWindow bounds how deep into each partition's queue a pass looks: no
+// pass can place more tasks than there are slots, and reading 2,048 heads
+// instead of the whole queue keeps a pass cheap while Apply waits.
+const schedWindow = 2048
+
+// anyRoom reports whether some eligible node could take any task at all, so
+// a full cluster skips building the queue.
+func anyRoom(in scheduler.Input) bool {
+	if in.PoolSize > 0 && in.Running >= in.PoolSize {
+		return false
+	}
+	for _, nd := range in.Nodes {
+		if !nd.Eligible || (nd.MaxConcurrent > 0 && nd.Running >= nd.MaxConcurrent) {
+			continue
+		}
+		if nd.CPUUsed < nd.CPUSlots {
+			return true
+		}
+		for _, g := range nd.GPUs {
+			if g.MilliUsed < 1000 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // selfRegisterLoop keeps this node's ledger record (addresses, GPUs, slots)

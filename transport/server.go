@@ -35,6 +35,10 @@ type Backend interface {
 	OpenBlob(hash string) (io.ReadCloser, int64, error)
 	// PutBlob stores a replica pushed by another node.
 	PutBlob(ctx context.Context, hash string, body io.Reader) error
+	// SubmitBatch stores many files and records their tasks at once.
+	SubmitBatch(ctx context.Context, partition string, meta map[string]any, body io.Reader) ([]BatchResult, error)
+	// PutBlobs stores many replicas pushed at once.
+	PutBlobs(ctx context.Context, body io.Reader) error
 	// ReplicateBlob pushes a held blob to more nodes until want holders.
 	ReplicateBlob(ctx context.Context, hash string, want int) error
 	Search(ctx context.Context, req SearchRequest) ([]Hit, error)
@@ -107,9 +111,21 @@ func CheckToken(r *http.Request, token string) bool {
 	return subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
 }
 
+type localStatusKey struct{}
+
+// LocalStatusRequested reports whether a status request asked for the
+// answering node's own view (?local=1), which must not be forwarded.
+func LocalStatusRequested(ctx context.Context) bool {
+	return ctx.Value(localStatusKey{}) != nil
+}
+
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-		st, err := s.b.Status(r.Context())
+		ctx := r.Context()
+		if r.URL.Query().Get("local") == "1" {
+			ctx = context.WithValue(ctx, localStatusKey{}, true)
+		}
+		st, err := s.b.Status(ctx)
 		reply(w, st, err)
 	})
 	s.mux.HandleFunc("GET /v1/members", func(w http.ResponseWriter, r *http.Request) {
@@ -157,6 +173,24 @@ func (s *Server) routes() {
 			return
 		}
 		WriteJSON(w, http.StatusCreated, tv)
+	})
+	s.mux.HandleFunc("POST /v1/files/batch", func(w http.ResponseWriter, r *http.Request) {
+		var meta map[string]any
+		if m := r.URL.Query().Get("metadata"); m != "" {
+			if err := json.Unmarshal([]byte(m), &meta); err != nil {
+				WriteError(w, Errorf(http.StatusBadRequest, "metadata must be a JSON object: %v", err))
+				return
+			}
+		}
+		res, err := s.b.SubmitBatch(r.Context(), r.URL.Query().Get("partition"), meta, r.Body)
+		if err != nil {
+			WriteError(w, err)
+			return
+		}
+		WriteJSON(w, http.StatusCreated, res)
+	})
+	s.mux.HandleFunc("PUT /v1/blobs", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, map[string]string{"stored": "batch"}, s.b.PutBlobs(r.Context(), r.Body))
 	})
 	s.mux.HandleFunc("GET /v1/tasks", func(w http.ResponseWriter, r *http.Request) {
 		ts, err := s.b.Tasks(r.Context(), r.URL.Query().Get("state"), r.URL.Query().Get("partition"))

@@ -1,0 +1,183 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ragnode/ragnode/fsm"
+	"github.com/ragnode/ragnode/transport"
+)
+
+// SubmitBatch implements transport.Backend: a bulk upload. Every file is
+// stored without its own fsync, then one syncfs covers them all; the blobs
+// go to the replicas in one request each; and the tasks enter the ledger in
+// one command. Per-file problems (type, size, blank ID) fail that file only.
+func (n *Node) SubmitBatch(ctx context.Context, partition string, meta map[string]any, body io.Reader) ([]transport.BatchResult, error) {
+	if partition == "" {
+		partition = "default"
+	}
+	type item struct {
+		res  transport.BatchResult
+		ref  fsm.FileRef
+		task *fsm.Task
+	}
+	var items []*item
+	var hashes []string
+	seen := map[string]bool{}
+	sizes := map[string]int64{}
+	err := transport.ReadBatch(body, func(e transport.BatchEntry) error {
+		it := &item{res: transport.BatchResult{FileID: e.FileID}}
+		items = append(items, it)
+		if strings.TrimSpace(e.FileID) == "" {
+			it.res.Error, it.res.Code = "file_id must not be blank", http.StatusBadRequest
+			return nil
+		}
+		br := bufio.NewReaderSize(e.Body, 4096)
+		if err := n.checkType(e.FileName, br); err != nil {
+			it.res.Error, it.res.Code = err.Error(), http.StatusUnsupportedMediaType
+			return nil
+		}
+		hash, size, err := n.blobs.PutNoSync(br, n.cfg.MaxFileSize, "")
+		if err != nil {
+			var he *transport.HTTPError
+			if errors.As(err, &he) {
+				it.res.Error, it.res.Code = he.Msg, he.Code
+				return nil
+			}
+			return err
+		}
+		it.ref = fsm.FileRef{Hash: hash, Size: size, Name: e.FileName}
+		if !seen[hash] {
+			seen[hash] = true
+			sizes[hash] = size
+			hashes = append(hashes, hash)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(hashes) > 0 {
+		if err := n.blobs.Sync(); err != nil {
+			return nil, err
+		}
+	}
+	holders := []string{n.id}
+	if len(hashes) > 0 {
+		holders = n.replicateMany(ctx, hashes, n.cfg.Replicas-1)
+	}
+	now := time.Now().UnixNano()
+	var cmds []fsm.Command
+	for _, h := range hashes {
+		cmds = append(cmds, fsm.Command{Type: fsm.CmdBlobHolders, Now: now, Blob: &fsm.Blob{Hash: h, Size: sizes[h], Holders: holders}})
+	}
+	var tasks []fsm.Task
+	for _, it := range items {
+		if it.res.Error != "" {
+			continue
+		}
+		t := fsm.Task{ID: NewTaskID(), Partition: partition, FileID: it.res.FileID, File: it.ref, Metadata: meta,
+			ReqMilli: n.cfg.TaskMilli, ReqMem: n.cfg.TaskMem}
+		it.task = &t
+		tasks = append(tasks, t)
+	}
+	if len(tasks) > 0 {
+		cmds = append(cmds, fsm.Command{Type: fsm.CmdSubmitTasks, Now: now, Tasks: tasks})
+		res, err := n.prop.Propose(ctx, fsm.Command{Type: fsm.CmdBatch, Now: now, Batch: cmds})
+		if err != nil {
+			return nil, fmt.Errorf("bulk submit: %w", err)
+		}
+		sub := res.Batch[len(res.Batch)-1].Batch
+		k := 0
+		for _, it := range items {
+			if it.task == nil {
+				continue
+			}
+			if k < len(sub) && sub[k].Err != "" && !isDuplicate(sub[k].Err) {
+				it.res.Error, it.res.Code = sub[k].Err, http.StatusConflict
+			} else {
+				t := *it.task
+				t.State, t.Attempt, t.Submitted = fsm.Queued, 1, now
+				tv := viewOf(&t)
+				it.res.Task = &tv
+			}
+			k++
+		}
+	}
+	out := make([]transport.BatchResult, len(items))
+	for i, it := range items {
+		out[i] = it.res
+	}
+	return out, nil
+}
+
+// replicateMany pushes a set of blobs to want peers, one streamed request
+// per peer, and returns the holders (this node first).
+func (n *Node) replicateMany(ctx context.Context, hashes []string, want int) []string {
+	holders := []string{n.id}
+	if want <= 0 {
+		return holders
+	}
+	for _, addr := range n.rankPeers(hashes[0], 1<<30) {
+		if want == 0 {
+			break
+		}
+		files := make([]transport.BatchFile, 0, len(hashes))
+		for _, h := range hashes {
+			h := h
+			rc, size, err := n.blobs.Open(h)
+			if err != nil {
+				n.log.Warn("replicate: open blob", "hash", h, "error", err)
+				return holders
+			}
+			rc.Close()
+			files = append(files, transport.BatchFile{FileID: h, FileName: h, Size: size,
+				Open: func() (io.ReadCloser, error) { rc, _, err := n.blobs.Open(h); return rc, err }})
+		}
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(transport.WriteBatch(pw, files)) }()
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		err := n.client(addr).PutBlobs(cctx, pr)
+		cancel()
+		pr.Close()
+		if err != nil {
+			n.log.Warn("replicate blobs", "to", addr, "error", err)
+			continue
+		}
+		if id := n.idOfHTTP(addr); id != "" {
+			holders = append(holders, id)
+			want--
+		}
+	}
+	return holders
+}
+
+// PutBlobs implements transport.Backend: receive many replicas, sync once.
+func (n *Node) PutBlobs(ctx context.Context, body io.Reader) error {
+	err := transport.ReadBatch(body, func(e transport.BatchEntry) error {
+		if !validHash(e.FileID) {
+			return transport.Errorf(http.StatusBadRequest, "invalid blob hash %q", e.FileID)
+		}
+		_, _, err := n.blobs.PutNoSync(e.Body, 0, e.FileID)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return n.blobs.Sync()
+}
+
+func (n *Node) idOfHTTP(addr string) string {
+	for _, m := range n.serf.Members() {
+		if m.Tags[tagHTTP] == addr {
+			return m.Tags[tagID]
+		}
+	}
+	return ""
+}
