@@ -205,7 +205,12 @@ func runSubmit(c *cli.Context) error {
 		}
 		ok = append(ok, created[i])
 	}
-	for _, f := range failures {
+	// Show a few failures; a cluster that is down must not print 20,000 lines.
+	for i, f := range failures {
+		if i == 5 && len(failures) > 6 {
+			fmt.Fprintf(c.App.ErrWriter, "ragnode: ... and %d more failures\n", len(failures)-5)
+			break
+		}
 		fmt.Fprintf(c.App.ErrWriter, "ragnode: submit %s\n", f)
 	}
 	if !c.Bool("wait") {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,10 +24,12 @@ func (n *Node) SubmitBatch(ctx context.Context, partition string, meta map[strin
 		partition = "default"
 	}
 	type item struct {
-		res  transport.BatchResult
-		ref  fsm.FileRef
-		task *fsm.Task
+		res   transport.BatchResult
+		ref   fsm.FileRef
+		task  *fsm.Task
+		small []byte
 	}
+	large := false
 	var items []*item
 	var hashes []string
 	seen := map[string]bool{}
@@ -43,7 +46,20 @@ func (n *Node) SubmitBatch(ctx context.Context, partition string, meta map[strin
 			it.res.Error, it.res.Code = err.Error(), http.StatusUnsupportedMediaType
 			return nil
 		}
-		hash, size, err := n.blobs.PutNoSync(br, n.cfg.MaxFileSize, "")
+		data, err := io.ReadAll(io.LimitReader(br, bulkSmall+1))
+		if err != nil {
+			return err
+		}
+		if len(data) <= bulkSmall {
+			if n.cfg.MaxFileSize > 0 && int64(len(data)) > n.cfg.MaxFileSize {
+				it.res.Error, it.res.Code = tooLarge(n.cfg.MaxFileSize).Error(), http.StatusRequestEntityTooLarge
+				return nil
+			}
+			it.small = data
+			it.ref = fsm.FileRef{Size: int64(len(data)), Name: e.FileName}
+			return nil
+		}
+		hash, size, err := n.blobs.PutLargeNoSync(io.MultiReader(bytes.NewReader(data), br), n.cfg.MaxFileSize, "")
 		if err != nil {
 			var he *transport.HTTPError
 			if errors.As(err, &he) {
@@ -52,20 +68,45 @@ func (n *Node) SubmitBatch(ctx context.Context, partition string, meta map[strin
 			}
 			return err
 		}
+		large = true
 		it.ref = fsm.FileRef{Hash: hash, Size: size, Name: e.FileName}
-		if !seen[hash] {
-			seen[hash] = true
-			sizes[hash] = size
-			hashes = append(hashes, hash)
-		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if len(hashes) > 0 {
+	// One transaction for every small file of the batch.
+	var smalls [][]byte
+	var owners []*item
+	for _, it := range items {
+		if it.small != nil {
+			smalls = append(smalls, it.small)
+			owners = append(owners, it)
+		}
+	}
+	if len(smalls) > 0 {
+		hs, err := n.blobs.PutSmall(smalls, nil)
+		if err != nil {
+			return nil, err
+		}
+		for i, it := range owners {
+			it.ref.Hash = hs[i]
+			it.small = nil
+		}
+	}
+	if large {
 		if err := n.blobs.Sync(); err != nil {
 			return nil, err
+		}
+	}
+	for _, it := range items {
+		if it.res.Error != "" || it.ref.Hash == "" {
+			continue
+		}
+		if !seen[it.ref.Hash] {
+			seen[it.ref.Hash] = true
+			sizes[it.ref.Hash] = it.ref.Size
+			hashes = append(hashes, it.ref.Hash)
 		}
 	}
 	holders := []string{n.id}
@@ -158,20 +199,45 @@ func (n *Node) replicateMany(ctx context.Context, hashes []string, want int) []s
 	return holders
 }
 
-// PutBlobs implements transport.Backend: receive many replicas, sync once.
+// PutBlobs implements transport.Backend: receive many replicas; small ones
+// in one transaction, large ones with one filesystem sync.
 func (n *Node) PutBlobs(ctx context.Context, body io.Reader) error {
+	var smalls [][]byte
+	var wants []string
+	large := false
 	err := transport.ReadBatch(body, func(e transport.BatchEntry) error {
 		if !validHash(e.FileID) {
 			return transport.Errorf(http.StatusBadRequest, "invalid blob hash %q", e.FileID)
 		}
-		_, _, err := n.blobs.PutNoSync(e.Body, 0, e.FileID)
+		data, err := io.ReadAll(io.LimitReader(e.Body, bulkSmall+1))
+		if err != nil {
+			return err
+		}
+		if len(data) <= bulkSmall {
+			smalls, wants = append(smalls, data), append(wants, e.FileID)
+			return nil
+		}
+		large = true
+		_, _, err = n.blobs.PutLargeNoSync(io.MultiReader(bytes.NewReader(data), e.Body), 0, e.FileID)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	return n.blobs.Sync()
+	if len(smalls) > 0 {
+		if _, err := n.blobs.PutSmall(smalls, wants); err != nil {
+			return err
+		}
+	}
+	if large {
+		return n.blobs.Sync()
+	}
+	return nil
 }
+
+// bulkSmall is the size up to which a bulk entry is kept in memory and
+// stored in the small-blob database.
+const bulkSmall = smallBlob
 
 func (n *Node) idOfHTTP(addr string) string {
 	for _, m := range n.serf.Members() {

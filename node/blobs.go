@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -9,26 +10,45 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 
+	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 
 	"github.com/ragnode/ragnode/transport"
 )
 
 // blobStore keeps uploaded files under their SHA-256, so a copy is
-// self-verifying and two uploads of the same bytes share one file.
+// self-verifying and two uploads of the same bytes share one copy. Small
+// blobs (the bulk of a document corpus) live in one bbolt file, so a batch
+// of hundreds costs one transaction and one fsync instead of hundreds of
+// file creations; large ones are plain files.
 type blobStore struct {
 	dir string
+	db  *bolt.DB
 }
+
+var smallBucket = []byte("blobs")
+
+// smallBlob is the largest blob kept in the database.
+const smallBlob = 1 << 20
 
 func openBlobStore(dir string) (*blobStore, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o750); err != nil {
 		return nil, fmt.Errorf("create blob dir: %w", err)
 	}
-	return &blobStore{dir: dir}, nil
+	db, err := bolt.Open(filepath.Join(dir, "small.db"), 0o640, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open blob db (is another ragnode using this data dir?): %w", err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucketIfNotExists(smallBucket); return err }); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &blobStore{dir: dir, db: db}, nil
 }
 
-func (b *blobStore) Close() {}
+func (b *blobStore) Close() { _ = b.db.Close() }
 
 func validHash(h string) bool {
 	if len(h) != 64 {
@@ -42,15 +62,61 @@ func (b *blobStore) path(hash string) string { return filepath.Join(b.dir, hash[
 
 // Put streams r into the store, enforcing max bytes (0 = no limit), and
 // returns the content hash. want, when set, must match the hash. The data is
-// on disk (fsync) when Put returns.
+// durable when Put returns.
 func (b *blobStore) Put(r io.Reader, max int64, want string) (string, int64, error) {
-	return b.put(r, max, want, true)
+	head, err := io.ReadAll(io.LimitReader(r, smallBlob+1))
+	if err != nil {
+		return "", 0, fmt.Errorf("receive file: %w", err)
+	}
+	if len(head) <= smallBlob {
+		if max > 0 && int64(len(head)) > max {
+			return "", 0, tooLarge(max)
+		}
+		hashes, err := b.PutSmall([][]byte{head}, []string{want})
+		if err != nil {
+			return "", 0, err
+		}
+		return hashes[0], int64(len(head)), nil
+	}
+	return b.putLarge(io.MultiReader(bytes.NewReader(head), r), max, want, true)
 }
 
-// PutNoSync is Put without the fsync: the caller stores many blobs and then
-// calls Sync once.
-func (b *blobStore) PutNoSync(r io.Reader, max int64, want string) (string, int64, error) {
-	return b.put(r, max, want, false)
+func tooLarge(max int64) error {
+	return transport.Errorf(http.StatusRequestEntityTooLarge, "file exceeds the size limit of %d bytes", max)
+}
+
+// PutSmall stores many small blobs in one transaction (one fsync). wants
+// (optional, per blob) are the expected hashes.
+func (b *blobStore) PutSmall(datas [][]byte, wants []string) ([]string, error) {
+	hashes := make([]string, len(datas))
+	for i, d := range datas {
+		sum := sha256.Sum256(d)
+		hashes[i] = hex.EncodeToString(sum[:])
+		if i < len(wants) && wants[i] != "" && wants[i] != hashes[i] {
+			return nil, transport.Errorf(http.StatusBadRequest, "blob content hash %s does not match its name %s", hashes[i], wants[i])
+		}
+	}
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		bk := tx.Bucket(smallBucket)
+		for i, d := range datas {
+			if bk.Get([]byte(hashes[i])) != nil {
+				continue
+			}
+			if err := bk.Put([]byte(hashes[i]), d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store blobs: %w", err)
+	}
+	return hashes, nil
+}
+
+// PutLargeNoSync stores a large blob without fsync; call Sync after a batch.
+func (b *blobStore) PutLargeNoSync(r io.Reader, max int64, want string) (string, int64, error) {
+	return b.putLarge(r, max, want, false)
 }
 
 // Sync flushes everything written to the blob filesystem with one syncfs.
@@ -66,7 +132,7 @@ func (b *blobStore) Sync() error {
 	return nil
 }
 
-func (b *blobStore) put(r io.Reader, max int64, want string, sync bool) (string, int64, error) {
+func (b *blobStore) putLarge(r io.Reader, max int64, want string, sync bool) (string, int64, error) {
 	tmp, err := os.CreateTemp(filepath.Join(b.dir, "tmp"), "upload-*")
 	if err != nil {
 		return "", 0, fmt.Errorf("blob temp file: %w", err)
@@ -83,7 +149,7 @@ func (b *blobStore) put(r io.Reader, max int64, want string, sync bool) (string,
 		return "", 0, fmt.Errorf("receive file: %w", err)
 	}
 	if max > 0 && n > max {
-		return "", 0, transport.Errorf(http.StatusRequestEntityTooLarge, "file exceeds the size limit of %d bytes", max)
+		return "", 0, tooLarge(max)
 	}
 	if sync {
 		if err := tmp.Sync(); err != nil {
@@ -104,9 +170,28 @@ func (b *blobStore) put(r io.Reader, max int64, want string, sync bool) (string,
 	return hash, n, nil
 }
 
+func (b *blobStore) getSmall(hash string) []byte {
+	var out []byte
+	_ = b.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(smallBucket).Get([]byte(hash)); v != nil {
+			out = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	return out
+}
+
 func (b *blobStore) Has(hash string) bool {
 	if !validHash(hash) {
 		return false
+	}
+	has := false
+	_ = b.db.View(func(tx *bolt.Tx) error {
+		has = tx.Bucket(smallBucket).Get([]byte(hash)) != nil
+		return nil
+	})
+	if has {
+		return true
 	}
 	_, err := os.Stat(b.path(hash))
 	return err == nil
@@ -115,6 +200,9 @@ func (b *blobStore) Has(hash string) bool {
 func (b *blobStore) Open(hash string) (io.ReadCloser, int64, error) {
 	if !validHash(hash) {
 		return nil, 0, transport.Errorf(http.StatusBadRequest, "invalid blob hash %q", hash)
+	}
+	if d := b.getSmall(hash); d != nil {
+		return io.NopCloser(bytes.NewReader(d)), int64(len(d)), nil
 	}
 	f, err := os.Open(b.path(hash))
 	if errors.Is(err, os.ErrNotExist) {
@@ -135,6 +223,9 @@ func (b *blobStore) Delete(hash string) error {
 	if !validHash(hash) {
 		return nil
 	}
+	if err := b.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(smallBucket).Delete([]byte(hash)) }); err != nil {
+		return err
+	}
 	err := os.Remove(b.path(hash))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -145,6 +236,12 @@ func (b *blobStore) Delete(hash string) error {
 // List returns the hashes held here.
 func (b *blobStore) List() ([]string, error) {
 	var out []string
+	_ = b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(smallBucket).ForEach(func(k, _ []byte) error {
+			out = append(out, string(k))
+			return nil
+		})
+	})
 	dirs, err := os.ReadDir(b.dir)
 	if err != nil {
 		return nil, err

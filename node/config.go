@@ -103,6 +103,9 @@ type Config struct {
 
 	Indexer IndexerConfig
 
+	// Pprof serves Go's profiles on /debug/pprof/ (behind the token).
+	Pprof bool
+
 	// Runner builds the task body; nil uses the indexing pipeline.
 	Runner RunnerFactory
 

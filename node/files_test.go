@@ -21,14 +21,17 @@ import (
 	"github.com/ragnode/ragnode/transport"
 )
 
+// blobFiles lists what a node's blob store holds: stored blobs and any
+// upload left behind in its temp directory.
 func blobFiles(t *testing.T, n *Node) []string {
-	var out []string
-	filepath.Walk(filepath.Join(n.cfg.DataDir, "blobs"), func(p string, info os.FileInfo, err error) error {
-		if err == nil && !info.IsDir() {
-			out = append(out, p)
-		}
-		return nil
-	})
+	out, err := n.blobs.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp, _ := os.ReadDir(filepath.Join(n.cfg.DataDir, "blobs", "tmp"))
+	for _, e := range tmp {
+		out = append(out, "tmp/"+e.Name())
+	}
 	return out
 }
 

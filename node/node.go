@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -238,6 +239,11 @@ func (n *Node) startHTTP() error {
 	n.httpAddr = net.JoinHostPort(n.cfg.advertiseIP(), strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 	n.api = transport.NewServer(n, n.cfg.Token)
 	n.api.MountCompat(n)
+	if n.cfg.Pprof {
+		n.api.Handle("/debug/pprof/", http.HandlerFunc(pprof.Index))
+		n.api.Handle("/debug/pprof/profile", http.HandlerFunc(pprof.Profile))
+		n.api.Handle("/debug/pprof/trace", http.HandlerFunc(pprof.Trace))
+	}
 	n.httpSrv = &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -63,6 +63,10 @@ func (p *proposer) Propose(ctx context.Context, cmd fsm.Command) (fsm.Result, er
 		return o.res, o.err
 	case <-ctx.Done():
 		return fsm.Result{}, ctx.Err()
+	case <-p.n.stopCh:
+		// Raft is going away and nothing more will be applied here: waiting
+		// for the answer would hold shutdown (n.wg) for the caller's timeout.
+		return fsm.Result{}, errors.New("node stopping")
 	}
 }
 

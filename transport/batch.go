@@ -2,6 +2,7 @@ package transport
 
 import (
 	"archive/tar"
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -70,7 +71,9 @@ func ReadBatch(r io.Reader, fn func(BatchEntry) error) error {
 
 // WriteBatch streams files as a bulk upload.
 func WriteBatch(w io.Writer, files []BatchFile) error {
-	tw := tar.NewWriter(w)
+	// Tar writes 512-byte blocks; buffering turns them into few large writes.
+	bw := bufio.NewWriterSize(w, 256<<10)
+	tw := tar.NewWriter(bw)
 	for _, f := range files {
 		rc, err := f.Open()
 		if err != nil {
@@ -91,7 +94,10 @@ func WriteBatch(w io.Writer, files []BatchFile) error {
 			return fmt.Errorf("%s changed size while uploading (%d, then %d bytes)", f.FileID, f.Size, n)
 		}
 	}
-	return tw.Close()
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // SubmitBatch uploads many files in one request.
