@@ -33,6 +33,7 @@ func startFlags() []cli.Flag {
 		&cli.StringFlag{Name: "token", Usage: "bearer token every API call must carry", EnvVars: envs("TOKEN")},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "trace, debug, info, warn, error", EnvVars: envs("LOG_LEVEL")},
 		&cli.StringFlag{Name: "timing", Value: "lan", Usage: "failure detection: lan (real networks) or fast (one machine: tests, demos)", EnvVars: envs("TIMING")},
+		&cli.DurationFlag{Name: "stabilization-time", Usage: "health a new node must show before it is promoted to voter (default 10s; 1s with --timing fast)", EnvVars: envs("STABILIZATION_TIME")},
 		&cli.DurationFlag{Name: "dead-server-timeout", Usage: "remove a voter failed this long (default 30s; 5s with --timing fast)", EnvVars: envs("DEAD_SERVER_TIMEOUT")},
 		// GPU and work limits.
 		&cli.IntFlag{Name: "gpus", Value: -1, Usage: "declare N virtual GPUs instead of asking NVML (-1: NVML, else none)", EnvVars: envs("GPUS")},
@@ -107,6 +108,7 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 		Token:             c.String("token"),
 		Timing:            node.Timing(c.String("timing")),
 		DeadServerTimeout: c.Duration("dead-server-timeout"),
+		StabilizationTime: c.Duration("stabilization-time"),
 		CPUSlots:          c.Int("cpu-slots"),
 		PoolSize:          c.Int("pool-size"),
 		MaxConcurrent:     c.Int("max-concurrent"),

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -281,4 +282,66 @@ func firstWords(t *testing.T, rel string) string {
 		w = w[:30]
 	}
 	return strings.Join(w, " ")
+}
+
+// The converter hook runs with CUDA_VISIBLE_DEVICES set to the GPU the
+// ledger allocated, and its output is what gets indexed.
+func TestConverterSeesAllocatedGPU(t *testing.T) {
+	c := newCluster(t)
+	ns := c.startN(1, func(_ int, cfg *Config) {
+		cfg.GPU.Declared = 2
+		cfg.TaskMilli = 600 // one task per card: the second lands on GPU 1
+		cfg.Indexer.Converters = []string{`pdf=sh -c "echo converted on gpu $CUDA_VISIBLE_DEVICES from $(wc -c < {in}) bytes > {out}"`}
+	})
+	waitFor(t, 10*time.Second, "leader", func() bool { return c.leader() != nil })
+	var ids []string
+	for i := 0; i < 2; i++ {
+		tv, err := clientOf(ns[0]).Submit(ctxT(t, 10*time.Second), transport.SubmitRequest{Partition: "p", FileID: fmt.Sprintf("scan-%d.pdf", i), FileName: "scan.pdf"},
+			strings.NewReader("%PDF-1.4 not really a pdf, the converter handles it"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, tv.ID)
+	}
+	final := waitTerminal(t, c, ids, 30*time.Second)
+	requireAllCompleted(t, final)
+	seen := map[string]bool{}
+	for _, tk := range final {
+		hits, err := ns[0].Search(ctxT(t, 5*time.Second), transport.SearchRequest{Text: "converted on gpu", Partitions: []string{"p"}, TopK: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range hits {
+			if h.FileID == tk.FileID {
+				seen[strings.TrimSpace(h.Text)] = true
+			}
+		}
+	}
+	if !seen["converted on gpu 0 from 51 bytes"] && !seen["converted on gpu 1 from 51 bytes"] {
+		t.Fatalf("converter output not indexed with its GPU: %v", seen)
+	}
+	if len(seen) != 2 {
+		t.Fatalf("two tasks on two cards should see GPUs 0 and 1: %v", seen)
+	}
+}
+
+func TestSharedPathSubmission(t *testing.T) {
+	c, ns := indexCluster(t, nil)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "nfs-doc.md")
+	if err := os.WriteFile(p, []byte("# Shared storage\n\nEvery node mounts the same NFS export."), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tv, err := clientOf(ns[1]).Submit(ctxT(t, 10*time.Second), transport.SubmitRequest{Partition: "p", FileID: "nfs-doc.md", FileName: "nfs-doc.md", SharedPath: p}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tv.Hash != "" {
+		t.Fatal("a shared-path submission stored a blob")
+	}
+	requireAllCompleted(t, waitTerminal(t, c, []string{tv.ID}, 30*time.Second))
+	hits, err := ns[2].Search(ctxT(t, 5*time.Second), transport.SearchRequest{Text: "NFS export mounted by every node", TopK: 1})
+	if err != nil || len(hits) != 1 || hits[0].FileID != "nfs-doc.md" {
+		t.Fatalf("search: %v %+v", err, hits)
+	}
 }
