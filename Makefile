@@ -14,15 +14,19 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
 
 # The whole suite, race detector on; multi-node tests run real Raft, Serf and
-# HTTP on loopback.
+# HTTP on loopback. Scenarios run their short profile here (leader-kill once,
+# worker-kill, rolling-restart of 3 nodes; see SCENARIOS.md);
+# RAGNODE_SCENARIOS=off skips them.
 test: vet
-	$(GO) test -race -count=1 -timeout 30m ./...
+	RAGNODE_SCENARIOS=$${RAGNODE_SCENARIOS:-short} $(GO) test -race -count=1 -timeout 30m ./...
 
+# Every scenario (multi-process clusters under faults); RAGNODE_SEED=N
+# replays the random one.
 scenarios: build
-	RAGNODE_SCENARIOS=full $(GO) test -count=1 -timeout 60m -v ./scenarios/
+	RAGNODE_SCENARIOS=full RAGNODE_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 60m -v ./scenarios/
 
 bench:
-	$(GO) run ./scenarios/cmd/bench -out BENCHMARKS.md
+	$(GO) run ./scenarios/bench -out BENCHMARKS.md
 
 demo: build
 	./scripts/demo.sh

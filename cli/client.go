@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -250,5 +249,3 @@ func leaveCommand() *cli.Command {
 		},
 	}
 }
-
-var _ = os.Stdout

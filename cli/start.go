@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
@@ -172,5 +171,3 @@ func keygenCommand() *cli.Command {
 		},
 	}
 }
-
-var _ = strconv.Itoa

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/base64"
 	"net/http"
 	"sort"
 	"strings"
@@ -381,5 +380,4 @@ func TestWrongGossipKeyRefusedAndTokenRequired(t *testing.T) {
 		ns[0].fsm.View(func(s *fsm.State) { _, ok = s.Nodes[c.nodes["friend"].ID()] })
 		return ok
 	})
-	_ = base64.StdEncoding
 }

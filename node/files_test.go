@@ -2,7 +2,6 @@ package node
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -211,10 +210,8 @@ var taskURL = regexp.MustCompile(`^\{"task_status_url":"(http://[^"]+/indexer/ta
 
 func (cc compatClient) waitState(taskID, want string) {
 	cc.t.Helper()
-	var last string
 	waitFor(cc.t, 30*time.Second, "task "+taskID+" "+want, func() bool {
 		code, body := cc.do("GET", "/indexer/task/"+taskID, nil, "")
-		last = body
 		var v struct {
 			State string `json:"task_state"`
 		}
@@ -224,7 +221,6 @@ func (cc compatClient) waitState(taskID, want string) {
 		}
 		return code == 200 && v.State == want
 	})
-	_ = last
 }
 
 func TestCompatAPIWalkthroughThroughFollower(t *testing.T) {
@@ -382,5 +378,4 @@ func TestCompatHundredUploadsAllComplete(t *testing.T) {
 	for _, id := range ids {
 		cc.waitState(id, "COMPLETED")
 	}
-	_ = context.Background
 }

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -671,5 +670,3 @@ func promotions(c *autopilot.Config, s *autopilot.State, now time.Time) autopilo
 	}
 	return ch
 }
-
-var _ = strconv.Itoa

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/gpu"
 )
@@ -378,7 +376,6 @@ func TestStaleAttemptCompletionRejected(t *testing.T) {
 	if f := final[ids[0]]; f.State != fsm.Completed || f.Attempt != tk.Attempt+1 || f.Chunks == 9 {
 		t.Fatalf("final task %+v", f)
 	}
-	_ = raft.Leader
 }
 
 // blockRunner runs until its context ends and records how it ended.
