@@ -59,6 +59,9 @@ type Command struct {
 	Remove []string `json:"remove,omitempty"`
 	// Refs fence requeues: a task is only touched at the attempt named here.
 	Refs []TaskRef `json:"refs,omitempty"`
+	// Chain, on a completion or failure, hands the freed slot to the next
+	// queued task that fits it, in the same Apply.
+	Chain bool `json:"chain,omitempty"`
 	// OnlyIfFailed makes CmdReleaseNode a no-op when the node is alive again.
 	OnlyIfFailed bool      `json:"only_if_failed,omitempty"`
 	Batch        []Command `json:"batch,omitempty"`
@@ -86,6 +89,8 @@ type Result struct {
 	Err     string   `json:"err,omitempty"`
 	Batch   []Result `json:"batch,omitempty"`
 	Applied int      `json:"applied,omitempty"`
+	// Chained names the task that took over a freed slot.
+	Chained string `json:"chained,omitempty"`
 	// Index is the Raft log index the command was committed at. The leader
 	// fills it in after Apply (it is not part of the state), so a follower
 	// that forwarded the write can wait to apply it before answering: a

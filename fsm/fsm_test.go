@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand"
+	"sort"
 	"strings"
 	"testing"
 
@@ -220,9 +221,9 @@ func randomLog(seed int64, n int) []Command {
 		case 4:
 			log = append(log, Command{Type: CmdTaskProgress, Now: now, TaskID: pick(), Attempt: 1 + rng.Intn(2), Stage: StageEmbedding})
 		case 5:
-			log = append(log, Command{Type: CmdCompleteTask, Now: now, TaskID: pick(), Attempt: 1 + rng.Intn(2), Chunks: rng.Intn(9)})
+			log = append(log, Command{Type: CmdCompleteTask, Now: now, TaskID: pick(), Attempt: 1 + rng.Intn(2), Chunks: rng.Intn(9), Chain: rng.Intn(2) == 0})
 		case 6:
-			log = append(log, Command{Type: CmdFailTask, Now: now, TaskID: pick(), Attempt: 1 + rng.Intn(2), Error: "x", Permanent: rng.Intn(4) == 0})
+			log = append(log, Command{Type: CmdFailTask, Now: now, TaskID: pick(), Attempt: 1 + rng.Intn(2), Error: "x", Permanent: rng.Intn(4) == 0, Chain: rng.Intn(2) == 0})
 		case 7:
 			nd := nodes[rng.Intn(3)]
 			st := []string{NodeAlive, NodeFailed}[rng.Intn(2)]
@@ -344,5 +345,37 @@ func BenchmarkApplySubmitAssignComplete(b *testing.B) {
 		s.Apply(uint64(i), Command{Type: CmdSubmitTasks, Tasks: []Task{{ID: id, Partition: "p", FileID: id}}})
 		s.Apply(uint64(i), Command{Type: CmdAssignTasks, Assignments: []Assignment{{TaskID: id, Attempt: 1, NodeID: "n1", GPU: i % 8, Milli: 250}}})
 		s.Apply(uint64(i), Command{Type: CmdCompleteTask, TaskID: id, Attempt: 1})
+	}
+}
+
+func TestChainHandsFreedSlotRoundRobin(t *testing.T) {
+	s := New()
+	mustApply(t, s, 1, Command{Type: CmdRegisterNode, Node: node("n1", 1, 0)})
+	var tasks []Task
+	for i := 0; i < 3; i++ {
+		tasks = append(tasks, Task{ID: fmt.Sprintf("a%d", i), Partition: "a", FileID: fmt.Sprint("a", i), ReqMilli: 500})
+	}
+	tasks = append(tasks, Task{ID: "b0", Partition: "b", FileID: "b0", ReqMilli: 500})
+	mustApply(t, s, 2, Command{Type: CmdSubmitTasks, Tasks: tasks})
+	mustApply(t, s, 3, Command{Type: CmdAssignTasks, Assignments: []Assignment{
+		{TaskID: "a0", Attempt: 1, NodeID: "n1", GPU: 0, Milli: 500}, {TaskID: "a1", Attempt: 1, NodeID: "n1", GPU: 0, Milli: 500}}})
+	r := mustApply(t, s, 4, Command{Type: CmdCompleteTask, TaskID: "a0", Attempt: 1, Chain: true})
+	first := r.Chained
+	r = mustApply(t, s, 5, Command{Type: CmdCompleteTask, TaskID: "a1", Attempt: 1, Chain: true})
+	second := r.Chained
+	got := []string{first, second}
+	sort.Strings(got)
+	if got[0] != "a2" || got[1] != "b0" {
+		t.Fatalf("chained %v, want one task of each partition (a2, b0)", got)
+	}
+	if m, _ := s.GPUUsage("n1", 0); m != 1000 {
+		t.Fatalf("usage after chaining %d, want 1000", m)
+	}
+	// A draining node gets nothing chained.
+	mustApply(t, s, 6, Command{Type: CmdSubmitTasks, Tasks: []Task{{ID: "c0", Partition: "c", FileID: "c0", ReqMilli: 500}}})
+	mustApply(t, s, 7, Command{Type: CmdSetDrain, NodeID: "n1", Draining: true})
+	r = mustApply(t, s, 8, Command{Type: CmdCompleteTask, TaskID: first, Attempt: 1, Chain: true})
+	if r.Chained != "" || s.Tasks["c0"].State != Queued {
+		t.Fatalf("chained %q onto a draining node", r.Chained)
 	}
 }

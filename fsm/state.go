@@ -30,16 +30,19 @@ type gpuUse struct {
 // State is the whole replicated state. The exported fields are the snapshot;
 // the unexported indexes are derived from them and rebuilt on restore.
 type State struct {
-	Nodes    map[string]*Node  `json:"nodes"`
-	Tasks    map[string]*Task  `json:"tasks"`
-	Allocs   map[string]Alloc  `json:"allocs"`
-	Files    map[string]*File  `json:"files"`
-	Blobs    map[string]*Blob  `json:"blobs"`
-	Settings Settings          `json:"settings"`
-	Seq      uint64            `json:"seq"`
-	Finished []string          `json:"finished"` // terminal task IDs, oldest first
-	Index    uint64            `json:"index"`    // last applied Raft index
-	Meta     map[string]string `json:"meta,omitempty"`
+	Nodes    map[string]*Node `json:"nodes"`
+	Tasks    map[string]*Task `json:"tasks"`
+	Allocs   map[string]Alloc `json:"allocs"`
+	Files    map[string]*File `json:"files"`
+	Blobs    map[string]*Blob `json:"blobs"`
+	Settings Settings         `json:"settings"`
+	Seq      uint64           `json:"seq"`
+	Finished []string         `json:"finished"` // terminal task IDs, oldest first
+	// ChainCursor is the partition that last received a chained slot, so
+	// chaining goes round-robin across partitions.
+	ChainCursor string            `json:"chain_cursor,omitempty"`
+	Index       uint64            `json:"index"` // last applied Raft index
+	Meta        map[string]string `json:"meta,omitempty"`
 
 	finHead int
 	usage   map[gpuKey]gpuUse
@@ -237,7 +240,11 @@ func (s *State) apply(c Command) Result {
 		}
 		t.Chunks = c.Chunks
 		t.Error = ""
+		a := s.Allocs[t.ID]
 		s.finish(t, Completed, c.Now)
+		if c.Chain {
+			return Result{Chained: s.chainNext(a, "", c.Now)}
+		}
 		return Result{}
 	case CmdFailTask:
 		t, r := s.current(c.TaskID, c.Attempt)
@@ -246,10 +253,15 @@ func (s *State) apply(c Command) Result {
 		}
 		t.Failures++
 		t.Error = c.Error
+		a := s.Allocs[t.ID]
 		if c.Permanent || t.Failures >= s.maxAttempts() {
 			s.finish(t, Failed, c.Now)
 		} else {
 			s.requeue(t, c.Now)
+		}
+		if c.Chain {
+			// Not the task that just failed: its retry goes through the scheduler.
+			return Result{Chained: s.chainNext(a, t.ID, c.Now)}
 		}
 		return Result{}
 	case CmdRequeueTasks:
@@ -679,3 +691,59 @@ func without(xs []string, x string) []string {
 	}
 	return out
 }
+
+// chainNext hands a just-freed allocation straight to the next queued task
+// that fits it on the same node and GPU, inside the same Apply. It saves the
+// scheduler's round trip (a second Raft commit) between one task ending and
+// the next one starting in the same slot; the cluster-wide decisions (where
+// idle capacity goes, spreading) stay with the scheduler. Partitions take
+// turns (round-robin from ChainCursor) and each gives its oldest task, so
+// chaining keeps the scheduler's FIFO-within, fair-across order.
+func (s *State) chainNext(freed Alloc, exclude string, now int64) string {
+	if freed.NodeID == "" {
+		return ""
+	}
+	parts := make([]string, 0, len(s.queue.byPart))
+	for p := range s.queue.byPart {
+		parts = append(parts, p)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	sort.Strings(parts)
+	start := sort.SearchStrings(parts, s.ChainCursor)
+	if start < len(parts) && parts[start] == s.ChainCursor {
+		start++
+	}
+	for i := 0; i < len(parts); i++ {
+		p := parts[(start+i)%len(parts)]
+		head := s.Tasks[s.queue.byPart[p][0].id]
+		if head.ID == exclude {
+			continue
+		}
+		a := Assignment{TaskID: head.ID, Attempt: head.Attempt, NodeID: freed.NodeID, GPU: freed.GPU}
+		if freed.GPU >= 0 {
+			n := s.Nodes[freed.NodeID]
+			if n == nil || freed.GPU >= len(n.GPUs) {
+				return ""
+			}
+			a.MemBytes = head.ReqMem
+			a.Milli = head.ReqMilli
+			if a.Milli == 0 && a.MemBytes > 0 {
+				a.Milli = milliForMem(head.ReqMem, n.GPUs[freed.GPU].MemTotal)
+			}
+			if a.Milli == 0 {
+				continue // a CPU task does not take a GPU slot
+			}
+		} else if len(s.Nodes[freed.NodeID].GPUs) > 0 && (head.ReqMilli > 0 || head.ReqMem > 0) {
+			continue // a GPU task belongs on a GPU of this node, not its CPU slot
+		}
+		if r := s.assignOne(a, now); r.Err == "" {
+			s.ChainCursor = p
+			return head.ID
+		}
+	}
+	return ""
+}
+
+func milliForMem(req, total uint64) int { return gpu.MilliForMem(req, total) }

@@ -216,7 +216,7 @@ func (c *Config) advertiseIP() string {
 
 func (c *Config) raftTimeouts() (hb, election, lease, commit time.Duration) {
 	if c.Timing == TimingFast {
-		return 300 * time.Millisecond, 300 * time.Millisecond, 150 * time.Millisecond, 5 * time.Millisecond
+		return 300 * time.Millisecond, 300 * time.Millisecond, 150 * time.Millisecond, time.Millisecond
 	}
 	return time.Second, time.Second, 500 * time.Millisecond, 5 * time.Millisecond
 }
