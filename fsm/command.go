@@ -26,6 +26,7 @@ const (
 	CmdDeletePart   CmdType = "delete_partition"
 	CmdFileMetadata CmdType = "file_metadata"
 	CmdBlobHolders  CmdType = "blob_holders"
+	CmdChunkHolders CmdType = "chunk_holders"
 	CmdBatch        CmdType = "batch"
 )
 
@@ -59,6 +60,9 @@ type Command struct {
 	Remove []string `json:"remove,omitempty"`
 	// Refs fence requeues: a task is only touched at the attempt named here.
 	Refs []TaskRef `json:"refs,omitempty"`
+	// ChunkHolders are the nodes holding a file's chunks (completion, or
+	// CmdChunkHolders for the file's live task TaskID).
+	ChunkHolders []string `json:"chunk_holders,omitempty"`
 	// Chain, on a completion or failure, hands the freed slot to the next
 	// queued task that fits it, in the same Apply.
 	Chain bool `json:"chain,omitempty"`

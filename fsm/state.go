@@ -242,6 +242,10 @@ func (s *State) apply(c Command) Result {
 		t.Error = ""
 		a := s.Allocs[t.ID]
 		s.finish(t, Completed, c.Now)
+		if f := s.Files[FileKey(t.Partition, t.FileID)]; f != nil && f.TaskID == t.ID {
+			f.ChunkHolders = append([]string(nil), c.ChunkHolders...)
+			sort.Strings(f.ChunkHolders)
+		}
 		if c.Chain {
 			return Result{Chained: s.chainNext(a, "", c.Now)}
 		}
@@ -352,6 +356,21 @@ func (s *State) apply(c Command) Result {
 			t.Metadata = copyMap(f.Metadata)
 		}
 		f.Updated = c.Now
+		return Result{}
+	case CmdChunkHolders:
+		f := s.Files[FileKey(c.Partition, c.FileID)]
+		if f == nil || f.LiveTask != c.TaskID {
+			return Result{Err: "chunk holders for a file version that is not live"}
+		}
+		for _, h := range c.ChunkHolders {
+			if !contains(f.ChunkHolders, h) {
+				f.ChunkHolders = append(f.ChunkHolders, h)
+			}
+		}
+		for _, h := range c.Remove {
+			f.ChunkHolders = without(f.ChunkHolders, h)
+		}
+		sort.Strings(f.ChunkHolders)
 		return Result{}
 	case CmdBlobHolders:
 		if c.Blob == nil {

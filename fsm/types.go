@@ -141,6 +141,9 @@ type File struct {
 	// file stays searchable while it is re-indexed).
 	LiveTask   string `json:"live_task,omitempty"`
 	LiveChunks int    `json:"live_chunks,omitempty"`
+	// ChunkHolders are the nodes whose local stores hold the live chunks
+	// (empty with a shared vector store).
+	ChunkHolders []string `json:"chunk_holders,omitempty"`
 }
 
 // Blob is a content-addressed file copy and the nodes holding it.

@@ -37,20 +37,21 @@ const (
 const MetaTask = "_task"
 
 // Sink receives a file's records: it must upsert them and then drop the
-// file's chunks with Index >= len(recs).
+// file's chunks with Index >= len(recs). It returns the nodes now holding the
+// chunks (nil when the store is shared).
 type Sink interface {
-	WriteFile(ctx context.Context, partition, fileID string, recs []store.Record) error
+	WriteFile(ctx context.Context, partition, fileID string, recs []store.Record) ([]string, error)
 }
 
 // StoreSink writes to one store.
 type StoreSink struct{ Store store.Store }
 
 // WriteFile implements Sink.
-func (s StoreSink) WriteFile(ctx context.Context, partition, fileID string, recs []store.Record) error {
+func (s StoreSink) WriteFile(ctx context.Context, partition, fileID string, recs []store.Record) ([]string, error) {
 	if err := s.Store.Upsert(ctx, recs); err != nil {
-		return err
+		return nil, err
 	}
-	return s.Store.DeleteFileFrom(ctx, partition, fileID, len(recs))
+	return nil, s.Store.DeleteFileFrom(ctx, partition, fileID, len(recs))
 }
 
 // Config tunes the pipeline.
@@ -93,8 +94,9 @@ type Input struct {
 
 // Result is what the pipeline produced.
 type Result struct {
-	Chunks int
-	IDs    []string
+	Chunks  int
+	IDs     []string
+	Holders []string // nodes holding the chunks, when the sink says
 }
 
 // PermanentError marks failures that retrying cannot fix.
@@ -162,10 +164,11 @@ func (p *Pipeline) Run(ctx context.Context, in Input, progress func(stage string
 		recs[i] = store.Record{ID: ids[i], Partition: in.Partition, FileID: in.FileID, Index: c.Index, Text: c.Text,
 			Page: c.Page, Headings: c.Headings, Vector: vecs[i], Metadata: meta}
 	}
-	if err := p.sink.WriteFile(ctx, in.Partition, in.FileID, recs); err != nil {
+	holders, err := p.sink.WriteFile(ctx, in.Partition, in.FileID, recs)
+	if err != nil {
 		return Result{}, fmt.Errorf("write chunks: %w", err)
 	}
-	return Result{Chunks: len(recs), IDs: ids}, nil
+	return Result{Chunks: len(recs), IDs: ids, Holders: holders}, nil
 }
 
 func (p *Pipeline) load(ctx context.Context, in Input) (loader.Document, error) {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	autopilot "github.com/hashicorp/raft-autopilot"
 
 	"github.com/ragnode/ragnode/fsm"
 )
@@ -380,4 +382,54 @@ func TestWrongGossipKeyRefusedAndTokenRequired(t *testing.T) {
 		ns[0].fsm.View(func(s *fsm.State) { _, ok = s.Nodes[c.nodes["friend"].ID()] })
 		return ok
 	})
+}
+
+func TestPromotionsKeepVotersOddAndAtMostFive(t *testing.T) {
+	cfg := &autopilot.Config{ServerStabilizationTime: time.Second}
+	now := time.Now()
+	mk := func(voters, ready, unstable int) *autopilot.State {
+		s := &autopilot.State{Servers: map[raft.ServerID]*autopilot.ServerState{}, Leader: "v0"}
+		add := func(id string, st autopilot.RaftState, since time.Time) {
+			s.Servers[raft.ServerID(id)] = &autopilot.ServerState{
+				Server: autopilot.Server{ID: raft.ServerID(id), NodeStatus: autopilot.NodeAlive}, State: st,
+				Health: autopilot.ServerHealth{Healthy: true, StableSince: since}}
+		}
+		for i := 0; i < voters; i++ {
+			st := autopilot.RaftVoter
+			if i == 0 {
+				st = autopilot.RaftLeader
+			}
+			add(fmt.Sprint("v", i), st, now.Add(-time.Hour))
+		}
+		for i := 0; i < ready; i++ {
+			add(fmt.Sprint("r", i), autopilot.RaftNonVoter, now.Add(-time.Hour))
+		}
+		for i := 0; i < unstable; i++ {
+			add(fmt.Sprint("u", i), autopilot.RaftNonVoter, now)
+		}
+		return s
+	}
+	cases := []struct {
+		voters, ready, unstable, promote, demote int
+	}{
+		{1, 2, 0, 2, 0}, // 1 -> 3
+		{1, 1, 0, 0, 0}, // 2 would be even: wait
+		{1, 5, 0, 4, 0}, // cap at 5
+		{3, 3, 0, 2, 0}, // 3 -> 5, one stays non-voter
+		{4, 1, 0, 1, 0}, // a dead voter was removed: back to 5
+		{4, 0, 0, 0, 1}, // nobody to promote: demote to 3
+		{3, 0, 2, 0, 0}, // not yet stable
+		{5, 1, 0, 0, 0},
+	}
+	for _, tc := range cases {
+		ch := promotions(cfg, mk(tc.voters, tc.ready, tc.unstable), now)
+		if len(ch.Promotions) != tc.promote || len(ch.Demotions) != tc.demote {
+			t.Errorf("%d voters, %d ready, %d unstable: promote %v demote %v, want %d/%d", tc.voters, tc.ready, tc.unstable, ch.Promotions, ch.Demotions, tc.promote, tc.demote)
+		}
+		for _, d := range ch.Demotions {
+			if d == "v0" {
+				t.Errorf("demoted the leader")
+			}
+		}
+	}
 }

@@ -142,7 +142,7 @@ func (r pipelineRunner) Run(ctx context.Context, job Job) (Outcome, error) {
 		}
 		return Outcome{}, err
 	}
-	return Outcome{Chunks: res.Chunks}, nil
+	return Outcome{Chunks: res.Chunks, ChunkHolders: res.Holders}, nil
 }
 
 func (pipelineRunner) Close() error { return nil }
@@ -151,26 +151,46 @@ func (pipelineRunner) Close() error { return nil }
 // store, to ChunkReplicas-1 other nodes chosen by rendezvous hashing.
 type nodeSink struct{ n *Node }
 
-func (s *nodeSink) WriteFile(ctx context.Context, partition, fileID string, recs []store.Record) error {
+func (s *nodeSink) WriteFile(ctx context.Context, partition, fileID string, recs []store.Record) ([]string, error) {
 	n := s.n
-	if err := (indexer.StoreSink{Store: n.store}).WriteFile(ctx, partition, fileID, recs); err != nil {
-		return err
+	if _, err := (indexer.StoreSink{Store: n.store}).WriteFile(ctx, partition, fileID, recs); err != nil {
+		return nil, err
 	}
 	if n.cfg.Indexer.VDB != "local" {
+		return nil, nil
+	}
+	holders := []string{n.id}
+	holders = append(holders, n.pushChunks(ctx, partition, fileID, recs, n.cfg.Indexer.ChunkReplicas-1, holders)...)
+	return holders, nil
+}
+
+// pushChunks copies a file's records to up to want peers not in skip,
+// ranked by rendezvous hash on the file, and returns the peers that took
+// them. A missing copy costs redundancy, not correctness: the leader's
+// repair loop restores it later.
+func (n *Node) pushChunks(ctx context.Context, partition, fileID string, recs []store.Record, want int, skip []string) []string {
+	var got []string
+	if want <= 0 {
 		return nil
 	}
-	want := n.cfg.Indexer.ChunkReplicas - 1
-	for _, addr := range n.rankPeers(partition+"\x00"+fileID, want) {
+	for _, addr := range n.rankPeers(partition+"\x00"+fileID, 1<<30) {
+		if len(got) == want {
+			break
+		}
+		id := n.idOfHTTP(addr)
+		if id == "" || containsStr(skip, id) {
+			continue
+		}
 		cctx, cancel := context.WithTimeout(ctx, time.Minute)
 		err := n.client(addr).PutChunks(cctx, transport.ChunkWrite{Partition: partition, FileID: fileID, Records: recs})
 		cancel()
 		if err != nil {
-			// A missing replica costs redundancy, not correctness: the task
-			// still completes with the copy this node holds.
 			n.log.Warn("chunk replica write", "to", addr, "error", err)
+			continue
 		}
+		got = append(got, id)
 	}
-	return nil
+	return got
 }
 
 // rankPeers returns up to k alive peers' API addresses, ranked by rendezvous
@@ -202,7 +222,8 @@ func (n *Node) rankPeers(key string, k int) []string {
 
 // PutChunks implements transport.Backend: a replica write from a peer.
 func (n *Node) PutChunks(ctx context.Context, w transport.ChunkWrite) error {
-	return (indexer.StoreSink{Store: n.store}).WriteFile(ctx, w.Partition, w.FileID, w.Records)
+	_, err := (indexer.StoreSink{Store: n.store}).WriteFile(ctx, w.Partition, w.FileID, w.Records)
+	return err
 }
 
 // LocalSearch implements transport.Backend: search this node's store only.

@@ -345,3 +345,86 @@ func TestSharedPathSubmission(t *testing.T) {
 		t.Fatalf("search: %v %+v", err, hits)
 	}
 }
+
+func aliveChunkHolders(n *Node, partition, fileID string) int {
+	k := 0
+	n.fsm.View(func(s *fsm.State) {
+		f := s.Files[fsm.FileKey(partition, fileID)]
+		if f == nil {
+			return
+		}
+		for _, h := range f.ChunkHolders {
+			if nd := s.Nodes[h]; nd != nil && nd.Status == fsm.NodeAlive {
+				k++
+			}
+		}
+	})
+	return k
+}
+
+// A lost copy is made again, so losing one node after another (each after
+// the repair) never makes a completed file unsearchable.
+func TestChunkCopiesRepairedAfterNodeLossAndLeave(t *testing.T) {
+	c := newCluster(t)
+	ns := c.startN(4, nil)
+	waitFor(t, 20*time.Second, "four registered nodes", func() bool {
+		l := c.leader()
+		k := 0
+		if l != nil {
+			l.fsm.View(func(s *fsm.State) { k = len(s.Nodes) })
+		}
+		return k == 4
+	})
+	ids := submitFolder(t, ns[0], "../examples/docs", "p")
+	requireAllCompleted(t, waitTerminal(t, c, values(ids), 60*time.Second))
+	l := c.leader()
+	for file := range ids {
+		if k := aliveChunkHolders(l, "p", file); k != 2 {
+			t.Fatalf("%s has %d recorded chunk holders, want 2", file, k)
+		}
+	}
+	allRepaired := func() bool {
+		l := c.leader()
+		if l == nil {
+			return false
+		}
+		for file := range ids {
+			if aliveChunkHolders(l, "p", file) < 2 {
+				return false
+			}
+		}
+		return true
+	}
+	// One node leaves (hands its copies off), then another dies.
+	var leaver, victim *Node
+	for _, n := range c.live() {
+		if n == c.leader() {
+			continue
+		}
+		if leaver == nil {
+			leaver = n
+		} else if victim == nil {
+			victim = n
+		}
+	}
+	if err := clientOf(leaver).Leave(ctxT(t, 60*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "copies complete after the leave", allRepaired)
+	victim.Kill()
+	waitFor(t, 30*time.Second, "copies repaired after the death", allRepaired)
+	via := c.leader()
+	for file := range ids {
+		hits, err := clientOf(via).Search(ctxT(t, 10*time.Second), transport.SearchRequest{Text: file + " " + firstWords(t, file), TopK: 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, h := range hits {
+			found = found || h.FileID == file
+		}
+		if !found {
+			t.Fatalf("%s unsearchable after a leave and a death", file)
+		}
+	}
+}

@@ -139,6 +139,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 		n.handleDrainDeadlines(ctx)
 		if time.Since(lastRepl) > 5*n.tick() {
 			n.handleBlobReplication(ctx)
+			n.handleChunkRepair(ctx)
 			lastRepl = time.Now()
 		}
 		select {
@@ -644,11 +645,11 @@ func (oddPromoter) CalculatePromotionsAndDemotions(c *autopilot.Config, s *autop
 }
 
 func promotions(c *autopilot.Config, s *autopilot.State, now time.Time) autopilot.RaftChanges {
-	voters := 0
+	var voters []raft.ServerID
 	var ready []raft.ServerID
 	for id, srv := range s.Servers {
 		if srv.HasVotingRights() {
-			voters++
+			voters = append(voters, id)
 			continue
 		}
 		if srv.State == autopilot.RaftNonVoter && srv.Server.NodeStatus == autopilot.NodeAlive &&
@@ -657,7 +658,8 @@ func promotions(c *autopilot.Config, s *autopilot.State, now time.Time) autopilo
 		}
 	}
 	sort.Slice(ready, func(i, j int) bool { return ready[i] < ready[j] })
-	target := voters + len(ready)
+	sort.Slice(voters, func(i, j int) bool { return voters[i] < voters[j] })
+	target := len(voters) + len(ready)
 	if target > maxVoters {
 		target = maxVoters
 	}
@@ -665,8 +667,18 @@ func promotions(c *autopilot.Config, s *autopilot.State, now time.Time) autopilo
 		target--
 	}
 	var ch autopilot.RaftChanges
-	for i := 0; i < target-voters && i < len(ready); i++ {
+	for i := 0; i < target-len(voters) && i < len(ready); i++ {
 		ch.Promotions = append(ch.Promotions, ready[i])
+	}
+	// An even count (a voter left and nobody can replace it) makes quorum
+	// bigger without adding tolerance: demote one follower to get odd again.
+	if len(ch.Promotions) == 0 && len(voters) > maxVoters || (len(voters)%2 == 0 && len(voters) > 2 && len(ch.Promotions) == 0) {
+		for i := len(voters) - 1; i >= 0; i-- {
+			if voters[i] != s.Leader {
+				ch.Demotions = append(ch.Demotions, voters[i])
+				break
+			}
+		}
 	}
 	return ch
 }

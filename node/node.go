@@ -517,6 +517,7 @@ func (n *Node) Leave(ctx context.Context) error {
 		return transport.Errorf(http.StatusConflict, "leave already in progress")
 	}
 	n.drainSelf(n.cfg.DrainTimeout, "leave")
+	n.handOffChunks(ctx)
 	if n.raft.State() == raft.Leader && n.otherVoters() {
 		if err := n.raft.LeadershipTransfer().Error(); err != nil {
 			n.log.Warn("leadership transfer before leave", "error", err)

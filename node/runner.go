@@ -31,6 +31,8 @@ type Job struct {
 // Outcome is what a finished job reports.
 type Outcome struct {
 	Chunks int
+	// ChunkHolders are the nodes whose local stores hold the chunks.
+	ChunkHolders []string
 }
 
 // Runner executes jobs. One instance serves one worker slot at a time and is

@@ -197,7 +197,7 @@ func (p *workerPool) execute(ctx context.Context, ref fsm.TaskRef, t fsm.Task) {
 	}
 	switch {
 	case err == nil:
-		p.report(fsm.Command{Type: fsm.CmdCompleteTask, TaskID: t.ID, Attempt: t.Attempt, Chunks: out.Chunks, Chain: true}, true)
+		p.report(fsm.Command{Type: fsm.CmdCompleteTask, TaskID: t.ID, Attempt: t.Attempt, Chunks: out.Chunks, ChunkHolders: out.ChunkHolders, Chain: true}, true)
 	case errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
 		p.report(fsm.Command{Type: fsm.CmdFailTask, TaskID: t.ID, Attempt: t.Attempt,
 			Error: fmt.Sprintf("task timed out after %s", p.n.cfg.TaskTimeout), Chain: true}, true)

@@ -248,6 +248,11 @@ func (c *Client) ChunkIDs(ctx context.Context, partition, fileID string) ([]stri
 	return ids, c.Do(ctx, http.MethodGet, "/v1/internal/chunk-ids", q, nil, &ids)
 }
 
+// RepairChunks asks a holder to restore a file's chunk copies.
+func (c *Client) RepairChunks(ctx context.Context, r ChunkRepair) error {
+	return c.Do(ctx, http.MethodPost, "/v1/internal/chunks/repair", nil, jsonBody(r), nil)
+}
+
 // ReplicateBlob asks a holder to push a blob until want nodes hold it.
 func (c *Client) ReplicateBlob(ctx context.Context, hash string, want int) error {
 	return c.Do(ctx, http.MethodPost, "/v1/internal/replicate/"+hash, url.Values{"want": {fmt.Sprint(want)}}, nil, nil)

@@ -89,6 +89,15 @@ type ChunkMetadata struct {
 	Metadata  map[string]any `json:"metadata"`
 }
 
+// ChunkRepair asks a holder to copy a file's live chunks until Want nodes
+// hold them.
+type ChunkRepair struct {
+	Partition string `json:"partition"`
+	FileID    string `json:"file_id"`
+	TaskID    string `json:"task_id"`
+	Want      int    `json:"want"`
+}
+
 // ChunkDelete removes a file's (or, with no FileID, a partition's) chunks.
 type ChunkDelete struct {
 	Partition string `json:"partition"`

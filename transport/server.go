@@ -47,6 +47,7 @@ type Backend interface {
 	LocalChunkIDs(ctx context.Context, partition, fileID string) ([]string, error)
 	ChunkMetadata(ctx context.Context, m ChunkMetadata) error
 	ChunkDelete(ctx context.Context, d ChunkDelete) error
+	RepairChunks(ctx context.Context, r ChunkRepair) error
 }
 
 // SubmitRequest describes one uploaded file.
@@ -271,6 +272,14 @@ func (s *Server) routes() {
 			return
 		}
 		reply(w, map[string]string{"deleted": d.Partition + "/" + d.FileID}, s.b.ChunkDelete(r.Context(), d))
+	})
+	s.mux.HandleFunc("POST /v1/internal/chunks/repair", func(w http.ResponseWriter, r *http.Request) {
+		var cr ChunkRepair
+		if err := json.NewDecoder(r.Body).Decode(&cr); err != nil {
+			WriteError(w, Errorf(http.StatusBadRequest, "decode repair: %v", err))
+			return
+		}
+		reply(w, map[string]string{"repaired": cr.FileID}, s.b.RepairChunks(r.Context(), cr))
 	})
 	s.mux.HandleFunc("GET /v1/internal/chunk-ids", func(w http.ResponseWriter, r *http.Request) {
 		ids, err := s.b.LocalChunkIDs(r.Context(), r.URL.Query().Get("partition"), r.URL.Query().Get("file_id"))

@@ -667,3 +667,38 @@ func decodeRecord(b []byte) (Record, error) {
 }
 
 var _ Store = (*Local)(nil)
+
+// FileRecords returns a file's chunks with their vectors, ordered by index,
+// so a node can copy a file's chunks to another replica.
+func (l *Local) FileRecords(ctx context.Context, partition, fileID string) ([]Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var out []Record
+	err := l.db.View(func(tx *bolt.Tx) error {
+		fb, _ := fileBucket(tx.Bucket(bucketFiles), partition, fileID, false)
+		if fb == nil {
+			return nil
+		}
+		chunks := tx.Bucket(bucketChunks)
+		return fb.ForEach(func(k, _ []byte) error {
+			v := chunks.Get(k[8:])
+			if v == nil {
+				return fmt.Errorf("index lists missing chunk %s", k[8:])
+			}
+			rec, err := decodeRecord(v)
+			if err != nil {
+				return err
+			}
+			out = append(out, rec)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: read file: %w", err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
+	return out, nil
+}
