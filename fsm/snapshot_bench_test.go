@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 )
 
@@ -56,4 +57,21 @@ func BenchmarkSnapshot100kTasks(b *testing.B) {
 		}
 		b.ReportMetric(float64(len(data))/(1<<20), "MiB")
 	})
+}
+
+// BenchmarkLedger100kHeap reports the live heap a 100,000-task ledger holds
+// (half queued, half finished) after a GC.
+func BenchmarkLedger100kHeap(b *testing.B) {
+	var s *State
+	for b.Loop() {
+		var before, after runtime.MemStats
+		s = nil
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		s = ledger100k(b)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/1e6, "MB-heap")
+	}
+	runtime.KeepAlive(s)
 }
