@@ -92,7 +92,7 @@ func (n *Node) tick() time.Duration {
 	if n.cfg.Timing == TimingFast {
 		return 200 * time.Millisecond
 	}
-	return time.Second
+	return 500 * time.Millisecond
 }
 
 func (n *Node) leaderLoop(ctx context.Context) {
@@ -240,7 +240,9 @@ func (n *Node) handleFailedNodes(ctx context.Context) {
 			if nd.Status == fsm.NodeAlive || s.ActiveOn(id) == 0 {
 				continue
 			}
-			if now-nd.StatusSince >= int64(n.cfg.RequeueAfter) {
+			// The grace counts from when the node stopped answering, which is
+			// the Serf failure time less memberlist's suspicion period.
+			if now-nd.StatusSince >= int64(n.cfg.RequeueAfter-n.detectLag) {
 				cmds = append(cmds, fsm.Command{Type: fsm.CmdReleaseNode, Now: now, NodeID: id, OnlyIfFailed: true,
 					Error: "node " + nd.Name + " failed; requeued after " + n.cfg.RequeueAfter.String()})
 			}

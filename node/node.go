@@ -77,6 +77,9 @@ type Node struct {
 	ap      *autopilot.Autopilot
 	apState atomic.Pointer[autopilot.State]
 
+	// detectLag is how long memberlist has already been failing to reach a
+	// node when Serf reports it failed (its suspicion timeout, at least).
+	detectLag    time.Duration
 	reconcileCh  chan struct{}
 	leaderNotify chan bool
 	stopCh       chan struct{}
@@ -343,6 +346,7 @@ func (n *Node) startSerf(hasState bool) error {
 		mc.TCPTimeout = time.Second
 		sc.ReapInterval = time.Second
 	}
+	n.detectLag = time.Duration(mc.SuspicionMult) * mc.ProbeInterval
 	mc.Name = n.name
 	mc.BindAddr = n.cfg.Bind
 	mc.BindPort = n.cfg.SerfPort

@@ -80,20 +80,15 @@ func (p *proposer) loop() {
 			return
 		}
 		batch := []*pending{first}
-		if first.cmd.Type != fsm.CmdBatch {
-		fill:
-			for len(batch) < maxBatch {
-				select {
-				case pd := <-p.in:
-					if pd.cmd.Type == fsm.CmdBatch {
-						// Batches do not nest: send it on its own.
-						go p.flush([]*pending{pd})
-						continue
-					}
-					batch = append(batch, pd)
-				default:
-					break fill
-				}
+		size := first.size()
+	fill:
+		for size < maxBatch {
+			select {
+			case pd := <-p.in:
+				batch = append(batch, pd)
+				size += pd.size()
+			default:
+				break fill
 			}
 		}
 		select {
@@ -108,15 +103,34 @@ func (p *proposer) loop() {
 	}
 }
 
+// size is how many ledger commands a proposal carries.
+func (pd *pending) size() int {
+	if pd.cmd.Type == fsm.CmdBatch {
+		return len(pd.cmd.Batch)
+	}
+	return 1
+}
+
+// flush sends one Raft entry for the whole batch. A proposal that is itself
+// a batch (a submission: blob holders + task) is flattened into the entry,
+// so it stays atomic while sharing the entry with its neighbours.
 func (p *proposer) flush(batch []*pending) {
-	var cmd fsm.Command
-	if len(batch) == 1 {
-		cmd = batch[0].cmd
-	} else {
-		cmd = fsm.Command{Type: fsm.CmdBatch, Now: batch[0].cmd.Now, Batch: make([]fsm.Command, len(batch))}
-		for i, pd := range batch {
-			cmd.Batch[i] = pd.cmd
+	type span struct{ off, n int }
+	spans := make([]span, len(batch))
+	var cmds []fsm.Command
+	for i, pd := range batch {
+		if pd.cmd.Type == fsm.CmdBatch {
+			spans[i] = span{len(cmds), len(pd.cmd.Batch)}
+			cmds = append(cmds, pd.cmd.Batch...)
+		} else {
+			spans[i] = span{len(cmds), 1}
+			cmds = append(cmds, pd.cmd)
 		}
+	}
+	direct := len(batch) == 1 && batch[0].cmd.Type != fsm.CmdBatch
+	cmd := batch[0].cmd
+	if !direct {
+		cmd = fsm.Command{Type: fsm.CmdBatch, Now: batch[0].cmd.Now, Batch: cmds}
 	}
 	// The batch lives as long as its longest-waiting caller.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -139,16 +153,21 @@ func (p *proposer) flush(batch []*pending) {
 		_ = p.n.fsm.WaitApplied(wctx, res.Index)
 		wcancel()
 	}
+	if err == nil && !direct && len(res.Batch) != len(cmds) {
+		err = fmt.Errorf("leader returned %d results for %d commands", len(res.Batch), len(cmds))
+	}
 	for i, pd := range batch {
 		o := proposal{err: err}
 		if err == nil {
-			if len(batch) == 1 {
+			switch {
+			case direct:
 				o.res = res
-			} else if i < len(res.Batch) {
-				o.res = res.Batch[i]
+			case pd.cmd.Type == fsm.CmdBatch:
+				sp := spans[i]
+				o.res = fsm.Result{Batch: res.Batch[sp.off : sp.off+sp.n], Index: res.Index}
+			default:
+				o.res = res.Batch[spans[i].off]
 				o.res.Index = res.Index
-			} else {
-				o.err = fmt.Errorf("leader returned %d results for %d commands", len(res.Batch), len(batch))
 			}
 		}
 		pd.done <- o
