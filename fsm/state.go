@@ -346,14 +346,18 @@ func (s *State) apply(c Command) Result {
 		if !ok {
 			return reject(ErrFileMissing, c.Partition+"/"+c.FileID)
 		}
-		if f.Metadata == nil {
-			f.Metadata = map[string]any{}
+		// Copy on write: metadata maps are shared between a task, its file
+		// and the command that brought them, and are never changed in place.
+		merged := make(map[string]any, len(f.Metadata)+len(c.Metadata))
+		for k, v := range f.Metadata {
+			merged[k] = v
 		}
 		for k, v := range c.Metadata {
-			f.Metadata[k] = v
+			merged[k] = v
 		}
+		f.Metadata = merged
 		if t := s.Tasks[f.TaskID]; t != nil {
-			t.Metadata = copyMap(f.Metadata)
+			t.Metadata = merged
 		}
 		f.Updated = c.Now
 		return Result{}
@@ -474,7 +478,9 @@ func (s *State) submit(c Command) Result {
 			continue
 		}
 		t := in
-		t.Metadata = copyMap(in.Metadata)
+		// Shared, not copied (100k tasks of a bulk submission carry the same
+		// keys): maps are copy-on-write here.
+		t.Metadata = in.Metadata
 		s.Seq++
 		t.Seq = s.Seq
 		t.State = Queued
@@ -495,7 +501,7 @@ func (s *State) submit(c Command) Result {
 		s.Tasks[t.ID] = &t
 		s.queue.add(&t)
 		nf := &File{Partition: t.Partition, FileID: t.FileID, TaskID: t.ID, Ref: t.File,
-			Metadata: copyMap(t.Metadata), State: Queued, Updated: c.Now}
+			Metadata: t.Metadata, State: Queued, Updated: c.Now}
 		if exists {
 			nf.LiveTask, nf.LiveChunks = old.LiveTask, old.LiveChunks
 		}
@@ -681,16 +687,6 @@ func (s *State) compact(now int64) {
 	}
 }
 
-func copyMap(m map[string]any) map[string]any {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
 
 func contains(xs []string, x string) bool {
 	for _, v := range xs {

@@ -331,8 +331,9 @@ func TestDrainStopsNewWorkAndFinishesRunning(t *testing.T) {
 func TestFailingFileEndsFailedOthersComplete(t *testing.T) {
 	rec := newRecorder(10 * time.Millisecond)
 	rec.failFile = "bad-0003.txt"
-	c, ns := gpuCluster(t, 3, rec, func(_ int, cfg *Config) { cfg.MaxAttempts = 2; cfg.MaxTasksPerWorker = 3 })
-	ids := submitMany(t, ns, 20, "bad")
+	c, ns := gpuCluster(t, 3, rec, func(_ int, cfg *Config) { cfg.MaxAttempts = 2; cfg.MaxTasksPerWorker = 2 })
+	// 40 runs on at most 12 slots: some runner instance must serve twice.
+	ids := submitMany(t, ns, 40, "bad")
 	final := waitTerminal(t, c, ids, 60*time.Second)
 	for _, tk := range final {
 		if tk.FileID == rec.failFile {
@@ -347,7 +348,7 @@ func TestFailingFileEndsFailedOthersComplete(t *testing.T) {
 	closed := rec.closed
 	rec.mu.Unlock()
 	if closed == 0 {
-		t.Fatal("--max-tasks-per-worker 3 never recycled a runner")
+		t.Fatal("--max-tasks-per-worker 2 never recycled a runner")
 	}
 }
 
