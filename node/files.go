@@ -12,6 +12,7 @@ import (
 
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/gpu"
+	"github.com/ragnode/ragnode/indexer/store"
 	"github.com/ragnode/ragnode/transport"
 )
 
@@ -200,7 +201,9 @@ func (n *Node) janitor() {
 	defer t.Stop()
 	prevBlobs := map[string]bool{}
 	prevFiles := map[string][2]string{}
-	prevLive := map[string]string{}
+	// checked maps a file to the live version this node last reconciled its
+	// chunk copy against.
+	checked := map[string]string{}
 	for {
 		select {
 		case <-n.stopCh:
@@ -216,21 +219,30 @@ func (n *Node) janitor() {
 		}
 		blobs := map[string]bool{}
 		files := map[string][2]string{}
-		live := map[string]string{}
-		var trims []*fsm.File
+		var stale []*fsm.File
 		n.fsm.View(func(s *fsm.State) {
 			for h := range s.Blobs {
 				blobs[h] = true
 			}
 			for k, f := range s.Files {
 				files[k] = [2]string{f.Partition, f.FileID}
-				live[k] = f.LiveTask
-				if f.LiveTask != "" && prevLive[k] != f.LiveTask {
+				if f.LiveTask == "" || checked[k] == f.LiveTask {
+					continue
+				}
+				checked[k] = f.LiveTask
+				// The live version's holders were written (and trimmed) by
+				// the task; a copy anywhere else is an older version.
+				if len(f.ChunkHolders) > 0 && !containsStr(f.ChunkHolders, n.id) {
 					cp := *f
-					trims = append(trims, &cp)
+					stale = append(stale, &cp)
 				}
 			}
 		})
+		for k := range checked {
+			if _, ok := files[k]; !ok {
+				delete(checked, k)
+			}
+		}
 		for h := range prevBlobs {
 			if !blobs[h] {
 				if err := n.blobs.Delete(h); err != nil {
@@ -239,6 +251,7 @@ func (n *Node) janitor() {
 			}
 		}
 		if n.cfg.Indexer.VDB == "local" {
+			ls, _ := n.store.(*store.Local)
 			for k, pf := range prevFiles {
 				if _, ok := files[k]; !ok {
 					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -248,17 +261,18 @@ func (n *Node) janitor() {
 					cancel()
 				}
 			}
-			// A new live version may be shorter than the copy this node holds
-			// from an older one: drop the surplus indexes here too.
-			for _, f := range trims {
+			for _, f := range stale {
+				if ls == nil || !ls.HasFile(f.Partition, f.FileID) {
+					continue
+				}
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				if err := n.store.DeleteFileFrom(ctx, f.Partition, f.FileID, f.LiveChunks); err != nil {
-					n.log.Warn("trim chunks of re-indexed file", "file", f.FileID, "error", err)
+				if err := n.store.DeleteFile(ctx, f.Partition, f.FileID); err != nil {
+					n.log.Warn("drop stale chunk copy", "file", f.FileID, "error", err)
 				}
 				cancel()
 			}
 		}
-		prevBlobs, prevFiles, prevLive = blobs, files, live
+		prevBlobs, prevFiles = blobs, files
 	}
 }
 

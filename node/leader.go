@@ -305,6 +305,15 @@ func (n *Node) scheduleLoop(ctx context.Context) {
 		}
 		as := n.schedulePass()
 		if len(as) == 0 {
+			// Nothing placeable: let a few applies accumulate before looking
+			// again. Under load the ledger applies hundreds of commands a
+			// second and chained slots already refill themselves; a pass per
+			// apply would spend the leader's CPU rebuilding the same answer.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(schedIdleGap):
+			}
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -315,6 +324,9 @@ func (n *Node) scheduleLoop(ctx context.Context) {
 		}
 	}
 }
+
+// schedIdleGap is the pause after a pass that placed nothing.
+const schedIdleGap = 5 * time.Millisecond
 
 // schedulePass builds the scheduler's input from the ledger and runs it.
 func (n *Node) schedulePass() []fsm.Assignment {
@@ -374,9 +386,9 @@ func SchedulerInput(s *fsm.State, poolSize int, policy scheduler.Policy) schedul
 }
 
 // schedWindow bounds how deep into each partition's queue a pass looks: no
-// pass can place more tasks than there are slots, and reading 2,048 heads
+// pass can place more tasks than there are slots, and reading 512 heads
 // instead of the whole queue keeps a pass cheap while Apply waits.
-const schedWindow = 2048
+const schedWindow = 512
 
 // anyRoom reports whether some eligible node could take any task at all, so
 // a full cluster skips building the queue.

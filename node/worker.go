@@ -162,8 +162,13 @@ func (p *workerPool) execute(ctx context.Context, ref fsm.TaskRef, t fsm.Task) {
 		p.mu.Unlock()
 	}()
 	log := p.n.log.With("task", t.ID, "attempt", t.Attempt)
+	var started *time.Timer
 	if t.State == fsm.Assigned {
-		p.report(fsm.Command{Type: fsm.CmdTaskProgress, TaskID: t.ID, Attempt: t.Attempt, Stage: fsm.StageLoading}, false)
+		// Marking the task running costs a ledger write; a task that ends
+		// within startReportDelay is reported once, by its completion.
+		started = time.AfterFunc(startReportDelay, func() {
+			p.report(fsm.Command{Type: fsm.CmdTaskProgress, TaskID: t.ID, Attempt: t.Attempt, Stage: fsm.StageLoading}, false)
+		})
 	}
 	runCtx, cancel := context.WithTimeout(ctx, p.n.cfg.TaskTimeout)
 	defer cancel()
@@ -184,6 +189,9 @@ func (p *workerPool) execute(ctx context.Context, ref fsm.TaskRef, t fsm.Task) {
 	if err == nil {
 		out, err = safeRun(runCtx, s.r, job)
 		p.putSlot(s)
+	}
+	if started != nil {
+		started.Stop()
 	}
 	p.mu.Lock()
 	displaced := p.running[ref] != nil && p.running[ref].displaced
@@ -206,6 +214,9 @@ func (p *workerPool) execute(ctx context.Context, ref fsm.TaskRef, t fsm.Task) {
 		p.report(fsm.Command{Type: fsm.CmdFailTask, TaskID: t.ID, Attempt: t.Attempt, Error: err.Error(), Permanent: IsPermanent(err), Chain: true}, true)
 	}
 }
+
+// startReportDelay is how long a run goes before it is reported running.
+const startReportDelay = 100 * time.Millisecond
 
 // safeRun turns a runner panic into a task failure: one bad file must never
 // take the node down.

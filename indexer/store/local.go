@@ -702,3 +702,15 @@ func (l *Local) FileRecords(ctx context.Context, partition, fileID string) ([]Re
 	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
 	return out, nil
 }
+
+// HasFile reports whether any chunk of the file is stored here (an index
+// lookup, no scan).
+func (l *Local) HasFile(partition, fileID string) bool {
+	has := false
+	_ = l.db.View(func(tx *bolt.Tx) error {
+		fb, _ := fileBucket(tx.Bucket(bucketFiles), partition, fileID, false)
+		has = fb != nil && fb.Stats().KeyN > 0
+		return nil
+	})
+	return has
+}
