@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"sync"
 
 	"github.com/hashicorp/raft"
@@ -152,7 +153,11 @@ func (s snapshot) Persist(sink raft.SnapshotSink) error {
 	return sink.Close()
 }
 
-func (s snapshot) Release() {}
+// Release hands the serialised copy's memory back to the OS at once: a
+// ledger of 100k tasks makes a snapshot of about 100 MB, which would
+// otherwise stay in the process's resident size until the runtime's
+// scavenger gets to it.
+func (s snapshot) Release() { debug.FreeOSMemory() }
 
 // Marshal serialises the state.
 func (s *State) Marshal() ([]byte, error) {

@@ -687,7 +687,6 @@ func (s *State) compact(now int64) {
 	}
 }
 
-
 func contains(xs []string, x string) bool {
 	for _, v := range xs {
 		if v == x {
