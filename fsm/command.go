@@ -63,6 +63,9 @@ type Command struct {
 	// ChunkHolders are the nodes holding a file's chunks (completion, or
 	// CmdChunkHolders for the file's live task TaskID).
 	ChunkHolders []string `json:"chunk_holders,omitempty"`
+	// Started, on a completion or failure, is when the run began (the
+	// worker's clock): a short task is never reported running on its own.
+	Started int64 `json:"started,omitempty"`
 	// Chain, on a completion or failure, hands the freed slot to the next
 	// queued task that fits it, in the same Apply.
 	Chain bool `json:"chain,omitempty"`

@@ -240,6 +240,9 @@ func (s *State) apply(c Command) Result {
 		}
 		t.Chunks = c.Chunks
 		t.Error = ""
+		if t.Started == 0 {
+			t.Started = c.Started
+		}
 		a := s.Allocs[t.ID]
 		s.finish(t, Completed, c.Now)
 		if f := s.Files[FileKey(t.Partition, t.FileID)]; f != nil && f.TaskID == t.ID {
@@ -257,6 +260,9 @@ func (s *State) apply(c Command) Result {
 		}
 		t.Failures++
 		t.Error = c.Error
+		if t.Started == 0 {
+			t.Started = c.Started
+		}
 		a := s.Allocs[t.ID]
 		if c.Permanent || t.Failures >= s.maxAttempts() {
 			s.finish(t, Failed, c.Now)

@@ -41,6 +41,9 @@ func openBlobStore(dir string) (*blobStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open blob db (is another ragnode using this data dir?): %w", err)
 	}
+	// Batch: up to 64 concurrent single puts per commit, waiting at most
+	// 2 ms for company (LIBNOTES: 64 writers 5.7k -> 98k puts/s).
+	db.MaxBatchSize, db.MaxBatchDelay = 64, 2*time.Millisecond
 	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucketIfNotExists(smallBucket); return err }); err != nil {
 		db.Close()
 		return nil, err
@@ -96,7 +99,12 @@ func (b *blobStore) PutSmall(datas [][]byte, wants []string) ([]string, error) {
 			return nil, transport.Errorf(http.StatusBadRequest, "blob content hash %s does not match its name %s", hashes[i], wants[i])
 		}
 	}
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	write := b.db.Update
+	if len(datas) == 1 {
+		// Concurrent single uploads share one transaction and one fsync.
+		write = b.db.Batch
+	}
+	err := write(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(smallBucket)
 		for i, d := range datas {
 			if bk.Get([]byte(hashes[i])) != nil {

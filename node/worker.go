@@ -185,6 +185,7 @@ func (p *workerPool) execute(ctx context.Context, ref fsm.TaskRef, t fsm.Task) {
 		},
 	}
 	var out Outcome
+	startedAt := time.Now().UnixNano()
 	s, err := p.getSlot()
 	if err == nil {
 		out, err = safeRun(runCtx, s.r, job)
@@ -205,13 +206,13 @@ func (p *workerPool) execute(ctx context.Context, ref fsm.TaskRef, t fsm.Task) {
 	}
 	switch {
 	case err == nil:
-		p.report(fsm.Command{Type: fsm.CmdCompleteTask, TaskID: t.ID, Attempt: t.Attempt, Chunks: out.Chunks, ChunkHolders: out.ChunkHolders, Chain: true}, true)
+		p.report(fsm.Command{Type: fsm.CmdCompleteTask, TaskID: t.ID, Attempt: t.Attempt, Chunks: out.Chunks, ChunkHolders: out.ChunkHolders, Chain: true, Started: startedAt}, true)
 	case errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
 		p.report(fsm.Command{Type: fsm.CmdFailTask, TaskID: t.ID, Attempt: t.Attempt,
-			Error: fmt.Sprintf("task timed out after %s", p.n.cfg.TaskTimeout), Chain: true}, true)
+			Error: fmt.Sprintf("task timed out after %s", p.n.cfg.TaskTimeout), Chain: true, Started: startedAt}, true)
 	default:
 		log.Warn("task failed", "error", err)
-		p.report(fsm.Command{Type: fsm.CmdFailTask, TaskID: t.ID, Attempt: t.Attempt, Error: err.Error(), Permanent: IsPermanent(err), Chain: true}, true)
+		p.report(fsm.Command{Type: fsm.CmdFailTask, TaskID: t.ID, Attempt: t.Attempt, Error: err.Error(), Permanent: IsPermanent(err), Chain: true, Started: startedAt}, true)
 	}
 }
 
