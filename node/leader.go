@@ -344,6 +344,15 @@ func (n *Node) schedulePass() []fsm.Assignment {
 	if len(in.Queued) == 0 {
 		return nil
 	}
+	// Gossip takes seconds to declare a node failed on a LAN; the leader
+	// knows sooner (autopilot cannot reach it), so new work avoids it now.
+	if ap := n.apState.Load(); ap != nil {
+		for i := range in.Nodes {
+			if ss, ok := ap.Servers[raft.ServerID(in.Nodes[i].ID)]; ok && !ss.Health.Healthy && in.Nodes[i].ID != n.id {
+				in.Nodes[i].Eligible = false
+			}
+		}
+	}
 	out := scheduler.Schedule(in)
 	as := make([]fsm.Assignment, 0, len(out))
 	for _, a := range out {

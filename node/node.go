@@ -346,7 +346,7 @@ func (n *Node) startSerf(hasState bool) error {
 		mc.TCPTimeout = time.Second
 		sc.ReapInterval = time.Second
 	}
-	n.detectLag = time.Duration(mc.SuspicionMult) * mc.ProbeInterval
+	n.detectLag = time.Duration(mc.SuspicionMult+1) * mc.ProbeInterval
 	mc.Name = n.name
 	mc.BindAddr = n.cfg.Bind
 	mc.BindPort = n.cfg.SerfPort
