@@ -412,6 +412,14 @@ func TestChunkCopiesRepairedAfterNodeLossAndLeave(t *testing.T) {
 	}
 	waitFor(t, 20*time.Second, "copies complete after the leave", allRepaired)
 	victim.Kill()
+	waitFor(t, 10*time.Second, "the death noticed", func() bool {
+		l := c.leader()
+		st := ""
+		if l != nil {
+			l.fsm.View(func(s *fsm.State) { st = s.Nodes[victim.ID()].Status })
+		}
+		return st == fsm.NodeFailed
+	})
 	waitFor(t, 30*time.Second, "copies repaired after the death", allRepaired)
 	via := c.leader()
 	for file := range ids {

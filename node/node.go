@@ -176,6 +176,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.pool = newWorkerPool(n)
+	n.serveHTTP()
 
 	n.wg.Add(5)
 	go n.janitor()
@@ -248,12 +249,19 @@ func (n *Node) startHTTP() error {
 		n.api.Handle("/debug/pprof/trace", http.HandlerFunc(pprof.Trace))
 	}
 	n.httpSrv = &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second}
+	return nil
+}
+
+// serveHTTP starts answering on the listener opened by startHTTP. It runs
+// once Raft and Serf exist: peers (a leader's autopilot polling a node that
+// is restarting) connect as soon as the port is open, and their requests
+// wait in the backlog until then instead of reaching a half-built node.
+func (n *Node) serveHTTP() {
 	go func() {
-		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := n.httpSrv.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("http server", "error", err)
 		}
 	}()
-	return nil
 }
 
 // API exposes the HTTP handler mux so other packages can mount routes.
@@ -503,7 +511,9 @@ func (n *Node) closeAll() {
 	}
 	if n.httpSrv != nil {
 		_ = n.httpSrv.Close()
-	} else if n.httpLn != nil {
+	}
+	if n.httpLn != nil {
+		// Also when Serve never ran (a start that failed half-way).
 		_ = n.httpLn.Close()
 	}
 	if n.blobs != nil {
