@@ -300,22 +300,8 @@ func TestSnapshot100kTasks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("large snapshot in -short mode")
 	}
-	s := New()
-	s.Apply(1, Command{Type: CmdRegisterNode, Node: node("n1", 4, 80<<30)})
-	s.Apply(2, Command{Type: CmdSettings, Settings: &Settings{MaxAttempts: 3, RetainCount: 200000}})
 	const n = 100000
-	batch := make([]Task, 0, 1000)
-	for i := 0; i < n; i++ {
-		batch = append(batch, Task{ID: fmt.Sprintf("%048x", i), Partition: "p", FileID: fmt.Sprintf("dir/file-%d.pdf", i), ReqMilli: 250,
-			File: FileRef{Hash: fmt.Sprintf("%064x", i), Size: 1000, Name: "file.pdf"}, Metadata: map[string]any{"k": "v"}})
-		if len(batch) == cap(batch) {
-			s.Apply(uint64(3+i), Command{Type: CmdSubmitTasks, Now: int64(i), Tasks: batch})
-			batch = batch[:0]
-		}
-	}
-	for i := 0; i < n/2; i++ {
-		s.Apply(uint64(n+i), Command{Type: CmdCancelTask, TaskID: fmt.Sprintf("%048x", i), Now: int64(n + i)})
-	}
+	s := ledger100k(t)
 	b, err := s.Marshal()
 	if err != nil {
 		t.Fatal(err)

@@ -333,7 +333,7 @@ func (s *State) apply(c Command) Result {
 		if _, ok := s.Files[k]; !ok {
 			return reject(ErrFileMissing, c.Partition+"/"+c.FileID)
 		}
-		s.deleteFile(k, c.Now)
+		s.dropUnusedBlobs([]string{s.deleteFile(k, c.Now)})
 		return Result{}
 	case CmdDeletePart:
 		keys := make([]string, 0)
@@ -343,9 +343,11 @@ func (s *State) apply(c Command) Result {
 			}
 		}
 		sort.Strings(keys)
+		hashes := make([]string, 0, len(keys))
 		for _, k := range keys {
-			s.deleteFile(k, c.Now)
+			hashes = append(hashes, s.deleteFile(k, c.Now))
 		}
+		s.dropUnusedBlobs(hashes)
 		return Result{Applied: len(keys)}
 	case CmdFileMetadata:
 		f, ok := s.Files[FileKey(c.Partition, c.FileID)]
@@ -463,6 +465,8 @@ func (s *State) registerNode(c Command) Result {
 
 func (s *State) submit(c Command) Result {
 	res := Result{Batch: make([]Result, len(c.Tasks))}
+	var released []string
+	defer func() { s.dropUnusedBlobs(released) }()
 	for i := range c.Tasks {
 		in := c.Tasks[i]
 		if in.ID == "" {
@@ -512,8 +516,8 @@ func (s *State) submit(c Command) Result {
 			nf.LiveTask, nf.LiveChunks = old.LiveTask, old.LiveChunks
 		}
 		s.Files[k] = nf
-		if exists && old.Ref.Hash != "" && old.Ref.Hash != t.File.Hash && !s.blobInUse(old.Ref.Hash) {
-			delete(s.Blobs, old.Ref.Hash)
+		if exists && old.Ref.Hash != "" && old.Ref.Hash != t.File.Hash {
+			released = append(released, old.Ref.Hash)
 		}
 	}
 	return res
@@ -637,33 +641,39 @@ func (s *State) syncFile(t *Task, now int64) {
 	}
 }
 
-func (s *State) deleteFile(k string, now int64) {
+// deleteFile removes a file and returns its blob hash for dropUnusedBlobs.
+func (s *State) deleteFile(k string, now int64) string {
 	f := s.Files[k]
 	if t := s.Tasks[f.TaskID]; t != nil && !t.State.Terminal() {
 		t.Error = "file deleted"
 		s.finish(t, Cancelled, now)
 	}
 	delete(s.Files, k)
-	if f.Ref.Hash != "" && !s.blobInUse(f.Ref.Hash) {
-		delete(s.Blobs, f.Ref.Hash)
-	}
+	return f.Ref.Hash
 }
 
-// BlobInUse reports whether any file or unfinished task still needs a blob.
-func (s *State) BlobInUse(hash string) bool { return s.blobInUse(hash) }
-
-func (s *State) blobInUse(hash string) bool {
+// dropUnusedBlobs forgets the blobs among hashes that no file or unfinished
+// task uses any more. It scans the ledger once for the whole set, so deleting
+// a partition of 20,000 files stays linear.
+func (s *State) dropUnusedBlobs(hashes []string) {
+	if len(hashes) == 0 {
+		return
+	}
+	cand := make(map[string]bool, len(hashes))
+	for _, h := range hashes {
+		cand[h] = true
+	}
 	for _, f := range s.Files {
-		if f.Ref.Hash == hash {
-			return true
-		}
+		delete(cand, f.Ref.Hash)
 	}
 	for _, t := range s.Tasks {
-		if t.File.Hash == hash && !t.State.Terminal() {
-			return true
+		if !t.State.Terminal() {
+			delete(cand, t.File.Hash)
 		}
 	}
-	return false
+	for h := range cand {
+		delete(s.Blobs, h)
+	}
 }
 
 // compact drops the oldest finished tasks beyond the retention count or age.

@@ -29,11 +29,6 @@ func (n *Node) Apply(ctx context.Context, c fsm.Command) (fsm.Result, error) {
 	return n.prop.Propose(ctx, c)
 }
 
-// Propose applies a command through the leader (exported for tests).
-func (n *Node) Propose(ctx context.Context, c fsm.Command) (fsm.Result, error) {
-	return n.prop.Propose(ctx, c)
-}
-
 // RaftStats implements transport.Backend.
 func (n *Node) RaftStats() transport.RaftStats {
 	st := n.raft.Stats()

@@ -37,7 +37,7 @@ func blobFiles(t *testing.T, n *Node) []string {
 func setDrainAll(t *testing.T, via *Node, ns []*Node, on bool) {
 	t.Helper()
 	for _, n := range ns {
-		res, err := via.Propose(ctxT(t, 5*time.Second), fsm.Command{Type: fsm.CmdSetDrain, NodeID: n.ID(), Draining: on, Error: "operator"})
+		res, err := via.Apply(ctxT(t, 5*time.Second), fsm.Command{Type: fsm.CmdSetDrain, NodeID: n.ID(), Draining: on, Error: "operator"})
 		if err != nil || res.Err != "" {
 			t.Fatalf("drain %s: %v %s", n.name, err, res.Err)
 		}

@@ -257,6 +257,13 @@ func TestDeadNodeChunksStaySearchableFromReplica(t *testing.T) {
 		}
 		return false
 	})
+	requireSearchable(t, via, ids, "after "+victim.name+" died")
+}
+
+// requireSearchable checks that a search for each file's opening words,
+// through via, returns that file among the hits.
+func requireSearchable(t *testing.T, via *Node, ids map[string]string, when string) {
+	t.Helper()
 	for file := range ids {
 		hits, err := clientOf(via).Search(ctxT(t, 10*time.Second), transport.SearchRequest{Text: file + " " + firstWords(t, file), TopK: 20})
 		if err != nil {
@@ -267,7 +274,7 @@ func TestDeadNodeChunksStaySearchableFromReplica(t *testing.T) {
 			found = found || h.FileID == file
 		}
 		if !found {
-			t.Fatalf("file %s vanished from search after %s died", file, victim.name)
+			t.Fatalf("%s unsearchable %s", file, when)
 		}
 	}
 }
@@ -290,8 +297,8 @@ func TestConverterSeesAllocatedGPU(t *testing.T) {
 	c := newCluster(t)
 	ns := c.startN(1, func(_ int, cfg *Config) {
 		cfg.GPU.Declared = 2
-		cfg.TaskMilli = 600 // one task per card: the second lands on GPU 1
-		cfg.Indexer.Converters = []string{`pdf=sh -c "echo converted on gpu $CUDA_VISIBLE_DEVICES from $(wc -c < {in}) bytes > {out}"`}
+		cfg.TaskMilli = 600 // one task per card; the converter sleeps so both run at once, on GPUs 0 and 1
+		cfg.Indexer.Converters = []string{`pdf=sh -c "sleep 1; echo converted on gpu $CUDA_VISIBLE_DEVICES from $(wc -c < {in}) bytes > {out}"`}
 	})
 	waitFor(t, 10*time.Second, "leader", func() bool { return c.leader() != nil })
 	var ids []string
@@ -422,17 +429,5 @@ func TestChunkCopiesRepairedAfterNodeLossAndLeave(t *testing.T) {
 	})
 	waitFor(t, 30*time.Second, "copies repaired after the death", allRepaired)
 	via := c.leader()
-	for file := range ids {
-		hits, err := clientOf(via).Search(ctxT(t, 10*time.Second), transport.SearchRequest{Text: file + " " + firstWords(t, file), TopK: 20})
-		if err != nil {
-			t.Fatal(err)
-		}
-		found := false
-		for _, h := range hits {
-			found = found || h.FileID == file
-		}
-		if !found {
-			t.Fatalf("%s unsearchable after a leave and a death", file)
-		}
-	}
+	requireSearchable(t, via, ids, "after a leave and a death")
 }

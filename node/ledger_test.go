@@ -362,11 +362,11 @@ func TestStaleAttemptCompletionRejected(t *testing.T) {
 	var tk fsm.Task
 	c.leader().fsm.View(func(s *fsm.State) { tk = *s.Tasks[ids[0]] })
 	// Hand it back (attempt+1), then report completion for the old attempt.
-	res, err := ns[2].Propose(ctxT(t, 5*time.Second), fsm.Command{Type: fsm.CmdRequeueTasks, Refs: []fsm.TaskRef{{ID: tk.ID, Attempt: tk.Attempt}}})
+	res, err := ns[2].Apply(ctxT(t, 5*time.Second), fsm.Command{Type: fsm.CmdRequeueTasks, Refs: []fsm.TaskRef{{ID: tk.ID, Attempt: tk.Attempt}}})
 	if err != nil || res.Applied != 1 {
 		t.Fatalf("requeue: %v %+v", err, res)
 	}
-	res, err = ns[2].Propose(ctxT(t, 5*time.Second), fsm.Command{Type: fsm.CmdCompleteTask, TaskID: tk.ID, Attempt: tk.Attempt, Chunks: 9})
+	res, err = ns[2].Apply(ctxT(t, 5*time.Second), fsm.Command{Type: fsm.CmdCompleteTask, TaskID: tk.ID, Attempt: tk.Attempt, Chunks: 9})
 	if err != nil {
 		t.Fatal(err)
 	}

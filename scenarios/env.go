@@ -365,39 +365,16 @@ func (e *Env) ActiveOn(p *harness.Proc) []string {
 }
 
 // WaitMoved waits until none of ids is active on p any more (requeued and
-// placed elsewhere, or finished); it returns how long that took.
+// placed elsewhere, or finished), asking the other live nodes; it returns
+// how long that took.
 func (e *Env) WaitMoved(p *harness.Proc, ids []string, d time.Duration) (time.Duration, error) {
-	start := time.Now()
-	id, _ := nodeID(p)
-	want := map[string]bool{}
-	for _, x := range ids {
-		want[x] = true
-	}
-	for time.Since(start) < d {
-		for _, q := range e.Live() {
-			if q == p {
-				continue
-			}
-			ctx, cancel := quick(2 * time.Second)
-			ts, err := q.Client().Tasks(ctx, "", "")
-			cancel()
-			if err != nil {
-				continue
-			}
-			left := 0
-			for _, t := range ts {
-				if want[t.ID] && (t.State == "queued" || t.NodeID == id && (t.State == "assigned" || t.State == "running")) {
-					left++
-				}
-			}
-			if left == 0 {
-				return time.Since(start), nil
-			}
-			break
+	var via []*harness.Proc
+	for _, q := range e.Live() {
+		if q != p {
+			via = append(via, q)
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
-	return time.Since(start), fmt.Errorf("tasks of %s not running elsewhere within %s", p.Name, d)
+	return e.WaitMovedVia(p, ids, via, d)
 }
 
 // sampler polls every live node's members for GPU overbooking.
