@@ -185,21 +185,24 @@ func (c Converter) Run(ctx context.Context, data []byte, gpu int, tmpDir string)
 	// exec.CommandContext would kill only the leader; converters spawn
 	// workers (python, GPU helpers) that must die with it.
 	done := make(chan struct{})
-	killed := make(chan struct{})
+	exited := make(chan struct{})
+	killed := false
 	go func() {
+		defer close(exited)
 		select {
 		case <-ctx.Done():
 			killGroup(cmd)
-			close(killed)
+			killed = true
 		case <-done:
 		}
 	}()
 	waitErr := cmd.Wait()
 	close(done)
-	select {
-	case <-killed:
+	// Wait for the watcher: Wait can return (the leader died of our kill)
+	// before the watcher records that it was the one that killed it.
+	<-exited
+	if killed {
 		return nil, fmt.Errorf("convert %s: %s killed: %w%s", c.Ext, argv[0], ctx.Err(), stderr.lastLines(stderrLines))
-	default:
 	}
 	// The leader exited; stray children must not outlive the run either.
 	killGroup(cmd)
