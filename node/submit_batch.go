@@ -199,51 +199,10 @@ func (n *Node) replicateMany(ctx context.Context, hashes []string, want int) []s
 	return holders
 }
 
-// PutBlobs implements transport.Backend: receive many replicas; small ones
-// in one transaction, large ones with one filesystem sync.
-func (n *Node) PutBlobs(ctx context.Context, body io.Reader) error {
-	var smalls [][]byte
-	var wants []string
-	large := false
-	err := transport.ReadBatch(body, func(e transport.BatchEntry) error {
-		if !validHash(e.FileID) {
-			return transport.Errorf(http.StatusBadRequest, "invalid blob hash %q", e.FileID)
-		}
-		data, err := io.ReadAll(io.LimitReader(e.Body, bulkSmall+1))
-		if err != nil {
-			return err
-		}
-		if len(data) <= bulkSmall {
-			smalls, wants = append(smalls, data), append(wants, e.FileID)
-			return nil
-		}
-		large = true
-		_, _, err = n.blobs.PutLargeNoSync(io.MultiReader(bytes.NewReader(data), e.Body), 0, e.FileID)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if len(smalls) > 0 {
-		if _, err := n.blobs.PutSmall(smalls, wants); err != nil {
-			return err
-		}
-	}
-	if large {
-		return n.blobs.Sync()
-	}
-	return nil
-}
-
 // bulkSmall is the size up to which a bulk entry is kept in memory and
 // stored in the small-blob database.
 const bulkSmall = smallBlob
 
-func (n *Node) idOfHTTP(addr string) string {
-	for _, m := range n.serf.Members() {
-		if m.Tags[tagHTTP] == addr {
-			return m.Tags[tagID]
-		}
-	}
-	return ""
-}
+// isDuplicate recognises the rejection of a retried submission whose first
+// try was applied: the task exists, so the submission succeeded.
+func isDuplicate(err string) bool { return strings.HasPrefix(err, "duplicate task id") }

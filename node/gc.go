@@ -1,0 +1,94 @@
+package node
+
+import (
+	"context"
+	"time"
+
+	"github.com/ragnode/ragnode/fsm"
+	"github.com/ragnode/ragnode/indexer/store"
+)
+
+// janitor removes local copies the ledger no longer needs: blobs whose last
+// file was deleted, and chunks of deleted files.
+func (n *Node) janitor() {
+	defer n.wg.Done()
+	sub := n.fsm.Subscribe()
+	defer n.fsm.Unsubscribe(sub)
+	t := time.NewTicker(n.tick() * 5)
+	defer t.Stop()
+	prevBlobs := map[string]bool{}
+	prevFiles := map[string][2]string{}
+	// checked maps a file to the live version this node last reconciled its
+	// chunk copy against.
+	checked := map[string]string{}
+	for {
+		select {
+		case <-n.stopCh:
+			return
+		case <-sub:
+		case <-t.C:
+		}
+		// Coalesce bursts of applies.
+		select {
+		case <-n.stopCh:
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+		blobs := map[string]bool{}
+		files := map[string][2]string{}
+		var stale []*fsm.File
+		n.fsm.View(func(s *fsm.State) {
+			for h := range s.Blobs {
+				blobs[h] = true
+			}
+			for k, f := range s.Files {
+				files[k] = [2]string{f.Partition, f.FileID}
+				if f.LiveTask == "" || checked[k] == f.LiveTask {
+					continue
+				}
+				checked[k] = f.LiveTask
+				// The live version's holders were written (and trimmed) by
+				// the task; a copy anywhere else is an older version.
+				if len(f.ChunkHolders) > 0 && !containsStr(f.ChunkHolders, n.id) {
+					cp := *f
+					stale = append(stale, &cp)
+				}
+			}
+		})
+		for k := range checked {
+			if _, ok := files[k]; !ok {
+				delete(checked, k)
+			}
+		}
+		for h := range prevBlobs {
+			if !blobs[h] {
+				if err := n.blobs.Delete(h); err != nil {
+					n.log.Warn("delete blob", "hash", h, "error", err)
+				}
+			}
+		}
+		if n.cfg.Indexer.VDB == "local" {
+			ls, _ := n.store.(*store.Local)
+			for k, pf := range prevFiles {
+				if _, ok := files[k]; !ok {
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					if err := n.store.DeleteFile(ctx, pf[0], pf[1]); err != nil {
+						n.log.Warn("delete chunks of deleted file", "file", pf[1], "error", err)
+					}
+					cancel()
+				}
+			}
+			for _, f := range stale {
+				if ls == nil || !ls.HasFile(f.Partition, f.FileID) {
+					continue
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				if err := n.store.DeleteFile(ctx, f.Partition, f.FileID); err != nil {
+					n.log.Warn("drop stale chunk copy", "file", f.FileID, "error", err)
+				}
+				cancel()
+			}
+		}
+		prevBlobs, prevFiles = blobs, files
+	}
+}

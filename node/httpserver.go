@@ -1,0 +1,44 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"strconv"
+	"time"
+
+	"github.com/ragnode/ragnode/transport"
+)
+
+func (n *Node) startHTTP() error {
+	addr := net.JoinHostPort(n.cfg.Bind, strconv.Itoa(n.cfg.HTTPPort))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen http %s: %w", addr, err)
+	}
+	n.httpLn = ln
+	n.httpAddr = net.JoinHostPort(n.cfg.advertiseIP(), strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+	n.api = transport.NewServer(n, n.cfg.Token)
+	n.api.MountCompat(n)
+	if n.cfg.Pprof {
+		n.api.Handle("/debug/pprof/", http.HandlerFunc(pprof.Index))
+		n.api.Handle("/debug/pprof/profile", http.HandlerFunc(pprof.Profile))
+		n.api.Handle("/debug/pprof/trace", http.HandlerFunc(pprof.Trace))
+	}
+	n.httpSrv = &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second}
+	return nil
+}
+
+// serveHTTP starts answering on the listener opened by startHTTP. It runs
+// once Raft and Serf exist: peers (a leader's autopilot polling a node that
+// is restarting) connect as soon as the port is open, and their requests
+// wait in the backlog until then instead of reaching a half-built node.
+func (n *Node) serveHTTP() {
+	go func() {
+		if err := n.httpSrv.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("http server", "error", err)
+		}
+	}()
+}

@@ -1,0 +1,154 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ragnode/ragnode/fsm"
+	"github.com/ragnode/ragnode/indexer"
+	"github.com/ragnode/ragnode/indexer/chunk"
+	"github.com/ragnode/ragnode/indexer/convert"
+	"github.com/ragnode/ragnode/indexer/embed"
+	"github.com/ragnode/ragnode/indexer/store"
+	"github.com/ragnode/ragnode/indexer/store/milvus"
+)
+
+// IndexerConfig selects the embedder, the vector store and chunking.
+type IndexerConfig struct {
+	// Embedder: empty URL = built-in lexical embedder.
+	EmbedderURL      string
+	EmbedderModel    string
+	EmbedderKey      string
+	EmbedderDim      int
+	EmbedBatch       int
+	EmbedConcurrency int
+	// Vector store: "local" (bbolt per node) or "milvus".
+	VDB          string
+	VDBAddr      string
+	Collection   string
+	VDBUser      string
+	VDBPass      string
+	VDBToken     string
+	ChunkSize    int
+	ChunkOverlap int
+	Converters   []string
+	// ChunkReplicas is how many nodes keep each file's chunks in the local
+	// store (this node included), so search survives a node's loss.
+	ChunkReplicas int
+}
+
+func (c *IndexerConfig) defaults() {
+	if c.VDB == "" {
+		c.VDB = "local"
+	}
+	if c.ChunkReplicas == 0 {
+		c.ChunkReplicas = 2
+	}
+	if c.Collection == "" {
+		c.Collection = "ragnode"
+	}
+}
+
+func (n *Node) startIndexer() error {
+	ic := &n.cfg.Indexer
+	ic.defaults()
+	var emb embed.Embedder
+	if ic.EmbedderURL != "" {
+		o, err := embed.NewOpenAI(embed.OpenAIConfig{BaseURL: ic.EmbedderURL, Model: ic.EmbedderModel, APIKey: ic.EmbedderKey,
+			Dim: ic.EmbedderDim, Batch: ic.EmbedBatch, Concurrency: ic.EmbedConcurrency})
+		if err != nil {
+			return fmt.Errorf("embedder: %w", err)
+		}
+		emb = o
+	} else {
+		dim := ic.EmbedderDim
+		if dim == 0 {
+			dim = 384
+		}
+		emb = embed.NewLexical(dim)
+	}
+	n.emb = emb
+	switch ic.VDB {
+	case "local":
+		st, err := store.OpenLocal(filepath.Join(n.cfg.DataDir, "chunks.db"))
+		if err != nil {
+			return fmt.Errorf("open local vector store: %w", err)
+		}
+		n.store = st
+	case "milvus":
+		if emb.Dim() == 0 {
+			return errors.New("--vdb milvus with an HTTP embedder needs --embedder-dim (the collection's vector size)")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		st, err := milvus.Open(ctx, milvus.Config{Address: ic.VDBAddr, Collection: ic.Collection, Dim: emb.Dim(),
+			Username: ic.VDBUser, Password: ic.VDBPass, Token: ic.VDBToken})
+		if err != nil {
+			return fmt.Errorf("milvus at %s: %w", ic.VDBAddr, err)
+		}
+		n.store = st
+	default:
+		return fmt.Errorf("--vdb %q: want local or milvus", ic.VDB)
+	}
+	convs := convert.Set{}
+	for _, spec := range ic.Converters {
+		if err := convs.Add(spec); err != nil {
+			return err
+		}
+	}
+	tmp := filepath.Join(n.cfg.DataDir, "tmp")
+	if err := os.MkdirAll(tmp, 0o750); err != nil {
+		return err
+	}
+	p, err := indexer.New(indexer.Config{Chunk: chunk.Options{Size: ic.ChunkSize, Overlap: ic.ChunkOverlap}, Converters: convs, TmpDir: tmp},
+		emb, &nodeSink{n: n})
+	if err != nil {
+		return err
+	}
+	n.pipe = p
+	return nil
+}
+
+// pipelineRunner runs the indexing pipeline as a task body.
+type pipelineRunner struct{ n *Node }
+
+func (r pipelineRunner) Run(ctx context.Context, job Job) (Outcome, error) {
+	job.Progress(fsm.StageLoading)
+	data, err := job.Open(ctx)
+	if err != nil {
+		return Outcome{}, err
+	}
+	t := job.Task
+	res, err := r.n.pipe.Run(ctx, indexer.Input{TaskID: t.ID, Partition: t.Partition, FileID: t.FileID, FileName: t.File.Name,
+		Data: data, Metadata: t.Metadata, GPU: job.GPU}, job.Progress)
+	if err != nil {
+		if indexer.IsPermanent(err) {
+			return Outcome{}, Permanent(err)
+		}
+		return Outcome{}, err
+	}
+	return Outcome{Chunks: res.Chunks, ChunkHolders: res.Holders}, nil
+}
+
+func (pipelineRunner) Close() error { return nil }
+
+// nodeSink writes a file's chunks to this node's store and, with the local
+// store, to ChunkReplicas-1 other nodes chosen by rendezvous hashing.
+type nodeSink struct{ n *Node }
+
+func (s *nodeSink) WriteFile(ctx context.Context, partition, fileID string, recs []store.Record) ([]string, error) {
+	n := s.n
+	if _, err := (indexer.StoreSink{Store: n.store}).WriteFile(ctx, partition, fileID, recs); err != nil {
+		return nil, err
+	}
+	if n.cfg.Indexer.VDB != "local" {
+		return nil, nil
+	}
+	holders := []string{n.id}
+	holders = append(holders, n.pushChunks(ctx, partition, fileID, recs, n.cfg.Indexer.ChunkReplicas-1, holders)...)
+	return holders, nil
+}

@@ -1,0 +1,267 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/ragnode/ragnode/fsm"
+	"github.com/ragnode/ragnode/transport"
+)
+
+// selfRegisterLoop keeps this node's ledger record (addresses, GPUs, slots)
+// current, and lifts a drain this node set on itself for a restart.
+func (n *Node) selfRegisterLoop() {
+	defer n.wg.Done()
+	sub := n.fsm.Subscribe()
+	defer n.fsm.Unsubscribe(sub)
+	t := time.NewTicker(n.tick())
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stopCh:
+			return
+		case <-sub:
+		case <-t.C:
+		}
+		if n.leaving.Load() {
+			continue
+		}
+		if addr, _ := n.raft.LeaderWithID(); addr == "" {
+			continue
+		}
+		want := n.selfRecord()
+		var cur *fsm.Node
+		n.fsm.View(func(s *fsm.State) {
+			if nd := s.Nodes[n.id]; nd != nil {
+				c := *nd
+				cur = &c
+			}
+		})
+		var cmds []fsm.Command
+		if cur == nil || !sameRecord(cur, want) || cur.Status != fsm.NodeAlive {
+			cmds = append(cmds, fsm.Command{Type: fsm.CmdRegisterNode, Node: want})
+		}
+		if cur != nil && cur.Draining && cur.DrainReason == "restart" && !n.stopping() {
+			cmds = append(cmds, fsm.Command{Type: fsm.CmdSetDrain, NodeID: n.id, Draining: false})
+		}
+		if len(cmds) == 0 {
+			continue
+		}
+		c := cmds[0]
+		if len(cmds) > 1 {
+			c = fsm.Command{Type: fsm.CmdBatch, Batch: cmds}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if _, err := n.prop.Propose(ctx, c); err != nil {
+			n.log.Debug("self registration", "error", err)
+		}
+		cancel()
+	}
+}
+
+func (n *Node) selfRecord() *fsm.Node {
+	return &fsm.Node{
+		ID: n.id, Name: n.name, RaftAddr: n.raftAddr, SerfAddr: n.serfAddr, HTTPAddr: n.httpAddr,
+		Version: Version, GPUs: n.devices, GPUReserve: n.cfg.GPUReserve, CPUSlots: n.cfg.CPUSlots,
+		MaxConcurrent: n.cfg.MaxConcurrent,
+	}
+}
+
+func sameRecord(a, b *fsm.Node) bool {
+	if a.Name != b.Name || a.RaftAddr != b.RaftAddr || a.SerfAddr != b.SerfAddr || a.HTTPAddr != b.HTTPAddr ||
+		a.Version != b.Version || a.GPUReserve != b.GPUReserve || a.CPUSlots != b.CPUSlots ||
+		a.MaxConcurrent != b.MaxConcurrent || len(a.GPUs) != len(b.GPUs) {
+		return false
+	}
+	for i := range a.GPUs {
+		if a.GPUs[i] != b.GPUs[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// drainSelf stops new work from coming here, waits for running tasks up to
+// timeout, then hands the rest back to the queue.
+func (n *Node) drainSelf(timeout time.Duration, reason string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	deadline := time.Now().Add(timeout)
+	_, err := n.prop.Propose(ctx, fsm.Command{Type: fsm.CmdSetDrain, NodeID: n.id, Draining: true, Deadline: deadline.UnixNano(), Error: reason})
+	cancel()
+	if err != nil {
+		n.log.Warn("drain: could not mark node draining", "error", err)
+	}
+	for time.Now().Before(deadline) && n.pool.Running() > 0 {
+		time.Sleep(50 * time.Millisecond)
+	}
+	var refs []fsm.TaskRef
+	n.fsm.View(func(s *fsm.State) {
+		for _, t := range s.TasksOn(n.id) {
+			refs = append(refs, fsm.TaskRef{ID: t.ID, Attempt: t.Attempt})
+		}
+	})
+	if len(refs) == 0 {
+		return
+	}
+	n.log.Info("drain: handing back unfinished tasks", "count", len(refs))
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := n.prop.Propose(ctx, fsm.Command{Type: fsm.CmdRequeueTasks, Refs: refs, Error: "node " + n.name + " stopped (" + reason + ")"}); err != nil {
+		n.log.Warn("drain: hand back", "error", err)
+	}
+}
+
+// Stop is a restart: the node stops taking work, lets running tasks finish up
+// to the drain timeout and hands the rest back, transfers leadership if it
+// holds it, and stops Raft and Serf without leaving, so its membership stays.
+func (n *Node) Stop() {
+	n.stopOnce.Do(func() {
+		n.log.Info("stopping (restart: membership kept)")
+		n.drainSelf(n.cfg.DrainTimeout, "restart")
+		if n.raft.State() == raft.Leader && n.otherVoters() {
+			if err := n.raft.LeadershipTransfer().Error(); err != nil {
+				n.log.Warn("leadership transfer", "error", err)
+			}
+		}
+		n.shutdown()
+	})
+}
+
+// Kill stops the node abruptly: no drain, no leadership transfer, no leave.
+// Tests use it to stand in for a crash.
+func (n *Node) Kill() {
+	n.stopOnce.Do(func() { n.shutdown() })
+}
+
+func (n *Node) shutdown() {
+	close(n.stopCh)
+	n.pool.stopAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_ = n.httpSrv.Shutdown(ctx)
+	cancel()
+	n.closeAll()
+	n.wg.Wait()
+	close(n.doneCh)
+}
+
+func (n *Node) closeAll() {
+	if n.serf != nil {
+		_ = n.serf.Shutdown()
+	}
+	if n.raft != nil {
+		if err := n.raft.Shutdown().Error(); err != nil {
+			n.log.Warn("raft shutdown", "error", err)
+		}
+	}
+	if n.trans != nil {
+		_ = n.trans.Close()
+	}
+	if n.logStore != nil {
+		_ = n.logStore.Close()
+	}
+	if n.httpSrv != nil {
+		_ = n.httpSrv.Close()
+	}
+	if n.httpLn != nil {
+		// Also when Serve never ran (a start that failed half-way).
+		_ = n.httpLn.Close()
+	}
+	if n.blobs != nil {
+		n.blobs.Close()
+	}
+	if n.store != nil {
+		_ = n.store.Close()
+	}
+}
+
+// Leave departs for good: drain, hand over leadership, get removed from Raft
+// by the leader, leave Serf, stop.
+func (n *Node) Leave(ctx context.Context) error {
+	if !n.leaving.CompareAndSwap(false, true) {
+		return transport.Errorf(http.StatusConflict, "leave already in progress")
+	}
+	n.drainSelf(n.cfg.DrainTimeout, "leave")
+	n.handOffChunks(ctx)
+	if n.raft.State() == raft.Leader && n.otherVoters() {
+		if err := n.raft.LeadershipTransfer().Error(); err != nil {
+			n.log.Warn("leadership transfer before leave", "error", err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := n.removeSelfFromRaft(ctx)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			n.leaving.Store(false)
+			return fmt.Errorf("leave: remove from raft: %w", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := n.serf.Leave(); err != nil {
+		n.log.Warn("serf leave", "error", err)
+	}
+	n.log.Info("left the cluster")
+	go n.stopOnce.Do(n.shutdown)
+	return nil
+}
+
+func (n *Node) otherVoters() bool {
+	cf := n.raft.GetConfiguration()
+	if cf.Error() != nil {
+		return false
+	}
+	for _, s := range cf.Configuration().Servers {
+		if s.Suffrage == raft.Voter && string(s.ID) != n.id {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *Node) removeSelfFromRaft(ctx context.Context) error {
+	if n.raft.State() == raft.Leader {
+		return n.RemoveServer(ctx, n.id)
+	}
+	c, err := n.leaderClient()
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return c.RemoveServer(cctx, n.id)
+}
+
+// RemoveServer drops a server from Raft and marks it left in the ledger.
+func (n *Node) RemoveServer(ctx context.Context, id string) error {
+	if n.raft.State() != raft.Leader {
+		c, err := n.leaderClient()
+		if err != nil {
+			return err
+		}
+		return c.RemoveServer(ctx, id)
+	}
+	if err := n.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second).Error(); err != nil {
+		return fmt.Errorf("remove server %s: %w", id, err)
+	}
+	now := time.Now().UnixNano()
+	_, err := n.prop.Propose(ctx, fsm.Command{Type: fsm.CmdBatch, Now: now, Batch: []fsm.Command{
+		{Type: fsm.CmdNodeStatus, Now: now, NodeID: id, Status: fsm.NodeLeft},
+		{Type: fsm.CmdReleaseNode, Now: now, NodeID: id, Error: "node left the cluster"},
+	}})
+	return err
+}
+
+func (n *Node) stopping() bool {
+	select {
+	case <-n.stopCh:
+		return true
+	default:
+		return false
+	}
+}

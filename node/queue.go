@@ -1,0 +1,49 @@
+package node
+
+import (
+	"context"
+
+	"github.com/ragnode/ragnode/fsm"
+	"github.com/ragnode/ragnode/gpu"
+	"github.com/ragnode/ragnode/transport"
+)
+
+// QueueInfo implements transport.CompatBackend.
+func (n *Node) QueueInfo(ctx context.Context) (transport.QueueInfo, error) {
+	qi := transport.QueueInfo{PoolSize: n.cfg.PoolSize, Tasks: map[string]int{}}
+	n.fsm.View(func(s *fsm.State) {
+		for _, nd := range s.Nodes {
+			if nd.Status != fsm.NodeAlive || nd.Draining {
+				continue
+			}
+			if len(nd.GPUs) == 0 || n.cfg.TaskMilli == 0 && n.cfg.TaskMem == 0 {
+				qi.TotalSlots += nd.CPUSlots
+				continue
+			}
+			for _, g := range nd.GPUs {
+				k := gpu.MilliPerGPU
+				if n.cfg.TaskMilli > 0 {
+					k = gpu.MilliPerGPU / n.cfg.TaskMilli
+				}
+				if n.cfg.TaskMem > 0 {
+					if usable := fsm.UsableMem(nd, g.Index); usable/n.cfg.TaskMem < uint64(k) {
+						k = int(usable / n.cfg.TaskMem)
+					}
+				}
+				qi.TotalSlots += k
+			}
+		}
+		if qi.PoolSize > 0 && qi.TotalSlots > qi.PoolSize {
+			qi.TotalSlots = qi.PoolSize
+		}
+		qi.BusySlots = s.ActiveTotal()
+		for k, v := range s.Counts() {
+			qi.Tasks[string(k)] = v
+		}
+	})
+	qi.FreeSlots = qi.TotalSlots - qi.BusySlots
+	if qi.FreeSlots < 0 {
+		qi.FreeSlots = 0
+	}
+	return qi, nil
+}

@@ -1,0 +1,144 @@
+package node
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/raft"
+	autopilot "github.com/hashicorp/raft-autopilot"
+	"github.com/hashicorp/serf/serf"
+
+	"github.com/ragnode/ragnode/fsm"
+)
+
+func (n *Node) triggerReconcile() {
+	select {
+	case n.reconcileCh <- struct{}{}:
+	default:
+	}
+}
+
+// reconcileMembers turns Serf's view into Raft membership and ledger node
+// status, the way Consul's leader does: alive members missing from Raft (or
+// present under another address) are added as non-voters through autopilot,
+// which promotes them once stable; status changes are written to the ledger.
+func (n *Node) reconcileMembers(ctx context.Context, ap *autopilot.Autopilot) {
+	cf := n.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return
+	}
+	inRaft := map[string]raft.Server{}
+	for _, s := range cf.Configuration().Servers {
+		inRaft[string(s.ID)] = s
+	}
+	status := map[string]string{}
+	n.fsm.View(func(s *fsm.State) {
+		for id, nd := range s.Nodes {
+			status[id] = nd.Status
+		}
+	})
+	now := time.Now().UnixNano()
+	var cmds []fsm.Command
+	for _, m := range n.serf.Members() {
+		id := m.Tags[tagID]
+		if id == "" {
+			continue
+		}
+		switch m.Status {
+		case serf.StatusAlive, serf.StatusLeaving:
+			if n.leaving.Load() && id == n.id {
+				continue
+			}
+			if s, ok := inRaft[id]; !ok || string(s.Address) != m.Tags[tagRaft] {
+				err := ap.AddServer(&autopilot.Server{ID: raft.ServerID(id), Name: m.Name, Address: raft.ServerAddress(m.Tags[tagRaft]),
+					NodeStatus: autopilot.NodeAlive, Version: m.Tags[tagVersion]})
+				if err != nil {
+					n.log.Warn("add raft server", "id", id, "error", err)
+				} else {
+					n.log.Info("added raft non-voter", "id", id, "name", m.Name)
+				}
+			}
+			if st, ok := status[id]; ok && st != fsm.NodeAlive {
+				cmds = append(cmds, fsm.Command{Type: fsm.CmdNodeStatus, Now: now, NodeID: id, Status: fsm.NodeAlive})
+			}
+		case serf.StatusFailed:
+			if st, ok := status[id]; ok && st == fsm.NodeAlive {
+				cmds = append(cmds, fsm.Command{Type: fsm.CmdNodeStatus, Now: now, NodeID: id, Status: fsm.NodeFailed})
+			}
+		case serf.StatusLeft:
+			if st, ok := status[id]; ok && st != fsm.NodeLeft {
+				cmds = append(cmds, fsm.Command{Type: fsm.CmdNodeStatus, Now: now, NodeID: id, Status: fsm.NodeLeft},
+					fsm.Command{Type: fsm.CmdReleaseNode, Now: now, NodeID: id, Error: "node left the cluster"})
+			}
+		}
+	}
+	if len(cmds) == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := n.prop.Propose(cctx, fsm.Command{Type: fsm.CmdBatch, Now: now, Batch: cmds}); err != nil {
+		n.log.Warn("write node status", "error", err)
+	}
+}
+
+// handleFailedNodes requeues the work of nodes that have been failed for
+// longer than --requeue-after. The failure time lives in the ledger, so the
+// grace period survives a leader change.
+func (n *Node) handleFailedNodes(ctx context.Context) {
+	now := time.Now().UnixNano()
+	var cmds []fsm.Command
+	n.fsm.View(func(s *fsm.State) {
+		for id, nd := range s.Nodes {
+			if nd.Status == fsm.NodeAlive || s.ActiveOn(id) == 0 {
+				continue
+			}
+			// The grace counts from when the node stopped answering, which is
+			// the Serf failure time less memberlist's suspicion period.
+			if now-nd.StatusSince >= int64(n.cfg.RequeueAfter-n.detectLag) {
+				cmds = append(cmds, fsm.Command{Type: fsm.CmdReleaseNode, Now: now, NodeID: id, OnlyIfFailed: true,
+					Error: "node " + nd.Name + " failed; requeued after " + n.cfg.RequeueAfter.String()})
+			}
+		}
+	})
+	n.proposeAll(ctx, cmds, "requeue work of failed node")
+}
+
+// handleDrainDeadlines hands back tasks still running on a draining node
+// once its deadline has passed.
+func (n *Node) handleDrainDeadlines(ctx context.Context) {
+	now := time.Now().UnixNano()
+	var refs []fsm.TaskRef
+	n.fsm.View(func(s *fsm.State) {
+		for id, nd := range s.Nodes {
+			if !nd.Draining || nd.DrainDeadline == 0 || now < nd.DrainDeadline {
+				continue
+			}
+			for _, t := range s.TasksOn(id) {
+				refs = append(refs, fsm.TaskRef{ID: t.ID, Attempt: t.Attempt})
+			}
+		}
+	})
+	if len(refs) == 0 {
+		return
+	}
+	sort.Slice(refs, func(i, j int) bool { return refs[i].ID < refs[j].ID })
+	n.proposeAll(ctx, []fsm.Command{{Type: fsm.CmdRequeueTasks, Now: now, Refs: refs, Error: "drain deadline passed"}}, "requeue at drain deadline")
+}
+
+func (n *Node) proposeAll(ctx context.Context, cmds []fsm.Command, what string) {
+	if len(cmds) == 0 {
+		return
+	}
+	sort.Slice(cmds, func(i, j int) bool { return cmds[i].NodeID < cmds[j].NodeID })
+	c := cmds[0]
+	if len(cmds) > 1 {
+		c = fsm.Command{Type: fsm.CmdBatch, Now: cmds[0].Now, Batch: cmds}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := n.prop.Propose(cctx, c); err != nil {
+		n.log.Warn(what, "error", err)
+	}
+}

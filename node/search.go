@@ -1,0 +1,144 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/serf/serf"
+
+	"github.com/ragnode/ragnode/fsm"
+	"github.com/ragnode/ragnode/indexer"
+	"github.com/ragnode/ragnode/indexer/store"
+	"github.com/ragnode/ragnode/transport"
+)
+
+// LocalSearch implements transport.Backend: search this node's store only.
+func (n *Node) LocalSearch(ctx context.Context, q store.Query) ([]store.Hit, error) {
+	return n.store.Search(ctx, q)
+}
+
+// LocalChunkIDs implements transport.Backend.
+func (n *Node) LocalChunkIDs(ctx context.Context, partition, fileID string) ([]string, error) {
+	return n.store.ChunkIDs(ctx, partition, fileID)
+}
+
+// Search implements transport.Backend and CompatBackend. With the local
+// store it fans out to every alive node and merges; either way the ledger
+// has the last word: only chunks of the file's live version are returned,
+// with the file's current metadata.
+func (n *Node) Search(ctx context.Context, req transport.SearchRequest) ([]transport.Hit, error) {
+	if strings.TrimSpace(req.Text) == "" {
+		return nil, transport.Errorf(http.StatusBadRequest, "search text is empty")
+	}
+	if req.TopK <= 0 {
+		req.TopK = 5
+	}
+	vecs, err := n.emb.Embed(ctx, []string{req.Text})
+	if err != nil {
+		return nil, fmt.Errorf("embed query: %w", err)
+	}
+	fetch := req.TopK * 3
+	if len(req.Filter) > 0 {
+		fetch = req.TopK * 10
+	}
+	q := store.Query{Vector: vecs[0], Partitions: req.Partitions, TopK: fetch}
+	var hits []store.Hit
+	if n.cfg.Indexer.VDB != "local" {
+		if hits, err = n.store.Search(ctx, q); err != nil {
+			return nil, err
+		}
+	} else {
+		hits = n.fanOutSearch(ctx, q)
+	}
+	return n.filterHits(hits, req), nil
+}
+
+func (n *Node) fanOutSearch(ctx context.Context, q store.Query) []store.Hit {
+	var mu sync.Mutex
+	var all []store.Hit
+	var wg sync.WaitGroup
+	for _, m := range n.serf.Members() {
+		if m.Tags[tagID] == "" || m.Status != serf.StatusAlive {
+			continue
+		}
+		id, addr := m.Tags[tagID], m.Tags[tagHTTP]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var hs []store.Hit
+			var err error
+			if id == n.id {
+				hs, err = n.store.Search(ctx, q)
+			} else {
+				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				hs, err = n.client(addr).LocalSearch(cctx, q)
+				cancel()
+			}
+			if err != nil {
+				n.log.Warn("search fan-out", "node", addr, "error", err)
+				return
+			}
+			mu.Lock()
+			all = append(all, hs...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return all
+}
+
+func (n *Node) filterHits(hits []store.Hit, req transport.SearchRequest) []transport.Hit {
+	best := map[string]store.Hit{}
+	for _, h := range hits {
+		if b, ok := best[h.ID]; !ok || h.Score > b.Score {
+			best[h.ID] = h
+		}
+	}
+	var out []transport.Hit
+	n.fsm.View(func(s *fsm.State) {
+		for _, h := range best {
+			f := s.Files[fsm.FileKey(h.Partition, h.FileID)]
+			if f == nil || f.LiveTask == "" || h.Index >= f.LiveChunks {
+				continue
+			}
+			if task, _ := h.Metadata[indexer.MetaTask].(string); task != f.LiveTask {
+				continue
+			}
+			meta := map[string]any{}
+			for k, v := range f.Metadata {
+				meta[k] = v
+			}
+			meta["filename"], meta["partition"], meta["file_id"] = f.Ref.Name, f.Partition, f.FileID
+			if !metaMatches(meta, req.Filter) {
+				continue
+			}
+			out = append(out, transport.Hit{Score: h.Score, ChunkID: h.ID, Partition: h.Partition, FileID: h.FileID,
+				FileName: f.Ref.Name, Page: h.Page, Index: h.Index, Headings: h.Headings, Text: h.Text, Metadata: meta})
+		}
+	})
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Score != out[j].Score {
+			return out[i].Score > out[j].Score
+		}
+		return out[i].ChunkID < out[j].ChunkID
+	})
+	if len(out) > req.TopK {
+		out = out[:req.TopK]
+	}
+	return out
+}
+
+func metaMatches(meta map[string]any, filter map[string]string) bool {
+	for k, v := range filter {
+		got, ok := meta[k]
+		if !ok || fmt.Sprint(got) != v {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,120 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ragnode/ragnode/fsm"
+	"github.com/ragnode/ragnode/indexer/loader"
+	"github.com/ragnode/ragnode/transport"
+)
+
+// checkType peeks at an upload and refuses types the pipeline cannot read.
+func (n *Node) checkType(name string, body *bufio.Reader) error {
+	head, _ := body.Peek(4096)
+	if err := n.pipe.CheckSupported(name, head); err != nil {
+		kinds := loader.Supported()
+		names := make([]string, len(kinds))
+		for i, k := range kinds {
+			names[i] = string(k)
+		}
+		return transport.Errorf(http.StatusUnsupportedMediaType, "%s: %v (supported: %s)", name, err, strings.Join(names, ", "))
+	}
+	return nil
+}
+
+// NewTaskID returns 48 lowercase hex characters (24 random bytes), the
+// format RAGondin clients expect. IDs are drawn here, never inside Apply.
+func NewTaskID() string {
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err))
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// Submit implements transport.Backend: store the bytes, then record the task.
+func (n *Node) Submit(ctx context.Context, req transport.SubmitRequest, body io.Reader) (transport.TaskView, error) {
+	if req.Partition == "" {
+		req.Partition = "default"
+	}
+	if strings.TrimSpace(req.FileID) == "" || strings.Contains(req.FileID, "\x00") {
+		return transport.TaskView{}, transport.Errorf(http.StatusBadRequest, "file_id must not be blank")
+	}
+	if req.FileName == "" {
+		req.FileName = filepath.Base(req.FileID)
+	}
+	switch req.Mode {
+	case fsm.ModeUpsert, fsm.ModeCreate, fsm.ModeReplace:
+	default:
+		return transport.TaskView{}, transport.Errorf(http.StatusBadRequest, "mode must be create, replace or empty")
+	}
+	ref := fsm.FileRef{Name: req.FileName}
+	var cmds []fsm.Command
+	now := time.Now().UnixNano()
+	if req.SharedPath != "" {
+		st, err := os.Stat(req.SharedPath)
+		if err != nil {
+			return transport.TaskView{}, transport.Errorf(http.StatusBadRequest, "shared path: %v", err)
+		}
+		if !st.Mode().IsRegular() {
+			return transport.TaskView{}, transport.Errorf(http.StatusBadRequest, "shared path %s is not a regular file", req.SharedPath)
+		}
+		ref.SharedPath, ref.Size = req.SharedPath, st.Size()
+	} else {
+		br := bufio.NewReaderSize(body, 4096)
+		if err := n.checkType(req.FileName, br); err != nil {
+			return transport.TaskView{}, err
+		}
+		hash, size, err := n.blobs.Put(br, n.cfg.MaxFileSize, "")
+		if err != nil {
+			return transport.TaskView{}, err
+		}
+		ref.Hash, ref.Size = hash, size
+		holders := n.replicate(ctx, hash, n.cfg.Replicas-1, []string{n.id})
+		cmds = append(cmds, fsm.Command{Type: fsm.CmdBlobHolders, Now: now, Blob: &fsm.Blob{Hash: hash, Size: size, Holders: holders}})
+	}
+	t := fsm.Task{ID: NewTaskID(), Partition: req.Partition, FileID: req.FileID, File: ref, Metadata: req.Metadata,
+		ReqMilli: n.cfg.TaskMilli, ReqMem: n.cfg.TaskMem, Mode: req.Mode}
+	cmds = append(cmds, fsm.Command{Type: fsm.CmdSubmitTasks, Now: now, Tasks: []fsm.Task{t}})
+	res, err := n.prop.Propose(ctx, fsm.Command{Type: fsm.CmdBatch, Now: now, Batch: cmds})
+	if err != nil {
+		return transport.TaskView{}, fmt.Errorf("submit %s: %w", req.FileID, err)
+	}
+	sub := res.Batch[len(res.Batch)-1]
+	// "duplicate task id" for this request's own fresh ID means an earlier try
+	// of this same proposal was committed and the proposer retried after
+	// losing the answer: the task is recorded, the submission succeeded.
+	if len(sub.Batch) == 1 && sub.Batch[0].Err != "" && sub.Batch[0].Err != "duplicate task id "+t.ID {
+		e := sub.Batch[0].Err
+		switch {
+		case strings.HasPrefix(e, fsm.ErrFileExists.Error()):
+			return transport.TaskView{}, transport.Errorf(http.StatusConflict, "%s", e)
+		case strings.HasPrefix(e, fsm.ErrFileMissing.Error()):
+			return transport.TaskView{}, transport.Errorf(http.StatusNotFound, "%s", e)
+		}
+		return transport.TaskView{}, transport.Errorf(http.StatusBadRequest, "%s", e)
+	}
+	var tv transport.TaskView
+	var found bool
+	n.fsm.View(func(s *fsm.State) {
+		if st := s.Tasks[t.ID]; st != nil {
+			tv, found = viewOf(st), true
+		}
+	})
+	if !found {
+		t.State = fsm.Queued
+		t.Attempt = 1
+		tv = viewOf(&t)
+	}
+	return tv, nil
+}
