@@ -115,13 +115,13 @@ func (n *Node) statsOf(ctx context.Context, id string) (st struct {
 		st.LastTerm, st.LastIndex, st.LastContactNS = rs.LastTerm, rs.LastIndex, rs.LastContactNS
 		return st, true
 	}
-	addr := n.httpAddrOf(id)
+	addr := n.peers.addrOf(id)
 	if addr == "" {
 		return st, false
 	}
 	cctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	rs, err := n.client(addr).RaftStats(cctx)
+	rs, err := n.peers.client(addr).RaftStats(cctx)
 	if err != nil || rs.ID != id {
 		return st, false
 	}

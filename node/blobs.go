@@ -7,15 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/ragnode/ragnode/node/errs"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
-
-	"github.com/ragnode/ragnode/transport"
 )
 
 // blobStore keeps uploaded files under their SHA-256, so a copy is
@@ -85,7 +83,7 @@ func (b *blobStore) Put(r io.Reader, max int64, want string) (string, int64, err
 }
 
 func tooLarge(max int64) error {
-	return transport.Errorf(http.StatusRequestEntityTooLarge, "file exceeds the size limit of %d bytes", max)
+	return errs.Errorf(errs.TooLarge, "file exceeds the size limit of %d bytes", max)
 }
 
 // PutSmall stores many small blobs in one transaction (one fsync). wants
@@ -96,7 +94,7 @@ func (b *blobStore) PutSmall(datas [][]byte, wants []string) ([]string, error) {
 		sum := sha256.Sum256(d)
 		hashes[i] = hex.EncodeToString(sum[:])
 		if i < len(wants) && wants[i] != "" && wants[i] != hashes[i] {
-			return nil, transport.Errorf(http.StatusBadRequest, "blob content hash %s does not match its name %s", hashes[i], wants[i])
+			return nil, errs.Errorf(errs.Invalid, "blob content hash %s does not match its name %s", hashes[i], wants[i])
 		}
 	}
 	write := b.db.Update
@@ -166,7 +164,7 @@ func (b *blobStore) putLarge(r io.Reader, max int64, want string, sync bool) (st
 	}
 	hash := hex.EncodeToString(h.Sum(nil))
 	if want != "" && want != hash {
-		return "", 0, transport.Errorf(http.StatusBadRequest, "blob content hash %s does not match its name %s", hash, want)
+		return "", 0, errs.Errorf(errs.Invalid, "blob content hash %s does not match its name %s", hash, want)
 	}
 	dst := b.path(hash)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
@@ -207,14 +205,14 @@ func (b *blobStore) Has(hash string) bool {
 
 func (b *blobStore) Open(hash string) (io.ReadCloser, int64, error) {
 	if !validHash(hash) {
-		return nil, 0, transport.Errorf(http.StatusBadRequest, "invalid blob hash %q", hash)
+		return nil, 0, errs.Errorf(errs.Invalid, "invalid blob hash %q", hash)
 	}
 	if d := b.getSmall(hash); d != nil {
 		return io.NopCloser(bytes.NewReader(d)), int64(len(d)), nil
 	}
 	f, err := os.Open(b.path(hash))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, 0, transport.Errorf(http.StatusNotFound, "blob %s not held here", hash)
+		return nil, 0, errs.Errorf(errs.NotFound, "blob %s not held here", hash)
 	}
 	if err != nil {
 		return nil, 0, err

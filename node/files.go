@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
-	"net/http"
 	"sort"
 
 	"github.com/ragnode/ragnode/fsm"
+	"github.com/ragnode/ragnode/node/errs"
 	"github.com/ragnode/ragnode/transport"
 )
 
@@ -21,10 +22,6 @@ func fileView(f *fsm.File) transport.FileView {
 		State: string(f.State), Metadata: meta, Chunks: f.LiveChunks, Size: f.Ref.Size, Updated: f.Updated}
 }
 
-func fileMissing(partition, fileID string) error {
-	return transport.Errorf(http.StatusNotFound, "File '%s' not found in partition '%s'.", fileID, partition)
-}
-
 // File implements transport.CompatBackend.
 func (n *Node) File(ctx context.Context, partition, fileID string) (transport.FileView, error) {
 	var fv transport.FileView
@@ -35,7 +32,7 @@ func (n *Node) File(ctx context.Context, partition, fileID string) (transport.Fi
 		}
 	})
 	if !ok {
-		return fv, fileMissing(partition, fileID)
+		return fv, errs.Errorf(errs.NotFound, "file %s not found in partition %s", fileID, partition)
 	}
 	return fv, nil
 }
@@ -48,12 +45,10 @@ func (n *Node) UpdateFileMetadata(ctx context.Context, partition, fileID string,
 	if err != nil {
 		return err
 	}
-	if res.Err != "" {
-		return fileMissing(partition, fileID)
+	if err := res.Error(); err != nil {
+		return fmt.Errorf("update metadata of %s: %w", fileID, err)
 	}
-	n.storeFanOut(ctx, func(ctx context.Context, c *transport.Client) error {
-		return c.Do(ctx, http.MethodPost, "/v1/internal/chunks/metadata", nil, jsonReader(transport.ChunkMetadata{Partition: partition, FileID: fileID, Metadata: meta}), nil)
-	}, func(ctx context.Context) error { return n.store.UpdateMetadata(ctx, partition, fileID, meta) })
+	n.chunks.UpdateMetadata(ctx, partition, fileID, meta)
 	return nil
 }
 
@@ -63,12 +58,10 @@ func (n *Node) DeleteFile(ctx context.Context, partition, fileID string) error {
 	if err != nil {
 		return err
 	}
-	if res.Err != "" {
-		return fileMissing(partition, fileID)
+	if err := res.Error(); err != nil {
+		return fmt.Errorf("delete %s: %w", fileID, err)
 	}
-	n.storeFanOut(ctx, func(ctx context.Context, c *transport.Client) error {
-		return c.Do(ctx, http.MethodPost, "/v1/internal/chunks/delete", nil, jsonReader(transport.ChunkDelete{Partition: partition, FileID: fileID}), nil)
-	}, func(ctx context.Context) error { return n.store.DeleteFile(ctx, partition, fileID) })
+	n.chunks.DeleteFile(ctx, partition, fileID)
 	return nil
 }
 
@@ -104,11 +97,9 @@ func (n *Node) DeletePartition(ctx context.Context, partition string) error {
 		return err
 	}
 	if res.Applied == 0 {
-		return transport.Errorf(http.StatusNotFound, "Partition '%s' not found.", partition)
+		return errs.Errorf(errs.NotFound, "partition %s not found", partition)
 	}
-	n.storeFanOut(ctx, func(ctx context.Context, c *transport.Client) error {
-		return c.Do(ctx, http.MethodPost, "/v1/internal/chunks/delete", nil, jsonReader(transport.ChunkDelete{Partition: partition}), nil)
-	}, func(ctx context.Context) error { return n.store.DeletePartition(ctx, partition) })
+	n.chunks.DeletePartition(ctx, partition)
 	return nil
 }
 

@@ -44,15 +44,11 @@ func setDrainAll(t *testing.T, via *Node, ns []*Node, on bool) {
 	}
 }
 
-func aliveHolders(n *Node, hash string) int {
+func aliveBlobHolders(n *Node, hash string) int {
 	k := 0
 	n.fsm.View(func(s *fsm.State) {
 		if b := s.Blobs[hash]; b != nil {
-			for _, h := range b.Holders {
-				if nd := s.Nodes[h]; nd != nil && nd.Status == fsm.NodeAlive {
-					k++
-				}
-			}
+			k = len(aliveHolders(s, b.Holders))
 		}
 	})
 	return k
@@ -73,7 +69,7 @@ func TestUploadSurvivesUploaderDeathAndIsReReplicated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k := aliveHolders(l, tv.Hash); k != 2 {
+	if k := aliveBlobHolders(l, tv.Hash); k != 2 {
 		t.Fatalf("upload acknowledged with %d holders, want 2", k)
 	}
 	uploader.Kill()
@@ -94,7 +90,7 @@ func TestUploadSurvivesUploaderDeathAndIsReReplicated(t *testing.T) {
 	// The dead holder is replaced: two alive holders again.
 	waitFor(t, 20*time.Second, "blob re-replicated to two alive holders", func() bool {
 		l := c.leader()
-		return l != nil && aliveHolders(l, tv.Hash) == 2
+		return l != nil && aliveBlobHolders(l, tv.Hash) == 2
 	})
 	for _, n := range rest {
 		if !n.blobs.Has(tv.Hash) {

@@ -2,10 +2,10 @@ package node
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/ragnode/ragnode/fsm"
-	"github.com/ragnode/ragnode/indexer/store"
 )
 
 // janitor removes local copies the ledger no longer needs: blobs whose last
@@ -49,7 +49,7 @@ func (n *Node) janitor() {
 				checked[k] = f.LiveTask
 				// The live version's holders were written (and trimmed) by
 				// the task; a copy anywhere else is an older version.
-				if len(f.ChunkHolders) > 0 && !containsStr(f.ChunkHolders, n.id) {
+				if len(f.ChunkHolders) > 0 && !slices.Contains(f.ChunkHolders, n.id) {
 					cp := *f
 					stale = append(stale, &cp)
 				}
@@ -67,8 +67,7 @@ func (n *Node) janitor() {
 				}
 			}
 		}
-		if n.cfg.Indexer.VDB == "local" {
-			ls, _ := n.store.(*store.Local)
+		if ls := n.chunks.copies(); ls != nil {
 			for k, pf := range prevFiles {
 				if _, ok := files[k]; !ok {
 					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -79,7 +78,7 @@ func (n *Node) janitor() {
 				}
 			}
 			for _, f := range stale {
-				if ls == nil || !ls.HasFile(f.Partition, f.FileID) {
+				if !ls.HasFile(f.Partition, f.FileID) {
 					continue
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

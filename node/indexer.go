@@ -79,6 +79,7 @@ func (n *Node) startIndexer() error {
 			return fmt.Errorf("open local vector store: %w", err)
 		}
 		n.store = st
+		n.chunks = replicatedChunks{n: n, local: st}
 	case "milvus":
 		if emb.Dim() == 0 {
 			return errors.New("--vdb milvus with an HTTP embedder needs --embedder-dim (the collection's vector size)")
@@ -91,6 +92,7 @@ func (n *Node) startIndexer() error {
 			return fmt.Errorf("milvus at %s: %w", ic.VDBAddr, err)
 		}
 		n.store = st
+		n.chunks = sharedChunks{st: st, log: n.log}
 	default:
 		return fmt.Errorf("--vdb %q: want local or milvus", ic.VDB)
 	}
@@ -105,7 +107,7 @@ func (n *Node) startIndexer() error {
 		return err
 	}
 	p, err := indexer.New(indexer.Config{Chunk: chunk.Options{Size: ic.ChunkSize, Overlap: ic.ChunkOverlap}, Converters: convs, TmpDir: tmp},
-		emb, &nodeSink{n: n})
+		emb, n.chunks)
 	if err != nil {
 		return err
 	}
@@ -135,20 +137,3 @@ func (r pipelineRunner) Run(ctx context.Context, job Job) (Outcome, error) {
 }
 
 func (pipelineRunner) Close() error { return nil }
-
-// nodeSink writes a file's chunks to this node's store and, with the local
-// store, to ChunkReplicas-1 other nodes chosen by rendezvous hashing.
-type nodeSink struct{ n *Node }
-
-func (s *nodeSink) WriteFile(ctx context.Context, partition, fileID string, recs []store.Record) ([]string, error) {
-	n := s.n
-	if _, err := (indexer.StoreSink{Store: n.store}).WriteFile(ctx, partition, fileID, recs); err != nil {
-		return nil, err
-	}
-	if n.cfg.Indexer.VDB != "local" {
-		return nil, nil
-	}
-	holders := []string{n.id}
-	holders = append(holders, n.pushChunks(ctx, partition, fileID, recs, n.cfg.Indexer.ChunkReplicas-1, holders)...)
-	return holders, nil
-}

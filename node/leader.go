@@ -65,6 +65,11 @@ func (n *Node) tick() time.Duration {
 	return 500 * time.Millisecond
 }
 
+// leaderLoop establishes leadership and runs the leader's duties until ctx
+// ends (leadership revoked or the node stopping). Each duty is its own
+// goroutine, as Consul's leader runs its start*/stop* pairs: failure
+// handling and requeue (reconcileLoop) never wait behind peer I/O of the
+// copy repairs (replicationLoop) or behind a scheduling pass.
 func (n *Node) leaderLoop(ctx context.Context) {
 	n.log.Info("became leader")
 	defer n.log.Info("leader loops stopped")
@@ -85,7 +90,6 @@ func (n *Node) leaderLoop(ctx context.Context) {
 		autopilot.WithPromoter(oddPromoter{}),
 		autopilot.WithUpdateInterval(upd),
 		autopilot.WithReconcileInterval(rec))
-	n.ap = ap
 	ap.Start(ctx)
 	defer func() {
 		<-ap.Stop()
@@ -93,32 +97,19 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	}()
 
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		n.scheduleLoop(ctx)
-	}()
 	defer wg.Wait()
-
-	t := time.NewTicker(n.tick())
-	defer t.Stop()
-	var lastRepl time.Time
-	for {
-		n.reconcileMembers(ctx, ap)
-		n.handleFailedNodes(ctx)
-		n.handleDrainDeadlines(ctx)
-		if time.Since(lastRepl) > 5*n.tick() {
-			n.handleBlobReplication(ctx)
-			n.handleChunkRepair(ctx)
-			lastRepl = time.Now()
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-n.reconcileCh:
-		}
+	for _, duty := range []func(context.Context){
+		func(ctx context.Context) { n.reconcileLoop(ctx, ap) },
+		n.scheduleLoop,
+		n.replicationLoop,
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			duty(ctx)
+		}()
 	}
+	<-ctx.Done()
 }
 
 func (n *Node) writeSettings(ctx context.Context) {

@@ -3,13 +3,12 @@ package node
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/hashicorp/raft"
 
 	"github.com/ragnode/ragnode/fsm"
-	"github.com/ragnode/ragnode/transport"
+	"github.com/ragnode/ragnode/node/errs"
 )
 
 // selfRegisterLoop keeps this node's ledger record (addresses, GPUs, slots)
@@ -182,7 +181,7 @@ func (n *Node) closeAll() {
 // by the leader, leave Serf, stop.
 func (n *Node) Leave(ctx context.Context) error {
 	if !n.leaving.CompareAndSwap(false, true) {
-		return transport.Errorf(http.StatusConflict, "leave already in progress")
+		return errs.Errorf(errs.Conflict, "leave already in progress")
 	}
 	n.drainSelf(n.cfg.DrainTimeout, "leave")
 	n.handOffChunks(ctx)
@@ -228,7 +227,7 @@ func (n *Node) removeSelfFromRaft(ctx context.Context) error {
 	if n.raft.State() == raft.Leader {
 		return n.RemoveServer(ctx, n.id)
 	}
-	c, err := n.leaderClient()
+	c, err := n.peers.leader()
 	if err != nil {
 		return err
 	}
@@ -240,7 +239,7 @@ func (n *Node) removeSelfFromRaft(ctx context.Context) error {
 // RemoveServer drops a server from Raft and marks it left in the ledger.
 func (n *Node) RemoveServer(ctx context.Context, id string) error {
 	if n.raft.State() != raft.Leader {
-		c, err := n.leaderClient()
+		c, err := n.peers.leader()
 		if err != nil {
 			return err
 		}

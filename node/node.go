@@ -62,11 +62,13 @@ type Node struct {
 	prop  *proposer
 	pool  *workerPool
 	blobs *blobStore
-	store store.Store
-	emb   embed.Embedder
-	pipe  *indexer.Pipeline
+	// store is this node's own store (what peers' internal calls reach);
+	// chunks is the strategy every other use goes through.
+	store  store.Store
+	chunks chunkStore
+	emb    embed.Embedder
+	pipe   *indexer.Pipeline
 
-	ap      *autopilot.Autopilot
 	apState atomic.Pointer[autopilot.State]
 
 	// detectLag is how long memberlist has already been failing to reach a
@@ -80,8 +82,7 @@ type Node struct {
 	wg           sync.WaitGroup
 	leaving      atomic.Bool
 
-	clientsMu sync.Mutex
-	clients   map[string]*transport.Client
+	peers *peers
 }
 
 // ID returns the node's persistent ID.
@@ -128,7 +129,6 @@ func Start(cfg Config) (*Node, error) {
 		reconcileCh: make(chan struct{}, 1),
 		stopCh:      make(chan struct{}),
 		doneCh:      make(chan struct{}),
-		clients:     map[string]*transport.Client{},
 	}
 	if n.name == "" {
 		host, _ := os.Hostname()
@@ -167,6 +167,7 @@ func Start(cfg Config) (*Node, error) {
 	if err := n.startSerf(hasState); err != nil {
 		return nil, err
 	}
+	n.peers = newPeers(n.id, n.httpAddr, n.cfg.Token, n.serf, n.raft, n.fsm)
 	n.pool = newWorkerPool(n)
 	n.serveHTTP()
 

@@ -4,16 +4,17 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net/http"
+	"slices"
 
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/indexer"
+	"github.com/ragnode/ragnode/node/errs"
 	"github.com/ragnode/ragnode/transport"
 )
 
 // PutChunks implements transport.Backend: a replica write from a peer.
 func (n *Node) PutChunks(ctx context.Context, w transport.ChunkWrite) error {
-	_, err := (indexer.StoreSink{Store: n.store}).WriteFile(ctx, w.Partition, w.FileID, w.Records)
+	_, err := (indexer.StoreSink{Store: n.store}).WriteFile(ctx, w.Partition, w.FileID, transport.RecordsFromWire(w.Records))
 	return err
 }
 
@@ -28,7 +29,7 @@ func (n *Node) OpenBlob(hash string) (io.ReadCloser, int64, error) { return n.bl
 // PutBlob implements transport.Backend.
 func (n *Node) PutBlob(ctx context.Context, hash string, body io.Reader) error {
 	if !validHash(hash) {
-		return transport.Errorf(http.StatusBadRequest, "invalid blob hash %q", hash)
+		return errs.Errorf(errs.Invalid, "invalid blob hash %q", hash)
 	}
 	_, _, err := n.blobs.Put(body, 0, hash)
 	return err
@@ -42,7 +43,7 @@ func (n *Node) PutBlobs(ctx context.Context, body io.Reader) error {
 	large := false
 	err := transport.ReadBatch(body, func(e transport.BatchEntry) error {
 		if !validHash(e.FileID) {
-			return transport.Errorf(http.StatusBadRequest, "invalid blob hash %q", e.FileID)
+			return errs.Errorf(errs.Invalid, "invalid blob hash %q", e.FileID)
 		}
 		data, err := io.ReadAll(io.LimitReader(e.Body, bulkSmall+1))
 		if err != nil {
@@ -87,7 +88,7 @@ func (n *Node) ChunkDelete(ctx context.Context, d transport.ChunkDelete) error {
 // holder to restore the replication factor.
 func (n *Node) ReplicateBlob(ctx context.Context, hash string, want int) error {
 	if !n.blobs.Has(hash) {
-		return transport.Errorf(http.StatusNotFound, "blob %s not held here", hash)
+		return errs.Errorf(errs.NotFound, "blob %s not held here", hash)
 	}
 	var have []string
 	var size int64
@@ -101,7 +102,7 @@ func (n *Node) ReplicateBlob(ctx context.Context, hash string, want int) error {
 			}
 		}
 	})
-	if !containsStr(have, n.id) {
+	if !slices.Contains(have, n.id) {
 		have = append(have, n.id)
 	}
 	holders := n.replicate(ctx, hash, want-len(have), have)

@@ -3,40 +3,98 @@ package node
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"net/http"
 	"sort"
+	"sync"
 
+	"github.com/hashicorp/raft"
 	"github.com/hashicorp/serf/serf"
 
 	"github.com/ragnode/ragnode/fsm"
+	"github.com/ragnode/ragnode/node/errs"
 	"github.com/ragnode/ragnode/transport"
 )
 
-// leaderClient returns an API client for the current leader.
-func (n *Node) leaderClient() (*transport.Client, error) {
-	addr, id := n.raft.LeaderWithID()
-	if addr == "" {
-		return nil, transport.Errorf(http.StatusServiceUnavailable, "no leader elected yet")
-	}
-	h := n.httpAddrOf(string(id))
-	if h == "" {
-		return nil, transport.Errorf(http.StatusServiceUnavailable, "leader %s has no known API address yet", id)
-	}
-	return n.client(h), nil
+// peer is another node as gossip sees it.
+type peer struct {
+	ID   string
+	HTTP string
 }
 
-// httpAddrOf finds a node's API address from Serf tags, then the ledger.
-func (n *Node) httpAddrOf(id string) string {
-	if id == n.id {
-		return n.httpAddr
+// peers owns how this node finds and calls the others: their API addresses
+// (Serf tags first, the ledger for members gossip no longer lists), one
+// pooled client per address, and the leader's client.
+type peers struct {
+	selfID   string
+	selfHTTP string
+	token    string
+	serf     *serf.Serf
+	raft     *raft.Raft
+	fsm      *fsm.FSM
+
+	mu      sync.Mutex
+	clients map[string]*transport.Client
+}
+
+func newPeers(selfID, selfHTTP, token string, s *serf.Serf, r *raft.Raft, f *fsm.FSM) *peers {
+	return &peers{selfID: selfID, selfHTTP: selfHTTP, token: token, serf: s, raft: r, fsm: f, clients: map[string]*transport.Client{}}
+}
+
+// alive returns the other alive members that serve an API, sorted by ID.
+func (p *peers) alive() []peer {
+	var out []peer
+	for _, m := range p.serf.Members() {
+		id := m.Tags[tagID]
+		if id == "" || id == p.selfID || m.Status != serf.StatusAlive || m.Tags[tagHTTP] == "" {
+			continue
+		}
+		out = append(out, peer{ID: id, HTTP: m.Tags[tagHTTP]})
 	}
-	for _, m := range n.serf.Members() {
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// ranked returns the alive peers ordered by rendezvous hash on key, so the
+// copies of one blob or one file land on the same nodes from any caller.
+func (p *peers) ranked(key string) []peer { return rendezvous(key, p.alive()) }
+
+// rendezvous orders candidates by highest-random-weight hashing on key: each
+// (key, node) pair gets a score and the highest scores win, so adding or
+// losing one node moves only the keys that node wins or held.
+func rendezvous(key string, cands []peer) []peer {
+	type scored struct {
+		p     peer
+		score uint64
+	}
+	ss := make([]scored, len(cands))
+	for i, c := range cands {
+		sum := sha256.Sum256([]byte(key + "/" + c.ID))
+		ss[i] = scored{c, binary.BigEndian.Uint64(sum[:8])}
+	}
+	sort.Slice(ss, func(i, j int) bool {
+		if ss[i].score != ss[j].score {
+			return ss[i].score > ss[j].score
+		}
+		return ss[i].p.ID < ss[j].p.ID
+	})
+	out := make([]peer, len(ss))
+	for i, s := range ss {
+		out[i] = s.p
+	}
+	return out
+}
+
+// addrOf finds a node's API address from Serf tags, then the ledger.
+func (p *peers) addrOf(id string) string {
+	if id == p.selfID {
+		return p.selfHTTP
+	}
+	for _, m := range p.serf.Members() {
 		if m.Tags[tagID] == id && m.Status == serf.StatusAlive {
 			return m.Tags[tagHTTP]
 		}
 	}
 	var h string
-	n.fsm.View(func(s *fsm.State) {
+	p.fsm.View(func(s *fsm.State) {
 		if nd := s.Nodes[id]; nd != nil {
 			h = nd.HTTPAddr
 		}
@@ -44,54 +102,36 @@ func (n *Node) httpAddrOf(id string) string {
 	return h
 }
 
-func (n *Node) client(addr string) *transport.Client {
-	n.clientsMu.Lock()
-	defer n.clientsMu.Unlock()
-	c := n.clients[addr]
+// client returns the pooled client for an API address.
+func (p *peers) client(addr string) *transport.Client {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.clients[addr]
 	if c == nil {
-		c = transport.NewClient(addr, n.cfg.Token)
-		n.clients[addr] = c
+		c = transport.NewClient(addr, p.token)
+		p.clients[addr] = c
 	}
 	return c
 }
 
-// rankPeers returns up to k alive peers' API addresses, ranked by rendezvous
-// hash on key so the same file lands on the same peers.
-func (n *Node) rankPeers(key string, k int) []string {
-	if k <= 0 {
+// of returns the client of a node by ID, or nil when its address is unknown.
+func (p *peers) of(id string) *transport.Client {
+	addr := p.addrOf(id)
+	if addr == "" {
 		return nil
 	}
-	type cand struct {
-		addr  string
-		score uint64
-	}
-	var cs []cand
-	for _, m := range n.serf.Members() {
-		id := m.Tags[tagID]
-		if id == "" || id == n.id || m.Status != serf.StatusAlive || m.Tags[tagHTTP] == "" {
-			continue
-		}
-		sum := sha256.Sum256([]byte(key + "/" + id))
-		cs = append(cs, cand{m.Tags[tagHTTP], binary.BigEndian.Uint64(sum[:8])})
-	}
-	sort.Slice(cs, func(i, j int) bool { return cs[i].score > cs[j].score })
-	var out []string
-	for i := 0; i < len(cs) && i < k; i++ {
-		out = append(out, cs[i].addr)
-	}
-	return out
+	return p.client(addr)
 }
 
-func (n *Node) idOfHTTP(addr string) string {
-	for _, m := range n.serf.Members() {
-		if m.Tags[tagHTTP] == addr {
-			return m.Tags[tagID]
-		}
+// leader returns the current leader's client.
+func (p *peers) leader() (*transport.Client, error) {
+	addr, id := p.raft.LeaderWithID()
+	if addr == "" {
+		return nil, errs.New(errs.Unavailable, "no leader elected yet")
 	}
-	return ""
-}
-
-// alivePeers returns other alive nodes' API addresses.
-func (n *Node) alivePeers() []string {
-	return n.rankPeers("", 1<<30)
+	h := p.addrOf(string(id))
+	if h == "" {
+		return nil, errs.Errorf(errs.Unavailable, "leader %s has no known API address yet", id)
+	}
+	return p.client(h), nil
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/hashicorp/raft"
 
 	"github.com/ragnode/ragnode/fsm"
+	"github.com/ragnode/ragnode/node/errs"
 	"github.com/ragnode/ragnode/transport"
 )
 
@@ -56,7 +56,7 @@ func (p *proposer) Propose(ctx context.Context, cmd fsm.Command) (fsm.Result, er
 	case <-ctx.Done():
 		return fsm.Result{}, ctx.Err()
 	case <-p.n.stopCh:
-		return fsm.Result{}, errors.New("node stopping")
+		return fsm.Result{}, errNodeStopping
 	}
 	select {
 	case o := <-pd.done:
@@ -66,7 +66,7 @@ func (p *proposer) Propose(ctx context.Context, cmd fsm.Command) (fsm.Result, er
 	case <-p.n.stopCh:
 		// Raft is going away and nothing more will be applied here: waiting
 		// for the answer would hold shutdown (n.wg) for the caller's timeout.
-		return fsm.Result{}, errors.New("node stopping")
+		return fsm.Result{}, errNodeStopping
 	}
 }
 
@@ -208,7 +208,7 @@ func (p *proposer) send(ctx context.Context, cmd fsm.Command, b []byte) (fsm.Res
 		res.Index = f.Index()
 		return res, nil
 	}
-	c, err := p.n.leaderClient()
+	c, err := p.n.peers.leader()
 	if err != nil {
 		return fsm.Result{}, err
 	}
@@ -221,7 +221,6 @@ func (p *proposer) send(ctx context.Context, cmd fsm.Command, b []byte) (fsm.Res
 // a leader: no leader yet, leadership moved, the leader unreachable.
 func retryable(err error) bool {
 	var se *transport.StatusError
-	var he *transport.HTTPError
 	switch {
 	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
 		errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrEnqueueTimeout),
@@ -229,11 +228,15 @@ func retryable(err error) bool {
 		return true
 	case errors.Is(err, raft.ErrRaftShutdown):
 		return false
-	case errors.As(err, &he):
-		return he.Code == http.StatusServiceUnavailable
 	case errors.As(err, &se):
+		// The leader answered: only its server-side failures may be transient.
 		return se.Code >= 500
+	case errs.KindOf(err) != nil:
+		// A classified local failure: only "no leader yet" is worth retrying.
+		return errors.Is(err, errs.Unavailable)
 	}
 	// Network errors talking to the leader.
 	return true
 }
+
+var errNodeStopping = errs.New(errs.Unavailable, "node stopping")

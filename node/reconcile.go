@@ -19,6 +19,25 @@ func (n *Node) triggerReconcile() {
 	}
 }
 
+// reconcileLoop (leader) keeps Raft membership and node status in step with
+// Serf, requeues the work of failed nodes and enforces drain deadlines. It
+// proposes to the ledger and changes Raft membership, and calls no peer.
+func (n *Node) reconcileLoop(ctx context.Context, ap *autopilot.Autopilot) {
+	t := time.NewTicker(n.tick())
+	defer t.Stop()
+	for {
+		n.reconcileMembers(ctx, ap)
+		n.handleFailedNodes(ctx)
+		n.handleDrainDeadlines(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-n.reconcileCh:
+		}
+	}
+}
+
 // reconcileMembers turns Serf's view into Raft membership and ledger node
 // status, the way Consul's leader does: alive members missing from Raft (or
 // present under another address) are added as non-voters through autopilot,

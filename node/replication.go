@@ -2,49 +2,98 @@ package node
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"fmt"
-	"net/http"
+	"errors"
+	"slices"
 	"sort"
-	"strings"
 	"time"
 
-	"github.com/hashicorp/serf/serf"
+	"golang.org/x/sync/errgroup"
+
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/indexer"
 	"github.com/ragnode/ragnode/indexer/store"
+	"github.com/ragnode/ragnode/node/errs"
 	"github.com/ragnode/ragnode/transport"
 )
 
-func containsStr(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
+// Blobs and chunk copies are both tracked in the ledger (Blob.Holders,
+// File.ChunkHolders), so the leader sees a blob or a file whose copies died
+// or left and asks a surviving holder to copy it again: an upload stays
+// indexable, and a completed file searchable, as long as one copy survives
+// at a time. Targets are chosen by one rendezvous ranking (peers.ranked), so
+// every caller places the copies of a key on the same nodes.
+
+// Bounds of one repair pass, so a slow or half-dead holder costs one worker
+// for one call timeout, never the leader's other duties.
+const (
+	repairConcurrency = 4
+	repairPassMax     = 256
+	blobCallTimeout   = time.Minute
+	chunkCallTimeout  = 30 * time.Second
+)
+
+// aliveHolders keeps the holders the ledger records as alive.
+func aliveHolders(s *fsm.State, holders []string) []string {
+	var out []string
+	for _, h := range holders {
+		if nd := s.Nodes[h]; nd != nil && nd.Status == fsm.NodeAlive {
+			out = append(out, h)
 		}
 	}
-	return false
+	return out
 }
 
-// handleBlobReplication (leader) finds blobs still needed whose alive holders
-// are fewer than the replication factor, and asks a surviving holder to copy.
-func (n *Node) handleBlobReplication(ctx context.Context) {
-	type job struct {
-		hash   string
-		holder string
+// aliveCount caps a replication factor at the nodes that can hold a copy.
+func aliveCount(s *fsm.State, except string) int {
+	alive := 0
+	for id, nd := range s.Nodes {
+		if nd.Status == fsm.NodeAlive && id != except {
+			alive++
+		}
 	}
-	var jobs []job
-	want := n.cfg.Replicas
-	n.fsm.View(func(s *fsm.State) {
-		alive := 0
-		for _, nd := range s.Nodes {
-			if nd.Status == fsm.NodeAlive {
-				alive++
+	return alive
+}
+
+// repairJob is one call the leader makes to a holder.
+type repairJob struct {
+	key    string
+	holder string
+	call   func(ctx context.Context) error
+}
+
+// runRepairs makes the calls with bounded concurrency and a timeout each,
+// and returns once all have finished or ctx ended.
+func (n *Node) runRepairs(ctx context.Context, what string, jobs []repairJob, timeout time.Duration) {
+	sort.Slice(jobs, func(i, j int) bool { return jobs[i].key < jobs[j].key })
+	if len(jobs) > repairPassMax {
+		jobs = jobs[:repairPassMax] // the rest next pass
+	}
+	var g errgroup.Group
+	g.SetLimit(repairConcurrency)
+	for _, j := range jobs {
+		if ctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			cctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			// A holder that lost its copy since the ledger said otherwise
+			// answers NotFound: the next pass picks another holder.
+			if err := j.call(cctx); err != nil && !errors.Is(err, errs.NotFound) {
+				n.log.Warn(what, "key", j.key, "holder", j.holder, "error", err)
 			}
-		}
-		if alive < want {
-			want = alive
-		}
+			return nil
+		})
+	}
+	_ = g.Wait()
+}
+
+// blobRepairs lists blobs still needed whose alive holders are fewer than
+// the replication factor, each to be copied by a surviving holder.
+func (n *Node) blobRepairs() []repairJob {
+	var jobs []repairJob
+	n.fsm.View(func(s *fsm.State) {
+		want := min(n.cfg.Replicas, aliveCount(s, ""))
 		needed := map[string]bool{}
 		for _, f := range s.Files {
 			if f.Ref.Hash != "" {
@@ -56,66 +105,87 @@ func (n *Node) handleBlobReplication(ctx context.Context) {
 			if b == nil {
 				continue
 			}
-			var live []string
-			for _, id := range b.Holders {
-				if nd := s.Nodes[id]; nd != nil && nd.Status == fsm.NodeAlive {
-					live = append(live, id)
+			live := aliveHolders(s, b.Holders)
+			if len(live) == 0 || len(live) >= want {
+				continue
+			}
+			hash, holder := h, live[0]
+			jobs = append(jobs, repairJob{key: hash, holder: holder, call: func(ctx context.Context) error {
+				if holder == n.id {
+					return n.ReplicateBlob(ctx, hash, want)
 				}
-			}
-			if len(live) > 0 && len(live) < want {
-				jobs = append(jobs, job{h, live[0]})
-			}
+				c := n.peers.of(holder)
+				if c == nil {
+					return nil
+				}
+				return c.ReplicateBlob(ctx, hash, want)
+			}})
 		}
 	})
-	sort.Slice(jobs, func(i, j int) bool { return jobs[i].hash < jobs[j].hash })
-	for _, j := range jobs {
-		addr := n.httpAddrOf(j.holder)
-		if addr == "" {
-			continue
+	return jobs
+}
+
+// chunkRepairs lists live files with fewer alive chunk holders than
+// --chunk-replicas (capped by the alive nodes), each to be copied by a
+// survivor.
+func (n *Node) chunkRepairs() []repairJob {
+	if n.chunks.copies() == nil {
+		return nil
+	}
+	var jobs []repairJob
+	n.fsm.View(func(s *fsm.State) {
+		want := min(n.cfg.Indexer.ChunkReplicas, aliveCount(s, ""))
+		for _, f := range s.Files {
+			if f.LiveTask == "" || f.LiveChunks == 0 || len(f.ChunkHolders) == 0 {
+				continue
+			}
+			live := aliveHolders(s, f.ChunkHolders)
+			if len(live) == 0 || len(live) >= want {
+				continue
+			}
+			r := transport.ChunkRepair{Partition: f.Partition, FileID: f.FileID, TaskID: f.LiveTask, Want: want}
+			holder := live[0]
+			jobs = append(jobs, repairJob{key: f.Partition + "\x00" + f.FileID, holder: holder, call: func(ctx context.Context) error {
+				if holder == n.id {
+					return n.RepairChunks(ctx, r)
+				}
+				c := n.peers.of(holder)
+				if c == nil {
+					return nil
+				}
+				return c.RepairChunks(ctx, r)
+			}})
 		}
-		cctx, cancel := context.WithTimeout(ctx, time.Minute)
-		var err error
-		if j.holder == n.id {
-			err = n.ReplicateBlob(cctx, j.hash, want)
-		} else {
-			err = n.client(addr).ReplicateBlob(cctx, j.hash, want)
-		}
-		cancel()
-		if err != nil && !strings.Contains(err.Error(), "not held") {
-			n.log.Warn("re-replicate blob", "hash", j.hash, "error", err)
+	})
+	return jobs
+}
+
+// replicationLoop (leader) restores blob and chunk copies, in its own
+// goroutine so that failure handling never waits on peer I/O.
+func (n *Node) replicationLoop(ctx context.Context) {
+	t := time.NewTicker(5 * n.tick())
+	defer t.Stop()
+	for {
+		n.runRepairs(ctx, "re-replicate blob", n.blobRepairs(), blobCallTimeout)
+		n.runRepairs(ctx, "repair chunk copies", n.chunkRepairs(), chunkCallTimeout)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }
 
 // replicate copies a local blob to up to want other alive nodes and returns
-// the holders (have plus the new copies). Targets are ranked by rendezvous
-// hashing on the blob, so copies spread evenly and the choice is stable.
+// the holders (have plus the new copies).
 func (n *Node) replicate(ctx context.Context, hash string, want int, have []string) []string {
-	holders := append([]string(nil), have...)
-	if want <= 0 {
-		return holders
-	}
-	skip := map[string]bool{}
-	for _, h := range have {
-		skip[h] = true
-	}
-	type cand struct {
-		id, addr string
-		score    uint64
-	}
-	var cands []cand
-	for _, m := range n.serf.Members() {
-		id := m.Tags[tagID]
-		if id == "" || skip[id] || m.Status != serf.StatusAlive || m.Tags[tagHTTP] == "" {
-			continue
-		}
-		sum := sha256.Sum256([]byte(hash + "/" + id))
-		cands = append(cands, cand{id: id, addr: m.Tags[tagHTTP], score: binary.BigEndian.Uint64(sum[:8])})
-	}
-	sort.Slice(cands, func(i, j int) bool { return cands[i].score > cands[j].score })
-	for _, c := range cands {
-		if want == 0 {
+	holders := slices.Clone(have)
+	for _, p := range n.peers.ranked(hash) {
+		if want <= 0 {
 			break
+		}
+		if slices.Contains(have, p.ID) {
+			continue
 		}
 		rc, _, err := n.blobs.Open(hash)
 		if err != nil {
@@ -123,118 +193,76 @@ func (n *Node) replicate(ctx context.Context, hash string, want int, have []stri
 			return holders
 		}
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		err = n.client(c.addr).PutBlob(cctx, hash, rc)
+		err = n.peers.client(p.HTTP).PutBlob(cctx, hash, rc)
 		cancel()
 		rc.Close()
 		if err != nil {
-			n.log.Warn("replicate blob", "to", c.id, "error", err)
+			n.log.Warn("replicate blob", "to", p.ID, "error", err)
 			continue
 		}
-		holders = append(holders, c.id)
+		holders = append(holders, p.ID)
 		want--
 	}
 	return holders
 }
 
-// fileRecords reads a file's live chunks from the local store.
+// pushChunks copies a file's records to up to want peers not in skip and
+// returns the peers that took them. A missing copy costs redundancy, not
+// correctness: the leader's repair loop restores it later.
+func (n *Node) pushChunks(ctx context.Context, partition, fileID string, recs []store.Record, want int, skip []string) []string {
+	var got []string
+	for _, p := range n.peers.ranked(partition + "\x00" + fileID) {
+		if len(got) >= want {
+			break
+		}
+		if slices.Contains(skip, p.ID) {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := n.peers.client(p.HTTP).PutChunks(cctx, transport.ChunkWrite{Partition: partition, FileID: fileID, Records: transport.RecordsToWire(recs)})
+		cancel()
+		if err != nil {
+			n.log.Warn("chunk replica write", "to", p.ID, "error", err)
+			continue
+		}
+		got = append(got, p.ID)
+	}
+	return got
+}
+
+// fileRecords reads a file's live chunks from this node's copy store.
 func (n *Node) fileRecords(ctx context.Context, partition, fileID, taskID string, want int) ([]store.Record, error) {
-	ls, ok := n.store.(*store.Local)
-	if !ok {
-		return nil, fmt.Errorf("chunk copies are only kept with --vdb local")
+	ls := n.chunks.copies()
+	if ls == nil {
+		return nil, errs.New(errs.Invalid, "chunk copies are only kept with --vdb local")
 	}
 	recs, err := ls.FileRecords(ctx, partition, fileID)
 	if err != nil {
 		return nil, err
 	}
 	if len(recs) != want {
-		return nil, transport.Errorf(http.StatusConflict, "holds %d chunks of %s, live version has %d", len(recs), fileID, want)
+		return nil, errs.Errorf(errs.Conflict, "holds %d chunks of %s, live version has %d", len(recs), fileID, want)
 	}
 	for _, r := range recs {
 		if t, _ := r.Metadata[indexer.MetaTask].(string); t != taskID {
-			return nil, transport.Errorf(http.StatusConflict, "holds another version of %s", fileID)
+			return nil, errs.Errorf(errs.Conflict, "holds another version of %s", fileID)
 		}
 	}
 	return recs, nil
-}
-
-// handleChunkRepair (leader) finds live files with fewer alive chunk holders
-// than --chunk-replicas (capped by the alive nodes) and asks a survivor to
-// copy them.
-func (n *Node) handleChunkRepair(ctx context.Context) {
-	if n.cfg.Indexer.VDB != "local" {
-		return
-	}
-	type job struct {
-		r      transport.ChunkRepair
-		holder string
-	}
-	var jobs []job
-	n.fsm.View(func(s *fsm.State) {
-		alive := 0
-		for _, nd := range s.Nodes {
-			if nd.Status == fsm.NodeAlive {
-				alive++
-			}
-		}
-		want := n.cfg.Indexer.ChunkReplicas
-		if alive < want {
-			want = alive
-		}
-		for _, f := range s.Files {
-			if f.LiveTask == "" || f.LiveChunks == 0 || len(f.ChunkHolders) == 0 {
-				continue
-			}
-			var live []string
-			for _, h := range f.ChunkHolders {
-				if nd := s.Nodes[h]; nd != nil && nd.Status == fsm.NodeAlive {
-					live = append(live, h)
-				}
-			}
-			if len(live) > 0 && len(live) < want {
-				jobs = append(jobs, job{transport.ChunkRepair{Partition: f.Partition, FileID: f.FileID, TaskID: f.LiveTask, Want: want}, live[0]})
-			}
-		}
-	})
-	sort.Slice(jobs, func(i, j int) bool { return jobs[i].r.FileID < jobs[j].r.FileID })
-	for i, j := range jobs {
-		if i == 256 {
-			break // the rest next round; a pass must not hold the leader loop for long
-		}
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		var err error
-		if j.holder == n.id {
-			err = n.RepairChunks(cctx, j.r)
-		} else if addr := n.httpAddrOf(j.holder); addr != "" {
-			err = n.client(addr).RepairChunks(cctx, j.r)
-		}
-		cancel()
-		if err != nil {
-			n.log.Warn("repair chunk copies", "file", j.r.FileID, "holder", j.holder, "error", err)
-		}
-	}
 }
 
 // handOffChunks runs before a node leaves for good: for every live file this
 // node holds, copies go to other nodes until enough holders remain without
 // it, so a departure never takes the last copies with it.
 func (n *Node) handOffChunks(ctx context.Context) {
-	if n.cfg.Indexer.VDB != "local" {
+	if n.chunks.copies() == nil {
 		return
 	}
 	var reqs []transport.ChunkRepair
 	n.fsm.View(func(s *fsm.State) {
-		alive := 0
-		for id, nd := range s.Nodes {
-			if nd.Status == fsm.NodeAlive && id != n.id {
-				alive++
-			}
-		}
-		want := n.cfg.Indexer.ChunkReplicas
-		if alive < want {
-			want = alive
-		}
+		want := min(n.cfg.Indexer.ChunkReplicas, aliveCount(s, n.id))
 		for _, f := range s.Files {
-			if f.LiveTask != "" && f.LiveChunks > 0 && containsStr(f.ChunkHolders, n.id) {
+			if f.LiveTask != "" && f.LiveChunks > 0 && slices.Contains(f.ChunkHolders, n.id) {
 				reqs = append(reqs, transport.ChunkRepair{Partition: f.Partition, FileID: f.FileID, TaskID: f.LiveTask, Want: want})
 			}
 		}
@@ -247,33 +275,4 @@ func (n *Node) handOffChunks(ctx context.Context) {
 	if len(reqs) > 0 {
 		n.log.Info("handed off chunk copies before leaving", "files", len(reqs))
 	}
-}
-
-// pushChunks copies a file's records to up to want peers not in skip,
-// ranked by rendezvous hash on the file, and returns the peers that took
-// them. A missing copy costs redundancy, not correctness: the leader's
-// repair loop restores it later.
-func (n *Node) pushChunks(ctx context.Context, partition, fileID string, recs []store.Record, want int, skip []string) []string {
-	var got []string
-	if want <= 0 {
-		return nil
-	}
-	for _, addr := range n.rankPeers(partition+"\x00"+fileID, 1<<30) {
-		if len(got) == want {
-			break
-		}
-		id := n.idOfHTTP(addr)
-		if id == "" || containsStr(skip, id) {
-			continue
-		}
-		cctx, cancel := context.WithTimeout(ctx, time.Minute)
-		err := n.client(addr).PutChunks(cctx, transport.ChunkWrite{Partition: partition, FileID: fileID, Records: recs})
-		cancel()
-		if err != nil {
-			n.log.Warn("chunk replica write", "to", addr, "error", err)
-			continue
-		}
-		got = append(got, id)
-	}
-	return got
 }

@@ -3,17 +3,13 @@ package node
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"sort"
 	"strings"
-	"sync"
-	"time"
-
-	"github.com/hashicorp/serf/serf"
 
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/indexer"
 	"github.com/ragnode/ragnode/indexer/store"
+	"github.com/ragnode/ragnode/node/errs"
 	"github.com/ragnode/ragnode/transport"
 )
 
@@ -33,7 +29,7 @@ func (n *Node) LocalChunkIDs(ctx context.Context, partition, fileID string) ([]s
 // with the file's current metadata.
 func (n *Node) Search(ctx context.Context, req transport.SearchRequest) ([]transport.Hit, error) {
 	if strings.TrimSpace(req.Text) == "" {
-		return nil, transport.Errorf(http.StatusBadRequest, "search text is empty")
+		return nil, errs.Errorf(errs.Invalid, "search text is empty")
 	}
 	if req.TopK <= 0 {
 		req.TopK = 5
@@ -47,49 +43,11 @@ func (n *Node) Search(ctx context.Context, req transport.SearchRequest) ([]trans
 		fetch = req.TopK * 10
 	}
 	q := store.Query{Vector: vecs[0], Partitions: req.Partitions, TopK: fetch}
-	var hits []store.Hit
-	if n.cfg.Indexer.VDB != "local" {
-		if hits, err = n.store.Search(ctx, q); err != nil {
-			return nil, err
-		}
-	} else {
-		hits = n.fanOutSearch(ctx, q)
+	hits, err := n.chunks.Search(ctx, q)
+	if err != nil {
+		return nil, err
 	}
 	return n.filterHits(hits, req), nil
-}
-
-func (n *Node) fanOutSearch(ctx context.Context, q store.Query) []store.Hit {
-	var mu sync.Mutex
-	var all []store.Hit
-	var wg sync.WaitGroup
-	for _, m := range n.serf.Members() {
-		if m.Tags[tagID] == "" || m.Status != serf.StatusAlive {
-			continue
-		}
-		id, addr := m.Tags[tagID], m.Tags[tagHTTP]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var hs []store.Hit
-			var err error
-			if id == n.id {
-				hs, err = n.store.Search(ctx, q)
-			} else {
-				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				hs, err = n.client(addr).LocalSearch(cctx, q)
-				cancel()
-			}
-			if err != nil {
-				n.log.Warn("search fan-out", "node", addr, "error", err)
-				return
-			}
-			mu.Lock()
-			all = append(all, hs...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	return all
 }
 
 func (n *Node) filterHits(hits []store.Hit, req transport.SearchRequest) []transport.Hit {

@@ -35,13 +35,11 @@ func (n *Node) RaftStats() transport.RaftStats {
 	return rs
 }
 
-type localKey struct{}
-
 // Status implements transport.Backend. Followers ask the leader, which alone
 // knows every voter's health.
 func (n *Node) Status(ctx context.Context) (transport.Status, error) {
-	if n.raft.State() != raft.Leader && ctx.Value(localKey{}) == nil && !transport.LocalStatusRequested(ctx) {
-		if c, err := n.leaderClient(); err == nil {
+	if n.raft.State() != raft.Leader && !transport.LocalStatusRequested(ctx) {
+		if c, err := n.peers.leader(); err == nil {
 			var st transport.Status
 			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			err = c.Do(cctx, http.MethodGet, "/v1/status", map[string][]string{"local": {"1"}}, nil, &st)
@@ -64,7 +62,7 @@ func (n *Node) localStatus(ctx context.Context) transport.Status {
 	_, lid := n.raft.LeaderWithID()
 	st.LeaderID = string(lid)
 	if st.LeaderID != "" {
-		st.LeaderHTTP = n.httpAddrOf(st.LeaderID)
+		st.LeaderHTTP = n.peers.addrOf(st.LeaderID)
 	}
 	var voters []string
 	if cf := n.raft.GetConfiguration(); cf.Error() == nil {

@@ -5,16 +5,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/ragnode/ragnode/fsm"
-	"github.com/ragnode/ragnode/indexer/loader"
+	"github.com/ragnode/ragnode/node/errs"
 	"github.com/ragnode/ragnode/transport"
 )
 
@@ -22,12 +21,8 @@ import (
 func (n *Node) checkType(name string, body *bufio.Reader) error {
 	head, _ := body.Peek(4096)
 	if err := n.pipe.CheckSupported(name, head); err != nil {
-		kinds := loader.Supported()
-		names := make([]string, len(kinds))
-		for i, k := range kinds {
-			names[i] = string(k)
-		}
-		return transport.Errorf(http.StatusUnsupportedMediaType, "%s: %v (supported: %s)", name, err, strings.Join(names, ", "))
+		// The loader's message already lists what is supported.
+		return errs.Errorf(errs.Unsupported, "%s: %w", name, err)
 	}
 	return nil
 }
@@ -47,8 +42,11 @@ func (n *Node) Submit(ctx context.Context, req transport.SubmitRequest, body io.
 	if req.Partition == "" {
 		req.Partition = "default"
 	}
-	if strings.TrimSpace(req.FileID) == "" || strings.Contains(req.FileID, "\x00") {
-		return transport.TaskView{}, transport.Errorf(http.StatusBadRequest, "file_id must not be blank")
+	if err := validFileID(req.FileID); err != nil {
+		return transport.TaskView{}, err
+	}
+	if err := validPartition(req.Partition); err != nil {
+		return transport.TaskView{}, err
 	}
 	if req.FileName == "" {
 		req.FileName = filepath.Base(req.FileID)
@@ -56,7 +54,7 @@ func (n *Node) Submit(ctx context.Context, req transport.SubmitRequest, body io.
 	switch req.Mode {
 	case fsm.ModeUpsert, fsm.ModeCreate, fsm.ModeReplace:
 	default:
-		return transport.TaskView{}, transport.Errorf(http.StatusBadRequest, "mode must be create, replace or empty")
+		return transport.TaskView{}, errs.Errorf(errs.Invalid, "mode must be create, replace or empty")
 	}
 	ref := fsm.FileRef{Name: req.FileName}
 	var cmds []fsm.Command
@@ -64,10 +62,10 @@ func (n *Node) Submit(ctx context.Context, req transport.SubmitRequest, body io.
 	if req.SharedPath != "" {
 		st, err := os.Stat(req.SharedPath)
 		if err != nil {
-			return transport.TaskView{}, transport.Errorf(http.StatusBadRequest, "shared path: %v", err)
+			return transport.TaskView{}, errs.Errorf(errs.Invalid, "shared path: %v", err)
 		}
 		if !st.Mode().IsRegular() {
-			return transport.TaskView{}, transport.Errorf(http.StatusBadRequest, "shared path %s is not a regular file", req.SharedPath)
+			return transport.TaskView{}, errs.Errorf(errs.Invalid, "shared path %s is not a regular file", req.SharedPath)
 		}
 		ref.SharedPath, ref.Size = req.SharedPath, st.Size()
 	} else {
@@ -94,15 +92,10 @@ func (n *Node) Submit(ctx context.Context, req transport.SubmitRequest, body io.
 	// "duplicate task id" for this request's own fresh ID means an earlier try
 	// of this same proposal was committed and the proposer retried after
 	// losing the answer: the task is recorded, the submission succeeded.
-	if len(sub.Batch) == 1 && sub.Batch[0].Err != "" && sub.Batch[0].Err != "duplicate task id "+t.ID {
-		e := sub.Batch[0].Err
-		switch {
-		case strings.HasPrefix(e, fsm.ErrFileExists.Error()):
-			return transport.TaskView{}, transport.Errorf(http.StatusConflict, "%s", e)
-		case strings.HasPrefix(e, fsm.ErrFileMissing.Error()):
-			return transport.TaskView{}, transport.Errorf(http.StatusNotFound, "%s", e)
+	if len(sub.Batch) == 1 {
+		if err := sub.Batch[0].Error(); err != nil && !errors.Is(err, fsm.ErrDuplicate) {
+			return transport.TaskView{}, fmt.Errorf("submit %s: %w", req.FileID, err)
 		}
-		return transport.TaskView{}, transport.Errorf(http.StatusBadRequest, "%s", e)
 	}
 	var tv transport.TaskView
 	var found bool

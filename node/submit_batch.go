@@ -7,11 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"strings"
 	"time"
 
 	"github.com/ragnode/ragnode/fsm"
+	"github.com/ragnode/ragnode/node/errs"
 	"github.com/ragnode/ragnode/transport"
 )
 
@@ -37,13 +36,13 @@ func (n *Node) SubmitBatch(ctx context.Context, partition string, meta map[strin
 	err := transport.ReadBatch(body, func(e transport.BatchEntry) error {
 		it := &item{res: transport.BatchResult{FileID: e.FileID}}
 		items = append(items, it)
-		if strings.TrimSpace(e.FileID) == "" {
-			it.res.Error, it.res.Code = "file_id must not be blank", http.StatusBadRequest
+		if err := validFileID(e.FileID); err != nil {
+			failBatchItem(&it.res, err)
 			return nil
 		}
 		br := bufio.NewReaderSize(e.Body, 4096)
 		if err := n.checkType(e.FileName, br); err != nil {
-			it.res.Error, it.res.Code = err.Error(), http.StatusUnsupportedMediaType
+			failBatchItem(&it.res, err)
 			return nil
 		}
 		data, err := io.ReadAll(io.LimitReader(br, bulkSmall+1))
@@ -52,7 +51,7 @@ func (n *Node) SubmitBatch(ctx context.Context, partition string, meta map[strin
 		}
 		if len(data) <= bulkSmall {
 			if n.cfg.MaxFileSize > 0 && int64(len(data)) > n.cfg.MaxFileSize {
-				it.res.Error, it.res.Code = tooLarge(n.cfg.MaxFileSize).Error(), http.StatusRequestEntityTooLarge
+				failBatchItem(&it.res, tooLarge(n.cfg.MaxFileSize))
 				return nil
 			}
 			it.small = data
@@ -61,9 +60,8 @@ func (n *Node) SubmitBatch(ctx context.Context, partition string, meta map[strin
 		}
 		hash, size, err := n.blobs.PutLargeNoSync(io.MultiReader(bytes.NewReader(data), br), n.cfg.MaxFileSize, "")
 		if err != nil {
-			var he *transport.HTTPError
-			if errors.As(err, &he) {
-				it.res.Error, it.res.Code = he.Msg, he.Code
+			if errs.KindOf(err) != nil {
+				failBatchItem(&it.res, err) // this file's own fault (too large, bad hash): the others go on
 				return nil
 			}
 			return err
@@ -140,8 +138,14 @@ func (n *Node) SubmitBatch(ctx context.Context, partition string, meta map[strin
 			if it.task == nil {
 				continue
 			}
-			if k < len(sub) && sub[k].Err != "" && !isDuplicate(sub[k].Err) {
-				it.res.Error, it.res.Code = sub[k].Err, http.StatusConflict
+			// A duplicate of this request's own fresh ID is an earlier try of
+			// the same proposal that was committed: the task is recorded.
+			var err error
+			if k < len(sub) {
+				err = sub[k].Error()
+			}
+			if err != nil && !errors.Is(err, fsm.ErrDuplicate) {
+				failBatchItem(&it.res, err)
 			} else {
 				t := *it.task
 				t.State, t.Attempt, t.Submitted = fsm.Queued, 1, now
@@ -165,7 +169,8 @@ func (n *Node) replicateMany(ctx context.Context, hashes []string, want int) []s
 	if want <= 0 {
 		return holders
 	}
-	for _, addr := range n.rankPeers(hashes[0], 1<<30) {
+	for _, pr := range n.peers.ranked(hashes[0]) {
+		addr := pr.HTTP
 		if want == 0 {
 			break
 		}
@@ -181,20 +186,18 @@ func (n *Node) replicateMany(ctx context.Context, hashes []string, want int) []s
 			files = append(files, transport.BatchFile{FileID: h, FileName: h, Size: size,
 				Open: func() (io.ReadCloser, error) { rc, _, err := n.blobs.Open(h); return rc, err }})
 		}
-		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(transport.WriteBatch(pw, files)) }()
+		rd, wr := io.Pipe()
+		go func() { wr.CloseWithError(transport.WriteBatch(wr, files)) }()
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		err := n.client(addr).PutBlobs(cctx, pr)
+		err := n.peers.client(addr).PutBlobs(cctx, rd)
 		cancel()
-		pr.Close()
+		rd.Close()
 		if err != nil {
 			n.log.Warn("replicate blobs", "to", addr, "error", err)
 			continue
 		}
-		if id := n.idOfHTTP(addr); id != "" {
-			holders = append(holders, id)
-			want--
-		}
+		holders = append(holders, pr.ID)
+		want--
 	}
 	return holders
 }
@@ -203,6 +206,8 @@ func (n *Node) replicateMany(ctx context.Context, hashes []string, want int) []s
 // stored in the small-blob database.
 const bulkSmall = smallBlob
 
-// isDuplicate recognises the rejection of a retried submission whose first
-// try was applied: the task exists, so the submission succeeded.
-func isDuplicate(err string) bool { return strings.HasPrefix(err, "duplicate task id") }
+// failBatchItem records one file's own failure; transport shows its kind
+// as the item's status code.
+func failBatchItem(r *transport.BatchResult, err error) {
+	r.Error, r.Err = err.Error(), err
+}

@@ -2,13 +2,12 @@ package node
 
 import (
 	"context"
-	"net/http"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/gpu"
+	"github.com/ragnode/ragnode/node/errs"
 	"github.com/ragnode/ragnode/transport"
 )
 
@@ -58,7 +57,7 @@ func (n *Node) Task(ctx context.Context, id string) (transport.TaskView, error) 
 		}
 	})
 	if !ok {
-		return tv, transport.Errorf(http.StatusNotFound, "task %s not found", id)
+		return tv, errs.Errorf(errs.NotFound, "task %s not found", id)
 	}
 	return tv, nil
 }
@@ -69,13 +68,7 @@ func (n *Node) Cancel(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if res.Err != "" {
-		if strings.HasPrefix(res.Err, fsm.ErrUnknownTask.Error()) {
-			return transport.Errorf(http.StatusNotFound, "task %s not found", id)
-		}
-		return transport.Errorf(http.StatusConflict, "%s", res.Err)
-	}
-	return nil
+	return res.Error() // fsm.ErrUnknownTask, or fsm.ErrConflict when already final
 }
 
 // Drain implements transport.Backend. The node may be named by ID or name.
@@ -89,13 +82,13 @@ func (n *Node) Drain(ctx context.Context, req transport.DrainRequest) error {
 		}
 	})
 	if id == "" {
-		return transport.Errorf(http.StatusNotFound, "no node named %q", req.Node)
+		return errs.Errorf(errs.NotFound, "no node named %q", req.Node)
 	}
 	c := fsm.Command{Type: fsm.CmdSetDrain, NodeID: id, Draining: !req.Cancel, Error: "operator"}
 	if !req.Cancel && req.Deadline != "" {
 		d, err := time.ParseDuration(req.Deadline)
 		if err != nil || d <= 0 {
-			return transport.Errorf(http.StatusBadRequest, "deadline %q is not a positive duration", req.Deadline)
+			return errs.Errorf(errs.Invalid, "deadline %q is not a positive duration", req.Deadline)
 		}
 		c.Deadline = time.Now().Add(d).UnixNano()
 	}

@@ -2,37 +2,152 @@ package node
 
 import (
 	"context"
+	"net/http"
+	"sync"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/ragnode/ragnode/indexer"
+	"github.com/ragnode/ragnode/indexer/store"
 	"github.com/ragnode/ragnode/transport"
 )
 
-// storeFanOut applies a store change on every alive node (local stores) or
-// once (shared store). It is best effort: search filters by the ledger, and
-// the janitor repairs nodes that were down.
-func (n *Node) storeFanOut(ctx context.Context, remote func(context.Context, *transport.Client) error, local func(context.Context) error) {
-	if n.cfg.Indexer.VDB != "local" {
-		if err := local(ctx); err != nil {
-			n.log.Warn("store update", "error", err)
-		}
-		return
+// chunkStore is the vector-store strategy, chosen once at start-up from
+// --vdb: where a file's chunks live, and how a write, a change or a search
+// reaches every copy. Nothing else in node asks which store is configured.
+type chunkStore interface {
+	// WriteFile stores a file's records (upsert, then trim beyond them) and
+	// returns the nodes now holding them; nil when one shared store holds
+	// every file.
+	WriteFile(ctx context.Context, partition, fileID string, recs []store.Record) ([]string, error)
+	// Search answers a query over every copy; duplicates are possible and
+	// the caller keeps the best of each chunk.
+	Search(ctx context.Context, q store.Query) ([]store.Hit, error)
+	// UpdateMetadata, DeleteFile and DeletePartition change every copy, best
+	// effort: search filters by the ledger, and the janitor repairs copies
+	// on nodes that were down.
+	UpdateMetadata(ctx context.Context, partition, fileID string, meta map[string]any)
+	DeleteFile(ctx context.Context, partition, fileID string)
+	DeletePartition(ctx context.Context, partition string)
+	// copies returns this node's own copy store when chunk copies are kept
+	// per node (and so tracked in the ledger, repaired, handed off and
+	// garbage-collected), or nil for a shared store.
+	copies() *store.Local
+}
+
+// sharedChunks is a store every node reaches (Milvus): one write, one
+// search, no copies to track.
+type sharedChunks struct {
+	st  store.Store
+	log hclog.Logger
+}
+
+func (s sharedChunks) WriteFile(ctx context.Context, partition, fileID string, recs []store.Record) ([]string, error) {
+	_, err := indexer.StoreSink{Store: s.st}.WriteFile(ctx, partition, fileID, recs)
+	return nil, err
+}
+
+func (s sharedChunks) Search(ctx context.Context, q store.Query) ([]store.Hit, error) {
+	return s.st.Search(ctx, q)
+}
+
+func (s sharedChunks) UpdateMetadata(ctx context.Context, partition, fileID string, meta map[string]any) {
+	s.warn(s.st.UpdateMetadata(ctx, partition, fileID, meta))
+}
+
+func (s sharedChunks) DeleteFile(ctx context.Context, partition, fileID string) {
+	s.warn(s.st.DeleteFile(ctx, partition, fileID))
+}
+
+func (s sharedChunks) DeletePartition(ctx context.Context, partition string) {
+	s.warn(s.st.DeletePartition(ctx, partition))
+}
+
+func (s sharedChunks) copies() *store.Local { return nil }
+
+func (s sharedChunks) warn(err error) {
+	if err != nil {
+		s.log.Warn("store update", "error", err)
 	}
-	done := make(chan struct{})
-	peers := n.alivePeers()
-	for _, addr := range peers {
-		go func(addr string) {
-			defer func() { done <- struct{}{} }()
+}
+
+// replicatedChunks keeps each file's chunks in the local stores of
+// --chunk-replicas nodes (this one first), searches by fan-out to every
+// alive node, and applies changes on every alive node.
+type replicatedChunks struct {
+	n     *Node
+	local *store.Local
+}
+
+func (r replicatedChunks) WriteFile(ctx context.Context, partition, fileID string, recs []store.Record) ([]string, error) {
+	if _, err := (indexer.StoreSink{Store: r.local}).WriteFile(ctx, partition, fileID, recs); err != nil {
+		return nil, err
+	}
+	holders := []string{r.n.id}
+	return append(holders, r.n.pushChunks(ctx, partition, fileID, recs, r.n.cfg.Indexer.ChunkReplicas-1, holders)...), nil
+}
+
+func (r replicatedChunks) Search(ctx context.Context, q store.Query) ([]store.Hit, error) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	all, err := r.local.Search(ctx, q)
+	if err != nil {
+		r.n.log.Warn("local search", "error", err)
+	}
+	for _, p := range r.n.peers.alive() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
-			if err := remote(cctx, n.client(addr)); err != nil {
-				n.log.Warn("store update on peer", "peer", addr, "error", err)
+			hs, err := r.n.peers.client(p.HTTP).LocalSearch(cctx, q)
+			if err != nil {
+				r.n.log.Warn("search fan-out", "node", p.HTTP, "error", err)
+				return
 			}
-		}(addr)
+			mu.Lock()
+			all = append(all, hs...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return all, nil
+}
+
+func (r replicatedChunks) UpdateMetadata(ctx context.Context, partition, fileID string, meta map[string]any) {
+	r.everywhere(ctx, "/v1/internal/chunks/metadata", transport.ChunkMetadata{Partition: partition, FileID: fileID, Metadata: meta},
+		func(ctx context.Context) error { return r.local.UpdateMetadata(ctx, partition, fileID, meta) })
+}
+
+func (r replicatedChunks) DeleteFile(ctx context.Context, partition, fileID string) {
+	r.everywhere(ctx, "/v1/internal/chunks/delete", transport.ChunkDelete{Partition: partition, FileID: fileID},
+		func(ctx context.Context) error { return r.local.DeleteFile(ctx, partition, fileID) })
+}
+
+func (r replicatedChunks) DeletePartition(ctx context.Context, partition string) {
+	r.everywhere(ctx, "/v1/internal/chunks/delete", transport.ChunkDelete{Partition: partition},
+		func(ctx context.Context) error { return r.local.DeletePartition(ctx, partition) })
+}
+
+func (r replicatedChunks) copies() *store.Local { return r.local }
+
+// everywhere applies a change locally and on every alive peer at once.
+func (r replicatedChunks) everywhere(ctx context.Context, path string, body any, local func(context.Context) error) {
+	var wg sync.WaitGroup
+	for _, p := range r.n.peers.alive() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if err := r.n.peers.client(p.HTTP).Do(cctx, http.MethodPost, path, nil, jsonReader(body), nil); err != nil {
+				r.n.log.Warn("store update on peer", "peer", p.HTTP, "error", err)
+			}
+		}()
 	}
 	if err := local(ctx); err != nil {
-		n.log.Warn("store update", "error", err)
+		r.n.log.Warn("store update", "error", err)
 	}
-	for range peers {
-		<-done
-	}
+	wg.Wait()
 }

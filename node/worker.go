@@ -298,13 +298,13 @@ func (n *Node) readFile(ctx context.Context, t fsm.Task) ([]byte, error) {
 		if h == n.id {
 			continue
 		}
-		addr := n.httpAddrOf(h)
+		addr := n.peers.addrOf(h)
 		if addr == "" {
 			continue
 		}
 		pr, pw := io.Pipe()
 		go func() {
-			pw.CloseWithError(n.client(addr).GetBlob(ctx, t.File.Hash, pw))
+			pw.CloseWithError(n.peers.client(addr).GetBlob(ctx, t.File.Hash, pw))
 		}()
 		hash, _, err := n.blobs.Put(pr, 0, t.File.Hash)
 		pr.Close()

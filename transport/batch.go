@@ -35,6 +35,8 @@ type BatchResult struct {
 	Task   *TaskView `json:"task,omitempty"`
 	Error  string    `json:"error,omitempty"`
 	Code   int       `json:"code,omitempty"`
+	// Err is the failure behind Error; the server sets Code from it.
+	Err error `json:"-"`
 }
 
 // BatchEntry is one file as the server reads it from the stream.
@@ -54,7 +56,7 @@ func ReadBatch(r io.Reader, fn func(BatchEntry) error) error {
 			return nil
 		}
 		if err != nil {
-			return Errorf(http.StatusBadRequest, "read bulk upload: %v", err)
+			return invalidf("read bulk upload: %v", err)
 		}
 		if h.Typeflag != tar.TypeReg {
 			continue

@@ -31,20 +31,6 @@ func NewClient(addr, token string) *Client {
 	return &Client{Addr: addr, Token: token, HTTP: &http.Client{Transport: tr}}
 }
 
-// StatusError is a non-2xx answer.
-type StatusError struct {
-	Code int
-	Msg  string
-}
-
-func (e *StatusError) Error() string { return fmt.Sprintf("%s (HTTP %d)", e.Msg, e.Code) }
-
-// IsStatus reports whether err is an HTTP answer with that code.
-func IsStatus(err error, code int) bool {
-	var se *StatusError
-	return errors.As(err, &se) && se.Code == code
-}
-
 func (c *Client) url(path string, q url.Values) string {
 	u := "http://" + c.Addr + path
 	if len(q) > 0 {
@@ -226,8 +212,11 @@ func (c *Client) Search(ctx context.Context, req SearchRequest) ([]Hit, error) {
 
 // LocalSearch searches one node's own store.
 func (c *Client) LocalSearch(ctx context.Context, q store.Query) ([]store.Hit, error) {
-	var hs []store.Hit
-	return hs, c.Do(ctx, http.MethodPost, "/v1/internal/search-local", nil, jsonBody(q), &hs)
+	var hs []WireHit
+	if err := c.Do(ctx, http.MethodPost, "/v1/internal/search-local", nil, jsonBody(QueryToWire(q)), &hs); err != nil {
+		return nil, err
+	}
+	return HitsFromWire(hs), nil
 }
 
 // PutChunks writes a file's records to a replica.

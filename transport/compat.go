@@ -13,7 +13,6 @@ package transport
 // clients only test for "not 2xx".
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,19 +99,12 @@ func writeDetail(w http.ResponseWriter, code int, format string, args ...any) {
 // replaces the backend's 404 text with RAGondin's wording, which clients
 // match on.
 func writeCompatError(w http.ResponseWriter, err error, notFound string) {
-	var he *HTTPError
-	switch {
-	case errors.As(err, &he):
-		if he.Code == http.StatusNotFound && notFound != "" {
-			writeDetail(w, he.Code, "%s", notFound)
-			return
-		}
-		writeDetail(w, he.Code, "%s", he.Msg)
-	case errors.Is(err, context.DeadlineExceeded):
-		writeDetail(w, http.StatusGatewayTimeout, "%s", err.Error())
-	default:
-		writeDetail(w, http.StatusInternalServerError, "%s", err.Error())
+	code := StatusOf(err)
+	if code == http.StatusNotFound && notFound != "" {
+		writeDetail(w, code, "%s", notFound)
+		return
 	}
+	writeDetail(w, code, "%s", err.Error())
 }
 
 func fileNotFound(partition, fileID string) string {
@@ -152,11 +144,11 @@ func parseMetadata(raw string) (map[string]any, error) {
 	}
 	var v any
 	if err := json.Unmarshal([]byte(raw), &v); err != nil {
-		return nil, Errorf(http.StatusBadRequest, "Invalid JSON in metadata")
+		return nil, invalidf("Invalid JSON in metadata")
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, Errorf(http.StatusBadRequest, "Metadata must be a JSON object.")
+		return nil, invalidf("Metadata must be a JSON object.")
 	}
 	return m, nil
 }
@@ -282,8 +274,7 @@ func (c *compat) submit(w http.ResponseWriter, r *http.Request, req SubmitReques
 	}
 	tv, err := c.b.Submit(r.Context(), req, body)
 	if err != nil {
-		var he *HTTPError
-		if errors.As(err, &he) && he.Code == http.StatusConflict {
+		if StatusOf(err) == http.StatusConflict {
 			// RAGondin's exact wording, partition unquoted.
 			writeDetail(w, http.StatusConflict, "File '%s' already exists in partition %s", req.FileID, req.Partition)
 			return

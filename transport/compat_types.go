@@ -3,8 +3,6 @@ package transport
 import (
 	"context"
 	"io"
-
-	"github.com/ragnode/ragnode/indexer/store"
 )
 
 // FileView is one indexed file as the ledger knows it.
@@ -59,7 +57,8 @@ type QueueInfo struct {
 }
 
 // CompatBackend is what the RAGondin-compatible API needs from a node.
-// Errors carry their status through *HTTPError (404, 409, 415, ...).
+// Errors carry their kind (errs.NotFound, errs.Conflict, errs.Unsupported,
+// fsm rejections); StatusOf turns it into 404, 409, 415, ...
 type CompatBackend interface {
 	// Submit stores the file and records its task. Mode create answers 409
 	// when the file exists, replace answers 404 when it does not; an
@@ -73,33 +72,4 @@ type CompatBackend interface {
 	DeletePartition(ctx context.Context, partition string) error
 	Search(ctx context.Context, req SearchRequest) ([]Hit, error)
 	QueueInfo(ctx context.Context) (QueueInfo, error)
-}
-
-// ChunkWrite carries a file's records to a replica's local store.
-type ChunkWrite struct {
-	Partition string         `json:"partition"`
-	FileID    string         `json:"file_id"`
-	Records   []store.Record `json:"records"`
-}
-
-// ChunkMetadata merges metadata into a file's chunks on one node.
-type ChunkMetadata struct {
-	Partition string         `json:"partition"`
-	FileID    string         `json:"file_id"`
-	Metadata  map[string]any `json:"metadata"`
-}
-
-// ChunkRepair asks a holder to copy a file's live chunks until Want nodes
-// hold them.
-type ChunkRepair struct {
-	Partition string `json:"partition"`
-	FileID    string `json:"file_id"`
-	TaskID    string `json:"task_id"`
-	Want      int    `json:"want"`
-}
-
-// ChunkDelete removes a file's (or, with no FileID, a partition's) chunks.
-type ChunkDelete struct {
-	Partition string `json:"partition"`
-	FileID    string `json:"file_id,omitempty"`
 }

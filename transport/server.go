@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -142,7 +141,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /v1/internal/apply", func(w http.ResponseWriter, r *http.Request) {
 		var req ApplyRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			WriteError(w, Errorf(http.StatusBadRequest, "decode command: %v", err))
+			WriteError(w, invalidf("decode command: %v", err))
 			return
 		}
 		res, err := s.b.Apply(r.Context(), req.Command)
@@ -164,7 +163,7 @@ func (s *Server) routes() {
 		}
 		if m := q.Get("metadata"); m != "" {
 			if err := json.Unmarshal([]byte(m), &req.Metadata); err != nil {
-				WriteError(w, Errorf(http.StatusBadRequest, "metadata must be a JSON object of strings: %v", err))
+				WriteError(w, invalidf("metadata must be a JSON object of strings: %v", err))
 				return
 			}
 		}
@@ -179,7 +178,7 @@ func (s *Server) routes() {
 		var meta map[string]any
 		if m := r.URL.Query().Get("metadata"); m != "" {
 			if err := json.Unmarshal([]byte(m), &meta); err != nil {
-				WriteError(w, Errorf(http.StatusBadRequest, "metadata must be a JSON object: %v", err))
+				WriteError(w, invalidf("metadata must be a JSON object: %v", err))
 				return
 			}
 		}
@@ -187,6 +186,11 @@ func (s *Server) routes() {
 		if err != nil {
 			WriteError(w, err)
 			return
+		}
+		for i := range res {
+			if res[i].Err != nil {
+				res[i].Code = StatusOf(res[i].Err)
+			}
 		}
 		WriteJSON(w, http.StatusCreated, res)
 	})
@@ -207,7 +211,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /v1/drain", func(w http.ResponseWriter, r *http.Request) {
 		var req DrainRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			WriteError(w, Errorf(http.StatusBadRequest, "decode drain request: %v", err))
+			WriteError(w, invalidf("decode drain request: %v", err))
 			return
 		}
 		reply(w, req, s.b.Drain(r.Context(), req))
@@ -231,7 +235,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /v1/search", func(w http.ResponseWriter, r *http.Request) {
 		var req SearchRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			WriteError(w, Errorf(http.StatusBadRequest, "decode search request: %v", err))
+			WriteError(w, invalidf("decode search request: %v", err))
 			return
 		}
 		hits, err := s.b.Search(r.Context(), req)
@@ -241,18 +245,18 @@ func (s *Server) routes() {
 		reply(w, hits, err)
 	})
 	s.mux.HandleFunc("POST /v1/internal/search-local", func(w http.ResponseWriter, r *http.Request) {
-		var q store.Query
+		var q WireQuery
 		if err := json.NewDecoder(r.Body).Decode(&q); err != nil {
-			WriteError(w, Errorf(http.StatusBadRequest, "decode query: %v", err))
+			WriteError(w, invalidf("decode query: %v", err))
 			return
 		}
-		hits, err := s.b.LocalSearch(r.Context(), q)
-		reply(w, hits, err)
+		hits, err := s.b.LocalSearch(r.Context(), QueryFromWire(q))
+		reply(w, HitsToWire(hits), err)
 	})
 	s.mux.HandleFunc("POST /v1/internal/chunks", func(w http.ResponseWriter, r *http.Request) {
 		var cw ChunkWrite
 		if err := json.NewDecoder(r.Body).Decode(&cw); err != nil {
-			WriteError(w, Errorf(http.StatusBadRequest, "decode chunks: %v", err))
+			WriteError(w, invalidf("decode chunks: %v", err))
 			return
 		}
 		reply(w, map[string]int{"written": len(cw.Records)}, s.b.PutChunks(r.Context(), cw))
@@ -260,7 +264,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /v1/internal/chunks/metadata", func(w http.ResponseWriter, r *http.Request) {
 		var m ChunkMetadata
 		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
-			WriteError(w, Errorf(http.StatusBadRequest, "decode metadata: %v", err))
+			WriteError(w, invalidf("decode metadata: %v", err))
 			return
 		}
 		reply(w, map[string]string{"updated": m.FileID}, s.b.ChunkMetadata(r.Context(), m))
@@ -268,7 +272,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /v1/internal/chunks/delete", func(w http.ResponseWriter, r *http.Request) {
 		var d ChunkDelete
 		if err := json.NewDecoder(r.Body).Decode(&d); err != nil {
-			WriteError(w, Errorf(http.StatusBadRequest, "decode delete: %v", err))
+			WriteError(w, invalidf("decode delete: %v", err))
 			return
 		}
 		reply(w, map[string]string{"deleted": d.Partition + "/" + d.FileID}, s.b.ChunkDelete(r.Context(), d))
@@ -276,7 +280,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /v1/internal/chunks/repair", func(w http.ResponseWriter, r *http.Request) {
 		var cr ChunkRepair
 		if err := json.NewDecoder(r.Body).Decode(&cr); err != nil {
-			WriteError(w, Errorf(http.StatusBadRequest, "decode repair: %v", err))
+			WriteError(w, invalidf("decode repair: %v", err))
 			return
 		}
 		reply(w, map[string]string{"repaired": cr.FileID}, s.b.RepairChunks(r.Context(), cr))
@@ -310,13 +314,5 @@ func WriteJSON(w http.ResponseWriter, code int, v any) {
 
 // WriteError maps an error to a status code and an ErrorBody.
 func WriteError(w http.ResponseWriter, err error) {
-	code := http.StatusInternalServerError
-	var he *HTTPError
-	switch {
-	case errors.As(err, &he):
-		code = he.Code
-	case errors.Is(err, context.DeadlineExceeded):
-		code = http.StatusGatewayTimeout
-	}
-	WriteJSON(w, code, ErrorBody{Error: err.Error()})
+	WriteJSON(w, StatusOf(err), ErrorBody{Error: err.Error()})
 }
