@@ -7,7 +7,6 @@ import (
 
 	"github.com/ragnode/ragnode/gpu"
 )
-
 // Errors a command can be rejected with. Apply returns their text in Result.Err.
 var (
 	ErrStaleAttempt = errors.New("stale attempt")
@@ -156,9 +155,6 @@ func (s *State) TasksOn(nodeID string) []*Task {
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
-
-// QueuedTasks lists queued tasks in submission order.
-func (s *State) QueuedTasks() []*Task { return s.QueuedHeads(0) }
 
 // QueuedCount is the number of queued tasks.
 func (s *State) QueuedCount() int { return s.queue.len() }

@@ -78,9 +78,6 @@ func New(cfg Config, emb embed.Embedder, sink Sink) (*Pipeline, error) {
 	return &Pipeline{cfg: cfg, tok: tok, embedder: emb, sink: sink}, nil
 }
 
-// Embedder returns the pipeline's embedder (search uses the same one).
-func (p *Pipeline) Embedder() embed.Embedder { return p.embedder }
-
 // Input is one task's file.
 type Input struct {
 	TaskID    string

@@ -131,7 +131,8 @@ func (n *Node) statsOf(ctx context.Context, id string) (st struct {
 
 // oddPromoter promotes stable, healthy non-voters until there are five
 // voters, keeping the voter count odd (an even count adds no failure
-// tolerance but makes quorum bigger). It never demotes.
+// tolerance but makes quorum bigger). When a voter left and no non-voter can
+// replace it, it demotes one follower to get back to an odd count.
 type oddPromoter struct{}
 
 const maxVoters = 5

@@ -40,7 +40,9 @@ func openBlobStore(dir string) (*blobStore, error) {
 		return nil, fmt.Errorf("open blob db (is another ragnode using this data dir?): %w", err)
 	}
 	// Batch: up to 64 concurrent single puts per commit, waiting at most
-	// 2 ms for company (LIBNOTES: 64 writers 5.7k -> 98k puts/s).
+	// 2 ms for company (bbolt's default batch of 1000 puts and 10 ms delay
+	// left 64 concurrent uploads waiting on the timer: measured on this
+	// project's 2-core machine, 5.7k puts/s before and 98k after).
 	db.MaxBatchSize, db.MaxBatchDelay = 64, 2*time.Millisecond
 	if err := db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucketIfNotExists(smallBucket); return err }); err != nil {
 		db.Close()

@@ -82,15 +82,18 @@ func (n *Node) startSerf(hasState bool) error {
 	return nil
 }
 
-func (n *Node) setStateTag() {
+func (n *Node) setStateTag() { n.setTag(tagState, "1") }
+
+// setTag gossips one changed tag of this node.
+func (n *Node) setTag(key, value string) {
 	tags := map[string]string{}
 	for k, v := range n.serf.LocalMember().Tags {
 		tags[k] = v
 	}
-	if tags[tagState] == "1" {
+	if tags[key] == value {
 		return
 	}
-	tags[tagState] = "1"
+	tags[key] = value
 	if err := n.serf.SetTags(tags); err != nil {
 		n.log.Warn("set serf tags", "error", err)
 	}

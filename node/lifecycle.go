@@ -183,6 +183,7 @@ func (n *Node) Leave(ctx context.Context) error {
 	if !n.leaving.CompareAndSwap(false, true) {
 		return errs.Errorf(errs.Conflict, "leave already in progress")
 	}
+	n.setTag(tagLeaving, "1")
 	n.drainSelf(n.cfg.DrainTimeout, "leave")
 	n.handOffChunks(ctx)
 	if n.raft.State() == raft.Leader && n.otherVoters() {
@@ -198,6 +199,7 @@ func (n *Node) Leave(ctx context.Context) error {
 		}
 		if time.Now().After(deadline) {
 			n.leaving.Store(false)
+			n.setTag(tagLeaving, "")
 			return fmt.Errorf("leave: remove from raft: %w", err)
 		}
 		time.Sleep(200 * time.Millisecond)

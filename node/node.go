@@ -32,6 +32,11 @@ const (
 	tagVersion = "ver"
 	tagExpect  = "expect"
 	tagState   = "state" // "1" once the node holds Raft state
+	// tagLeaving is set by a node that is leaving for good, before it asks
+	// to be removed from Raft, so the leader's reconcile does not add it
+	// back while Serf still lists it alive. A restarted process gossips
+	// fresh tags without it, so a node that left can come back.
+	tagLeaving = "leaving"
 )
 
 // Node is one running ragnode.

@@ -111,27 +111,9 @@ func (pd *pending) size() int {
 	return 1
 }
 
-// flush sends one Raft entry for the whole batch. A proposal that is itself
-// a batch (a submission: blob holders + task) is flattened into the entry,
-// so it stays atomic while sharing the entry with its neighbours.
+// flush sends one Raft entry for the whole batch and answers each caller.
 func (p *proposer) flush(batch []*pending) {
-	type span struct{ off, n int }
-	spans := make([]span, len(batch))
-	var cmds []fsm.Command
-	for i, pd := range batch {
-		if pd.cmd.Type == fsm.CmdBatch {
-			spans[i] = span{len(cmds), len(pd.cmd.Batch)}
-			cmds = append(cmds, pd.cmd.Batch...)
-		} else {
-			spans[i] = span{len(cmds), 1}
-			cmds = append(cmds, pd.cmd)
-		}
-	}
-	direct := len(batch) == 1 && batch[0].cmd.Type != fsm.CmdBatch
-	cmd := batch[0].cmd
-	if !direct {
-		cmd = fsm.Command{Type: fsm.CmdBatch, Now: batch[0].cmd.Now, Batch: cmds}
-	}
+	cmd, spans, direct := pack(batch)
 	// The batch lives as long as its longest-waiting caller.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -153,25 +135,65 @@ func (p *proposer) flush(batch []*pending) {
 		_ = p.n.fsm.WaitApplied(wctx, res.Index)
 		wcancel()
 	}
-	if err == nil && !direct && len(res.Batch) != len(cmds) {
-		err = fmt.Errorf("leader returned %d results for %d commands", len(res.Batch), len(cmds))
+	for i, o := range unpack(batch, spans, direct, res, err) {
+		batch[i].done <- o
 	}
+}
+
+// span is where one caller's commands sit in a packed entry.
+type span struct{ off, n int }
+
+// pack builds one entry for the batch. A proposal that is itself a batch (a
+// submission: blob holders + task) is flattened into the entry, so it stays
+// atomic while sharing the entry with its neighbours. A lone plain command
+// is sent as is (direct).
+func pack(batch []*pending) (cmd fsm.Command, spans []span, direct bool) {
+	spans = make([]span, len(batch))
+	var cmds []fsm.Command
 	for i, pd := range batch {
-		o := proposal{err: err}
-		if err == nil {
-			switch {
-			case direct:
-				o.res = res
-			case pd.cmd.Type == fsm.CmdBatch:
-				sp := spans[i]
-				o.res = fsm.Result{Batch: res.Batch[sp.off : sp.off+sp.n], Index: res.Index}
-			default:
-				o.res = res.Batch[spans[i].off]
-				o.res.Index = res.Index
-			}
+		if pd.cmd.Type == fsm.CmdBatch {
+			spans[i] = span{len(cmds), len(pd.cmd.Batch)}
+			cmds = append(cmds, pd.cmd.Batch...)
+		} else {
+			spans[i] = span{len(cmds), 1}
+			cmds = append(cmds, pd.cmd)
 		}
-		pd.done <- o
 	}
+	direct = len(batch) == 1 && batch[0].cmd.Type != fsm.CmdBatch
+	if direct {
+		return batch[0].cmd, spans, true
+	}
+	return fsm.Command{Type: fsm.CmdBatch, Now: batch[0].cmd.Now, Batch: cmds}, spans, false
+}
+
+// unpack gives each caller its part of the entry's result: a batch caller
+// its inner results, a plain caller its one result, all with the index.
+func unpack(batch []*pending, spans []span, direct bool, res fsm.Result, err error) []proposal {
+	want := 0
+	for _, sp := range spans {
+		want += sp.n
+	}
+	if err == nil && !direct && len(res.Batch) != want {
+		err = fmt.Errorf("leader returned %d results for %d commands", len(res.Batch), want)
+	}
+	out := make([]proposal, len(batch))
+	for i, pd := range batch {
+		if err != nil {
+			out[i] = proposal{err: err}
+			continue
+		}
+		switch {
+		case direct:
+			out[i].res = res
+		case pd.cmd.Type == fsm.CmdBatch:
+			sp := spans[i]
+			out[i].res = fsm.Result{Batch: res.Batch[sp.off : sp.off+sp.n], Index: res.Index}
+		default:
+			out[i].res = res.Batch[spans[i].off]
+			out[i].res.Index = res.Index
+		}
+	}
+	return out
 }
 
 func (p *proposer) sendWithRetry(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {

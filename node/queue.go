@@ -37,13 +37,26 @@ func (n *Node) QueueInfo(ctx context.Context) (transport.QueueInfo, error) {
 			qi.TotalSlots = qi.PoolSize
 		}
 		qi.BusySlots = s.ActiveTotal()
-		for k, v := range s.Counts() {
-			qi.Tasks[string(k)] = v
-		}
+		qi.Tasks = taskCounts(s)
 	})
 	qi.FreeSlots = qi.TotalSlots - qi.BusySlots
 	if qi.FreeSlots < 0 {
 		qi.FreeSlots = 0
 	}
 	return qi, nil
+}
+
+// taskCounts counts tasks by state, and running tasks by the stage they
+// last reported (loading, chunking, embedding, inserting), which is what
+// RAGondin's queue view shows.
+func taskCounts(s *fsm.State) map[string]int {
+	out := map[string]int{}
+	for _, t := range s.Tasks {
+		k := string(t.State)
+		if t.State == fsm.Running && t.Stage != "" {
+			k = t.Stage
+		}
+		out[k]++
+	}
+	return out
 }

@@ -66,7 +66,7 @@ func (n *Node) reconcileMembers(ctx context.Context, ap *autopilot.Autopilot) {
 		}
 		switch m.Status {
 		case serf.StatusAlive, serf.StatusLeaving:
-			if n.leaving.Load() && id == n.id {
+			if (n.leaving.Load() && id == n.id) || m.Tags[tagLeaving] == "1" {
 				continue
 			}
 			if s, ok := inRaft[id]; !ok || string(s.Address) != m.Tags[tagRaft] {

@@ -51,6 +51,16 @@ func (n *Node) Search(ctx context.Context, req transport.SearchRequest) ([]trans
 }
 
 func (n *Node) filterHits(hits []store.Hit, req transport.SearchRequest) []transport.Hit {
+	var out []transport.Hit
+	n.fsm.View(func(s *fsm.State) { out = liveHits(s, hits, req) })
+	return out
+}
+
+// liveHits keeps the best copy of each chunk, drops chunks that are not of
+// their file's live version (a stale copy, a deleted file, a trimmed index),
+// answers with the file's current ledger metadata, applies the metadata
+// filter, and returns the TopK best.
+func liveHits(s *fsm.State, hits []store.Hit, req transport.SearchRequest) []transport.Hit {
 	best := map[string]store.Hit{}
 	for _, h := range hits {
 		if b, ok := best[h.ID]; !ok || h.Score > b.Score {
@@ -58,27 +68,25 @@ func (n *Node) filterHits(hits []store.Hit, req transport.SearchRequest) []trans
 		}
 	}
 	var out []transport.Hit
-	n.fsm.View(func(s *fsm.State) {
-		for _, h := range best {
-			f := s.Files[fsm.FileKey(h.Partition, h.FileID)]
-			if f == nil || f.LiveTask == "" || h.Index >= f.LiveChunks {
-				continue
-			}
-			if task, _ := h.Metadata[indexer.MetaTask].(string); task != f.LiveTask {
-				continue
-			}
-			meta := map[string]any{}
-			for k, v := range f.Metadata {
-				meta[k] = v
-			}
-			meta["filename"], meta["partition"], meta["file_id"] = f.Ref.Name, f.Partition, f.FileID
-			if !metaMatches(meta, req.Filter) {
-				continue
-			}
-			out = append(out, transport.Hit{Score: h.Score, ChunkID: h.ID, Partition: h.Partition, FileID: h.FileID,
-				FileName: f.Ref.Name, Page: h.Page, Index: h.Index, Headings: h.Headings, Text: h.Text, Metadata: meta})
+	for _, h := range best {
+		f := s.Files[fsm.FileKey(h.Partition, h.FileID)]
+		if f == nil || f.LiveTask == "" || h.Index >= f.LiveChunks {
+			continue
 		}
-	})
+		if task, _ := h.Metadata[indexer.MetaTask].(string); task != f.LiveTask {
+			continue
+		}
+		meta := map[string]any{}
+		for k, v := range f.Metadata {
+			meta[k] = v
+		}
+		meta["filename"], meta["partition"], meta["file_id"] = f.Ref.Name, f.Partition, f.FileID
+		if !metaMatches(meta, req.Filter) {
+			continue
+		}
+		out = append(out, transport.Hit{Score: h.Score, ChunkID: h.ID, Partition: h.Partition, FileID: h.FileID,
+			FileName: f.Ref.Name, Page: h.Page, Index: h.Index, Headings: h.Headings, Text: h.Text, Metadata: meta})
+	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Score != out[j].Score {
 			return out[i].Score > out[j].Score

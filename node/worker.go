@@ -24,8 +24,6 @@ type workerPool struct {
 	idle    []*slot
 	stopped bool
 	wg      sync.WaitGroup
-	// peak is the highest number of tasks this node ran at once.
-	peak int
 }
 
 type run struct {
@@ -93,9 +91,6 @@ func (p *workerPool) sync() {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		p.running[ref] = &run{cancel: cancel}
-		if k := p.active(); k > p.peak {
-			p.peak = k
-		}
 		p.wg.Add(1)
 		go p.execute(ctx, ref, t)
 	}
@@ -265,13 +260,6 @@ func (p *workerPool) stopAll() {
 	for _, s := range idle {
 		_ = s.r.Close()
 	}
-}
-
-// Peak returns the highest number of concurrent local runs seen.
-func (p *workerPool) Peak() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.peak
 }
 
 // readFile fetches a task's bytes: shared path, local blob, or a holder.

@@ -242,16 +242,6 @@ func (e *Env) markFault() {
 	e.mu.Unlock()
 }
 
-// ByName finds a process.
-func (e *Env) ByName(name string) *harness.Proc {
-	for _, p := range e.Procs() {
-		if p.Name == name {
-			return p
-		}
-	}
-	return nil
-}
-
 func quick(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
 }

@@ -1,9 +1,12 @@
-// Package transport is ragnode's wire: the HTTP API every node serves, its
-// Go client, bearer-token checks, and forwarding of writes to the leader.
+// Package transport is ragnode's wire: the HTTP API every node serves (the
+// /v1 API, the peer routes under /v1/internal/, the RAGondin-compatible
+// routes), its Go client, bearer-token checks, and the wire types nodes
+// exchange. Forwarding writes to the leader is node's (node/propose.go).
 //
-// Guarantee: a request accepted by any node reaches the leader or fails with
-// an error that says why; a write is never applied twice by a retry because
-// every ledger write is idempotent or fenced in the FSM.
+// Guarantee: transport is the only place a failure becomes an HTTP status
+// (StatusOf), and a peer's status becomes the same failure kind again on the
+// client side, so errors.Is works across a forwarded call; the peer wire
+// types have frozen JSON names (wire.go).
 package transport
 
 import (

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/indexer/store"
@@ -187,21 +186,6 @@ func (c *Client) GetBlob(ctx context.Context, hash string, w io.Writer) error {
 // PutBlob pushes a blob replica.
 func (c *Client) PutBlob(ctx context.Context, hash string, body io.Reader) error {
 	return c.Do(ctx, http.MethodPut, "/v1/blobs/"+hash, nil, body, nil)
-}
-
-// WaitReachable polls Status until the node answers or ctx ends.
-func (c *Client) WaitReachable(ctx context.Context) error {
-	for {
-		_, err := c.Status(ctx)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 // Search runs a cluster-wide search.

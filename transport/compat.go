@@ -547,21 +547,17 @@ func (c *compat) searchPartition(w http.ResponseWriter, r *http.Request) {
 	c.search(w, r, SearchRequest{Text: text, Partitions: []string{r.PathValue("partition")}, TopK: topK}, "", topK)
 }
 
-// searchFile filters hits by file after searching the partition, because
-// the backend does not filter on file_id. It asks for more hits than wanted
-// so that a file among many still fills top_k; a file whose chunks all rank
-// below that wider cut returns fewer hits than top_k.
+// searchFile asks the backend for the file's chunks only, through the
+// file_id filter that every backend applies against the ledger.
 func (c *compat) searchFile(w http.ResponseWriter, r *http.Request) {
 	text, topK, ok := searchParams(w, r)
 	if !ok {
 		return
 	}
-	wide := topK
-	if topK <= 1000 {
-		wide = max(topK*10, 100)
-	}
-	req := SearchRequest{Text: text, Partitions: []string{r.PathValue("partition")}, TopK: wide}
-	c.search(w, r, req, r.PathValue("file_id"), topK)
+	fileID := r.PathValue("file_id")
+	req := SearchRequest{Text: text, Partitions: []string{r.PathValue("partition")}, TopK: topK,
+		Filter: map[string]string{"file_id": fileID}}
+	c.search(w, r, req, fileID, topK)
 }
 
 // search answers {"documents": [{"link", "metadata", "content"}]}, the

@@ -21,6 +21,7 @@ import (
 	"testing"
 
 	"github.com/ragnode/ragnode/fsm"
+	"github.com/ragnode/ragnode/node/errs"
 )
 
 // stubBackend satisfies Backend for NewServer; the compat API never calls it,
@@ -55,14 +56,14 @@ func newFakeCompat() *fakeCompat {
 func (f *fakeCompat) Submit(ctx context.Context, req SubmitRequest, body io.Reader) (TaskView, error) {
 	switch strings.ToLower(filepath.Ext(req.FileName)) {
 	case ".exe", ".png":
-		return TaskView{}, Errorf(http.StatusUnsupportedMediaType, "unsupported file type %q", filepath.Ext(req.FileName))
+		return TaskView{}, errorfHTTP(http.StatusUnsupportedMediaType, "unsupported file type %q", filepath.Ext(req.FileName))
 	}
 	data, err := io.ReadAll(io.LimitReader(body, f.maxBytes+1))
 	if err != nil {
 		return TaskView{}, err
 	}
 	if int64(len(data)) > f.maxBytes {
-		return TaskView{}, Errorf(http.StatusRequestEntityTooLarge, "file exceeds %d bytes", f.maxBytes)
+		return TaskView{}, errorfHTTP(http.StatusRequestEntityTooLarge, "file exceeds %d bytes", f.maxBytes)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -70,9 +71,9 @@ func (f *fakeCompat) Submit(ctx context.Context, req SubmitRequest, body io.Read
 	_, exists := f.files[key]
 	switch {
 	case req.Mode == fsm.ModeCreate && exists:
-		return TaskView{}, Errorf(http.StatusConflict, "file exists: %s", req.FileID)
+		return TaskView{}, errorfHTTP(http.StatusConflict, "file exists: %s", req.FileID)
 	case req.Mode == fsm.ModeReplace && !exists:
-		return TaskView{}, Errorf(http.StatusNotFound, "file missing: %s", req.FileID)
+		return TaskView{}, errorfHTTP(http.StatusNotFound, "file missing: %s", req.FileID)
 	}
 	var b [24]byte
 	_, _ = rand.Read(b[:])
@@ -114,7 +115,7 @@ func (f *fakeCompat) Task(ctx context.Context, id string) (TaskView, error) {
 	defer f.mu.Unlock()
 	t, ok := f.tasks[id]
 	if !ok {
-		return TaskView{}, Errorf(http.StatusNotFound, "no task %s", id)
+		return TaskView{}, errorfHTTP(http.StatusNotFound, "no task %s", id)
 	}
 	return t, nil
 }
@@ -132,7 +133,7 @@ func (f *fakeCompat) File(ctx context.Context, partition, fileID string) (FileVi
 	defer f.mu.Unlock()
 	fv, ok := f.files[[2]string{partition, fileID}]
 	if !ok {
-		return FileView{}, Errorf(http.StatusNotFound, "file missing")
+		return FileView{}, errorfHTTP(http.StatusNotFound, "file missing")
 	}
 	return fv, nil
 }
@@ -143,7 +144,7 @@ func (f *fakeCompat) UpdateFileMetadata(ctx context.Context, partition, fileID s
 	key := [2]string{partition, fileID}
 	fv, ok := f.files[key]
 	if !ok {
-		return Errorf(http.StatusNotFound, "file missing")
+		return errorfHTTP(http.StatusNotFound, "file missing")
 	}
 	if fv.Metadata == nil {
 		fv.Metadata = map[string]any{}
@@ -158,7 +159,7 @@ func (f *fakeCompat) DeleteFile(ctx context.Context, partition, fileID string) e
 	defer f.mu.Unlock()
 	key := [2]string{partition, fileID}
 	if _, ok := f.files[key]; !ok {
-		return Errorf(http.StatusNotFound, "file missing")
+		return errorfHTTP(http.StatusNotFound, "file missing")
 	}
 	delete(f.files, key)
 	return nil
@@ -186,7 +187,7 @@ func (f *fakeCompat) DeletePartition(ctx context.Context, partition string) erro
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.created[partition]; !ok {
-		return Errorf(http.StatusNotFound, "no partition")
+		return errorfHTTP(http.StatusNotFound, "no partition")
 	}
 	delete(f.created, partition)
 	for k := range f.files {
@@ -200,8 +201,10 @@ func (f *fakeCompat) DeletePartition(ctx context.Context, partition string) erro
 // Search returns three chunks per file, scored by file order, and records
 // the request so tests can see what the handler asked for.
 func (f *fakeCompat) Search(ctx context.Context, req SearchRequest) ([]Hit, error) {
-	if req.Filter != nil {
-		return nil, Errorf(http.StatusBadRequest, "filter not supported")
+	for k := range req.Filter {
+		if k != "file_id" {
+			return nil, errs.Errorf(errs.Invalid, "filter on %s not supported by the fake", k)
+		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -212,7 +215,7 @@ func (f *fakeCompat) Search(ctx context.Context, req SearchRequest) ([]Hit, erro
 	}
 	keys := make([][2]string, 0, len(f.files))
 	for k := range f.files {
-		if len(want) == 0 || want[k[0]] {
+		if (len(want) == 0 || want[k[0]]) && (req.Filter["file_id"] == "" || req.Filter["file_id"] == k[1]) {
 			keys = append(keys, k)
 		}
 	}
@@ -501,7 +504,7 @@ func TestCompatSequence(t *testing.T) {
 	// Search.
 	body = e.expect("GET", "/search/partition/docs/file/f2?text=notes&top_k=2", 200, "")
 	docs := decode(t, body)["documents"].([]any)
-	if len(docs) != 2 || e.fake.lastSearch().TopK < 100 || e.fake.lastSearch().Filter != nil {
+	if len(docs) != 2 || e.fake.lastSearch().TopK != 2 || e.fake.lastSearch().Filter["file_id"] != "f2" {
 		t.Fatalf("file search: %d docs, backend request %+v", len(docs), e.fake.lastSearch())
 	}
 	for _, d := range docs {
@@ -648,4 +651,9 @@ func TestRagTaskState(t *testing.T) {
 			t.Errorf("ragTaskState(%q, %q) = %q; want %q", c.state, c.stage, got, c.want)
 		}
 	}
+}
+
+// errorfHTTP builds the error a real backend returns for a status.
+func errorfHTTP(code int, format string, args ...any) error {
+	return errs.Errorf(kindOfStatus(code), format, args...)
 }

@@ -277,31 +277,6 @@ func (p *Proc) TailLog(n int64) string {
 	return string(b)
 }
 
-// StartCluster starts k nodes on 127.0.0.(base+i): the first bootstraps,
-// the others join it; it waits until every node sees a leader.
-func (c *Cluster) StartCluster(k int, base int, args ...string) ([]*Proc, error) {
-	var ps []*Proc
-	for i := 0; i < k; i++ {
-		p := c.Add(fmt.Sprintf("n%d", i+1), fmt.Sprintf("127.0.0.%d", base+i), args...)
-		var join []string
-		if i > 0 {
-			join = []string{ps[0].SerfAddr()}
-		}
-		if err := p.Start(join...); err != nil {
-			return nil, err
-		}
-		ps = append(ps, p)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for _, p := range ps {
-		if err := p.WaitReady(ctx); err != nil {
-			return nil, err
-		}
-	}
-	return ps, nil
-}
-
 // WaitHealthy waits until the cluster reports healthy with the given voters.
 func WaitHealthy(ctx context.Context, p *Proc, voters int) error {
 	c := p.Client()
