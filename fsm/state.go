@@ -7,6 +7,7 @@ import (
 
 	"github.com/ragnode/ragnode/gpu"
 )
+
 // Errors a command can be rejected with. Apply returns their text in Result.Err.
 var (
 	ErrStaleAttempt = errors.New("stale attempt")
