@@ -1,20 +1,9 @@
 package fsm
 
 import (
-	"errors"
-	"fmt"
 	"sort"
 
 	"github.com/ragnode/ragnode/gpu"
-)
-
-// Errors a command can be rejected with. Apply returns their text in Result.Err.
-var (
-	ErrStaleAttempt = errors.New("stale attempt")
-	ErrUnknownTask  = errors.New("unknown task")
-	ErrUnknownNode  = errors.New("unknown node")
-	ErrFileExists   = errors.New("file exists")
-	ErrFileMissing  = errors.New("file not found")
 )
 
 type gpuKey struct {
@@ -189,7 +178,7 @@ func (s *State) apply(c Command) Result {
 		res := Result{Batch: make([]Result, len(c.Batch))}
 		for i, sub := range c.Batch {
 			if sub.Type == CmdBatch {
-				res.Batch[i] = Result{Err: "nested batch"}
+				res.Batch[i] = rejectf(CodeInvalid, "nested batch")
 				continue
 			}
 			res.Batch[i] = s.apply(sub)
@@ -294,7 +283,7 @@ func (s *State) apply(c Command) Result {
 			return reject(ErrUnknownTask, c.TaskID)
 		}
 		if t.State.Terminal() {
-			return Result{Err: fmt.Sprintf("task %s is already %s", t.ID, t.State)}
+			return rejectf(CodeConflict, "task %s is already %s", t.ID, t.State)
 		}
 		s.finish(t, Cancelled, c.Now)
 		return Result{}
@@ -372,7 +361,7 @@ func (s *State) apply(c Command) Result {
 	case CmdChunkHolders:
 		f := s.Files[FileKey(c.Partition, c.FileID)]
 		if f == nil || f.LiveTask != c.TaskID {
-			return Result{Err: "chunk holders for a file version that is not live"}
+			return rejectf(CodeConflict, "chunk holders for a file version that is not live")
 		}
 		for _, h := range c.ChunkHolders {
 			if !contains(f.ChunkHolders, h) {
@@ -386,7 +375,7 @@ func (s *State) apply(c Command) Result {
 		return Result{}
 	case CmdBlobHolders:
 		if c.Blob == nil {
-			return Result{Err: "blob_holders without blob"}
+			return rejectf(CodeInvalid, "blob_holders without blob")
 		}
 		b := s.Blobs[c.Blob.Hash]
 		if b == nil {
@@ -404,11 +393,7 @@ func (s *State) apply(c Command) Result {
 		sort.Strings(b.Holders)
 		return Result{}
 	}
-	return Result{Err: fmt.Sprintf("unknown command type %q", c.Type)}
-}
-
-func reject(err error, what string) Result {
-	return Result{Err: fmt.Sprintf("%s: %s", err, what)}
+	return rejectf(CodeInvalid, "unknown command type %q", c.Type)
 }
 
 func (s *State) maxAttempts() int {
@@ -425,14 +410,14 @@ func (s *State) current(id string, attempt int) (*Task, Result) {
 		return nil, reject(ErrUnknownTask, id)
 	}
 	if t.Attempt != attempt || !t.State.Active() {
-		return nil, Result{Err: fmt.Sprintf("%s: task %s is at attempt %d (%s), report is for attempt %d", ErrStaleAttempt, id, t.Attempt, t.State, attempt)}
+		return nil, rejectf(CodeStaleAttempt, "%s: task %s is at attempt %d (%s), report is for attempt %d", ErrStaleAttempt, id, t.Attempt, t.State, attempt)
 	}
 	return t, Result{}
 }
 
 func (s *State) registerNode(c Command) Result {
 	if c.Node == nil || c.Node.ID == "" {
-		return Result{Err: "register_node without node"}
+		return rejectf(CodeInvalid, "register_node without node")
 	}
 	in := *c.Node
 	in.GPUs = append([]gpu.Device(nil), in.GPUs...)
@@ -470,11 +455,11 @@ func (s *State) submit(c Command) Result {
 	for i := range c.Tasks {
 		in := c.Tasks[i]
 		if in.ID == "" {
-			res.Batch[i] = Result{Err: "task without id"}
+			res.Batch[i] = rejectf(CodeInvalid, "task without id")
 			continue
 		}
 		if _, dup := s.Tasks[in.ID]; dup {
-			res.Batch[i] = Result{Err: "duplicate task id " + in.ID}
+			res.Batch[i] = rejectf(CodeDuplicate, "%s %s", ErrDuplicate, in.ID)
 			continue
 		}
 		k := FileKey(in.Partition, in.FileID)
@@ -537,36 +522,36 @@ func (s *State) assignOne(a Assignment, now int64) Result {
 		return reject(ErrUnknownTask, a.TaskID)
 	}
 	if t.State != Queued || t.Attempt != a.Attempt {
-		return Result{Err: fmt.Sprintf("%s: task %s is %s at attempt %d", ErrStaleAttempt, t.ID, t.State, t.Attempt)}
+		return rejectf(CodeStaleAttempt, "%s: task %s is %s at attempt %d", ErrStaleAttempt, t.ID, t.State, t.Attempt)
 	}
 	n := s.Nodes[a.NodeID]
 	if n == nil {
 		return reject(ErrUnknownNode, a.NodeID)
 	}
 	if n.Status != NodeAlive || n.Draining {
-		return Result{Err: fmt.Sprintf("node %s is not eligible (%s, draining=%v)", n.ID, n.Status, n.Draining)}
+		return rejectf(CodeNoCapacity, "node %s is not eligible (%s, draining=%v)", n.ID, n.Status, n.Draining)
 	}
 	if n.MaxConcurrent > 0 && s.active[n.ID] >= n.MaxConcurrent {
-		return Result{Err: fmt.Sprintf("node %s is at its concurrency limit", n.ID)}
+		return rejectf(CodeNoCapacity, "node %s is at its concurrency limit", n.ID)
 	}
 	if a.GPU < 0 {
 		if s.cpuUsed[n.ID] >= n.CPUSlots {
-			return Result{Err: fmt.Sprintf("node %s has no free CPU slot", n.ID)}
+			return rejectf(CodeNoCapacity, "node %s has no free CPU slot", n.ID)
 		}
 		a.Milli, a.MemBytes = 0, 0
 	} else {
 		if a.GPU >= len(n.GPUs) {
-			return Result{Err: fmt.Sprintf("node %s has no GPU %d", n.ID, a.GPU)}
+			return rejectf(CodeNoCapacity, "node %s has no GPU %d", n.ID, a.GPU)
 		}
 		if a.Milli <= 0 || a.Milli > gpu.MilliPerGPU {
-			return Result{Err: fmt.Sprintf("invalid GPU fraction %d", a.Milli)}
+			return rejectf(CodeInvalid, "invalid GPU fraction %d", a.Milli)
 		}
 		u := s.usage[gpuKey{n.ID, a.GPU}]
 		if u.milli+a.Milli > gpu.MilliPerGPU {
-			return Result{Err: fmt.Sprintf("GPU %d of node %s has %d milli-GPUs free, task needs %d", a.GPU, n.ID, gpu.MilliPerGPU-u.milli, a.Milli)}
+			return rejectf(CodeNoCapacity, "GPU %d of node %s has %d milli-GPUs free, task needs %d", a.GPU, n.ID, gpu.MilliPerGPU-u.milli, a.Milli)
 		}
 		if a.MemBytes > 0 && u.mem+a.MemBytes > usableMem(n, a.GPU) {
-			return Result{Err: fmt.Sprintf("GPU %d of node %s lacks memory for the task", a.GPU, n.ID)}
+			return rejectf(CodeNoCapacity, "GPU %d of node %s lacks memory for the task", a.GPU, n.ID)
 		}
 	}
 	al := Alloc{NodeID: n.ID, GPU: a.GPU, Milli: a.Milli, MemBytes: a.MemBytes}
