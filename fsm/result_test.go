@@ -203,3 +203,36 @@ func TestSentinelsAreDistinctAndCoded(t *testing.T) {
 		}
 	}
 }
+
+// chainNext places by the scheduler's rule: a memory-only task takes its
+// Need of the freed card, a CPU task never takes a card, and a GPU task
+// never takes the CPU slot of a GPU node.
+func TestChainUsesPlacementRule(t *testing.T) {
+	s := New()
+	mustApply(t, s, 1, Command{Type: CmdRegisterNode, Node: node("n1", 1, 16<<30)})
+	mustApply(t, s, 2, Command{Type: CmdSubmitTasks, Tasks: []Task{
+		{ID: "g0", Partition: "a", FileID: "g0", ReqMilli: 1000},
+		{ID: "c0", Partition: "a", FileID: "c0"},
+		{ID: "m0", Partition: "b", FileID: "m0", ReqMem: 4 << 30},
+	}})
+	mustApply(t, s, 3, Command{Type: CmdAssignTasks, Assignments: []Assignment{
+		{TaskID: "g0", Attempt: 1, NodeID: "n1", GPU: 0, Milli: 1000},
+		{TaskID: "c0", Attempt: 1, NodeID: "n1", GPU: -1},
+	}})
+	// A freed CPU slot on a GPU node: m0 wants a card, so nothing chains.
+	if r := mustApply(t, s, 4, Command{Type: CmdCompleteTask, TaskID: "c0", Attempt: 1, Chain: true}); r.Chained != "" {
+		t.Fatalf("GPU task %s chained into a CPU slot", r.Chained)
+	}
+	r := mustApply(t, s, 5, Command{Type: CmdCompleteTask, TaskID: "g0", Attempt: 1, Chain: true})
+	if r.Chained != "m0" {
+		t.Fatalf("chained %q, want m0", r.Chained)
+	}
+	if m0 := s.Tasks["m0"]; m0.Milli != 250 || m0.MemBytes != 4<<30 || m0.GPU != 0 {
+		t.Fatalf("m0 allocation %+v, want 250 milli and 4 GiB on GPU 0", m0)
+	}
+	// A CPU task does not take the freed card.
+	mustApply(t, s, 6, Command{Type: CmdSubmitTasks, Tasks: []Task{{ID: "c1", Partition: "c", FileID: "c1"}}})
+	if r := mustApply(t, s, 7, Command{Type: CmdCompleteTask, TaskID: "m0", Attempt: 1, Chain: true}); r.Chained != "" {
+		t.Fatalf("CPU task %s chained onto a GPU", r.Chained)
+	}
+}

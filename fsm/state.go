@@ -4,6 +4,7 @@ import (
 	"sort"
 
 	"github.com/ragnode/ragnode/gpu"
+	"github.com/ragnode/ragnode/scheduler"
 )
 
 type gpuKey struct {
@@ -546,11 +547,12 @@ func (s *State) assignOne(a Assignment, now int64) Result {
 		if a.Milli <= 0 || a.Milli > gpu.MilliPerGPU {
 			return rejectf(CodeInvalid, "invalid GPU fraction %d", a.Milli)
 		}
-		u := s.usage[gpuKey{n.ID, a.GPU}]
-		if u.milli+a.Milli > gpu.MilliPerGPU {
-			return rejectf(CodeNoCapacity, "GPU %d of node %s has %d milli-GPUs free, task needs %d", a.GPU, n.ID, gpu.MilliPerGPU-u.milli, a.Milli)
-		}
-		if a.MemBytes > 0 && u.mem+a.MemBytes > usableMem(n, a.GPU) {
+		// The scheduler's own fit test, so a plan it made is never refused
+		// here for a reason it did not know.
+		if g := s.gpuView(n, a.GPU); !scheduler.FitsGPU(a.Milli, a.MemBytes, g) {
+			if g.MilliUsed+a.Milli > gpu.MilliPerGPU {
+				return rejectf(CodeNoCapacity, "GPU %d of node %s has %d milli-GPUs free, task needs %d", a.GPU, n.ID, gpu.MilliPerGPU-g.MilliUsed, a.Milli)
+			}
 			return rejectf(CodeNoCapacity, "GPU %d of node %s lacks memory for the task", a.GPU, n.ID)
 		}
 	}
@@ -564,6 +566,13 @@ func (s *State) assignOne(a Assignment, now int64) Result {
 	s.addUse(t.ID, al)
 	s.syncFile(t, now)
 	return Result{}
+}
+
+// gpuView is card idx of n with its current allocations, as the placement
+// rule (scheduler.FitsGPU) sees a card.
+func (s *State) gpuView(n *Node, idx int) scheduler.GPU {
+	u := s.usage[gpuKey{n.ID, idx}]
+	return scheduler.GPU{Index: idx, MilliUsed: u.milli, MemTotal: n.GPUs[idx].MemTotal, MemReserve: n.GPUReserve, MemUsed: u.mem}
 }
 
 // usableMem is a GPU's memory less the node's reserve.
@@ -715,7 +724,8 @@ func without(xs []string, x string) []string {
 // turns (round-robin from ChainCursor) and each gives its oldest task, so
 // chaining keeps the scheduler's FIFO-within, fair-across order.
 func (s *State) chainNext(freed Alloc, exclude string, now int64) string {
-	if freed.NodeID == "" {
+	n := s.Nodes[freed.NodeID]
+	if n == nil || freed.GPU >= len(n.GPUs) {
 		return ""
 	}
 	parts := make([]string, 0, len(s.queue.byPart))
@@ -737,28 +747,21 @@ func (s *State) chainNext(freed Alloc, exclude string, now int64) string {
 			continue
 		}
 		a := Assignment{TaskID: head.ID, Attempt: head.Attempt, NodeID: freed.NodeID, GPU: freed.GPU}
+		// The scheduler's rule decides card or CPU slot and the fraction;
+		// assignOne then applies its fit test, as for a planned assignment.
 		if freed.GPU >= 0 {
-			n := s.Nodes[freed.NodeID]
-			if n == nil || freed.GPU >= len(n.GPUs) {
-				return ""
-			}
-			a.MemBytes = head.ReqMem
-			a.Milli = head.ReqMilli
-			if a.Milli == 0 && a.MemBytes > 0 {
-				a.Milli = milliForMem(head.ReqMem, n.GPUs[freed.GPU].MemTotal)
-			}
-			if a.Milli == 0 {
+			if !scheduler.WantsGPU(head.ReqMilli, head.ReqMem) {
 				continue // a CPU task does not take a GPU slot
 			}
-		} else if len(s.Nodes[freed.NodeID].GPUs) > 0 && (head.ReqMilli > 0 || head.ReqMem > 0) {
+			a.Milli = scheduler.Need(head.ReqMilli, head.ReqMem, n.GPUs[freed.GPU].MemTotal)
+			a.MemBytes = head.ReqMem
+		} else if scheduler.UsesGPU(head.ReqMilli, head.ReqMem, len(n.GPUs)) {
 			continue // a GPU task belongs on a GPU of this node, not its CPU slot
 		}
-		if r := s.assignOne(a, now); r.Err == "" {
+		if r := s.assignOne(a, now); !r.Rejected() {
 			s.ChainCursor = p
 			return head.ID
 		}
 	}
 	return ""
 }
-
-func milliForMem(req, total uint64) int { return gpu.MilliForMem(req, total) }
