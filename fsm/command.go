@@ -48,14 +48,16 @@ type Command struct {
 	Chunks      int          `json:"chunks,omitempty"`
 	Error       string       `json:"error,omitempty"`
 	// Permanent marks a failure that retrying cannot fix (corrupt file).
-	Permanent bool           `json:"permanent,omitempty"`
-	Draining  bool           `json:"draining,omitempty"`
-	Deadline  int64          `json:"deadline,omitempty"`
-	Settings  *Settings      `json:"settings,omitempty"`
-	Partition string         `json:"partition,omitempty"`
-	FileID    string         `json:"file_id,omitempty"`
-	Metadata  map[string]any `json:"metadata,omitempty"`
-	Blob      *Blob          `json:"blob,omitempty"`
+	Permanent bool      `json:"permanent,omitempty"`
+	Draining  bool      `json:"draining,omitempty"`
+	Deadline  int64     `json:"deadline,omitempty"`
+	Settings  *Settings `json:"settings,omitempty"`
+	Partition string    `json:"partition,omitempty"`
+	FileID    string    `json:"file_id,omitempty"`
+	// Metadata, in CmdFileMetadata, is merged into the file's: a key whose
+	// value is null is deleted.
+	Metadata map[string]any `json:"metadata,omitempty"`
+	Blob     *Blob          `json:"blob,omitempty"`
 	// Remove lists holders to drop in CmdBlobHolders.
 	Remove []string `json:"remove,omitempty"`
 	// Refs fence requeues: a task is only touched at the attempt named here.

@@ -236,3 +236,32 @@ func TestChainUsesPlacementRule(t *testing.T) {
 		t.Fatalf("CPU task %s chained onto a GPU", r.Chained)
 	}
 }
+
+func TestFileMetadataNullDeletesKey(t *testing.T) {
+	s := New()
+	mustApply(t, s, 1, Command{Type: CmdSubmitTasks, Tasks: []Task{{ID: "t1", Partition: "p", FileID: "f", Metadata: map[string]any{"a": "1", "b": "2"}}}})
+	// Through the wire encoding, as a client's {"b": null} arrives.
+	c, err := Decode([]byte(`{"t":"file_metadata","now":5,"partition":"p","file_id":"f","metadata":{"b":null,"c":3,"zz":null}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := mustApply(t, s, 2, c); r.Rejected() {
+		t.Fatal(r.Error())
+	}
+	f := s.Files[FileKey("p", "f")]
+	want := map[string]any{"a": "1", "c": float64(3)}
+	if fmt.Sprint(f.Metadata) != fmt.Sprint(want) {
+		t.Fatalf("file metadata %v, want %v", f.Metadata, want)
+	}
+	if _, ok := f.Metadata["b"]; ok {
+		t.Fatal("null kept as a key")
+	}
+	if fmt.Sprint(s.Tasks["t1"].Metadata) != fmt.Sprint(want) {
+		t.Fatalf("task metadata %v, want %v", s.Tasks["t1"].Metadata, want)
+	}
+	// Clearing every key leaves no metadata.
+	mustApply(t, s, 3, Command{Type: CmdFileMetadata, Partition: "p", FileID: "f", Metadata: map[string]any{"a": nil, "c": nil}})
+	if len(f.Metadata) != 0 || len(s.Tasks["t1"].Metadata) != 0 {
+		t.Fatalf("metadata after clearing: %v / %v", f.Metadata, s.Tasks["t1"].Metadata)
+	}
+}

@@ -351,7 +351,16 @@ func (s *State) apply(c Command) Result {
 			merged[k] = v
 		}
 		for k, v := range c.Metadata {
+			// A JSON null is how a client clears a key (merge-patch style):
+			// storing it would keep the key the client asked to drop.
+			if v == nil {
+				delete(merged, k)
+				continue
+			}
 			merged[k] = v
+		}
+		if len(merged) == 0 {
+			merged = nil
 		}
 		f.Metadata = merged
 		if t := s.Tasks[f.TaskID]; t != nil {
