@@ -48,14 +48,16 @@ type Command struct {
 	Chunks      int          `json:"chunks,omitempty"`
 	Error       string       `json:"error,omitempty"`
 	// Permanent marks a failure that retrying cannot fix (corrupt file).
-	Permanent bool           `json:"permanent,omitempty"`
-	Draining  bool           `json:"draining,omitempty"`
-	Deadline  int64          `json:"deadline,omitempty"`
-	Settings  *Settings      `json:"settings,omitempty"`
-	Partition string         `json:"partition,omitempty"`
-	FileID    string         `json:"file_id,omitempty"`
-	Metadata  map[string]any `json:"metadata,omitempty"`
-	Blob      *Blob          `json:"blob,omitempty"`
+	Permanent bool      `json:"permanent,omitempty"`
+	Draining  bool      `json:"draining,omitempty"`
+	Deadline  int64     `json:"deadline,omitempty"`
+	Settings  *Settings `json:"settings,omitempty"`
+	Partition string    `json:"partition,omitempty"`
+	FileID    string    `json:"file_id,omitempty"`
+	// Metadata, in CmdFileMetadata, is merged into the file's: a key whose
+	// value is null is deleted.
+	Metadata map[string]any `json:"metadata,omitempty"`
+	Blob     *Blob          `json:"blob,omitempty"`
 	// Remove lists holders to drop in CmdBlobHolders.
 	Remove []string `json:"remove,omitempty"`
 	// Refs fence requeues: a task is only touched at the attempt named here.
@@ -90,10 +92,12 @@ type Assignment struct {
 	MemBytes uint64 `json:"mem_bytes"`
 }
 
-// Result is what Apply returns for one command. Err is a rejection (stale
-// attempt, unknown task); the state is unchanged when it is set.
+// Result is what Apply returns for one command. Err is a rejection's human
+// message and Code its class (see Error, FirstError); the state is unchanged
+// when Err is set. Results from nodes that predate Code carry only Err.
 type Result struct {
 	Err     string   `json:"err,omitempty"`
+	Code    Code     `json:"code,omitempty"`
 	Batch   []Result `json:"batch,omitempty"`
 	Applied int      `json:"applied,omitempty"`
 	// Chained names the task that took over a freed slot.
@@ -103,14 +107,6 @@ type Result struct {
 	// that forwarded the write can wait to apply it before answering: a
 	// client reads its own writes on the node it wrote through.
 	Index uint64 `json:"index,omitempty"`
-}
-
-// Error turns a rejection into an error.
-func (r Result) Error() error {
-	if r.Err == "" {
-		return nil
-	}
-	return fmt.Errorf("%s", r.Err)
 }
 
 // Encode serialises a command for the Raft log.

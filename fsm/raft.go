@@ -98,7 +98,7 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 	}
 	c, err := Decode(l.Data)
 	if err != nil {
-		return Result{Err: err.Error()}
+		return rejectf(CodeInvalid, "%s", err)
 	}
 	f.mu.Lock()
 	r := f.state.Apply(l.Index, c)

@@ -1,20 +1,10 @@
 package fsm
 
 import (
-	"errors"
-	"fmt"
 	"sort"
 
 	"github.com/ragnode/ragnode/gpu"
-)
-
-// Errors a command can be rejected with. Apply returns their text in Result.Err.
-var (
-	ErrStaleAttempt = errors.New("stale attempt")
-	ErrUnknownTask  = errors.New("unknown task")
-	ErrUnknownNode  = errors.New("unknown node")
-	ErrFileExists   = errors.New("file exists")
-	ErrFileMissing  = errors.New("file not found")
+	"github.com/ragnode/ragnode/scheduler"
 )
 
 type gpuKey struct {
@@ -186,7 +176,7 @@ func (s *State) apply(c Command) Result {
 		res := Result{Batch: make([]Result, len(c.Batch))}
 		for i, sub := range c.Batch {
 			if sub.Type == CmdBatch {
-				res.Batch[i] = Result{Err: "nested batch"}
+				res.Batch[i] = rejectf(CodeInvalid, "nested batch")
 				continue
 			}
 			res.Batch[i] = s.apply(sub)
@@ -291,7 +281,7 @@ func (s *State) apply(c Command) Result {
 			return reject(ErrUnknownTask, c.TaskID)
 		}
 		if t.State.Terminal() {
-			return Result{Err: fmt.Sprintf("task %s is already %s", t.ID, t.State)}
+			return rejectf(CodeConflict, "task %s is already %s", t.ID, t.State)
 		}
 		s.finish(t, Cancelled, c.Now)
 		return Result{}
@@ -358,7 +348,16 @@ func (s *State) apply(c Command) Result {
 			merged[k] = v
 		}
 		for k, v := range c.Metadata {
+			// A JSON null is how a client clears a key (merge-patch style):
+			// storing it would keep the key the client asked to drop.
+			if v == nil {
+				delete(merged, k)
+				continue
+			}
 			merged[k] = v
+		}
+		if len(merged) == 0 {
+			merged = nil
 		}
 		f.Metadata = merged
 		if t := s.Tasks[f.TaskID]; t != nil {
@@ -369,7 +368,7 @@ func (s *State) apply(c Command) Result {
 	case CmdChunkHolders:
 		f := s.Files[FileKey(c.Partition, c.FileID)]
 		if f == nil || f.LiveTask != c.TaskID {
-			return Result{Err: "chunk holders for a file version that is not live"}
+			return rejectf(CodeConflict, "chunk holders for a file version that is not live")
 		}
 		for _, h := range c.ChunkHolders {
 			if !contains(f.ChunkHolders, h) {
@@ -383,7 +382,7 @@ func (s *State) apply(c Command) Result {
 		return Result{}
 	case CmdBlobHolders:
 		if c.Blob == nil {
-			return Result{Err: "blob_holders without blob"}
+			return rejectf(CodeInvalid, "blob_holders without blob")
 		}
 		b := s.Blobs[c.Blob.Hash]
 		if b == nil {
@@ -401,11 +400,7 @@ func (s *State) apply(c Command) Result {
 		sort.Strings(b.Holders)
 		return Result{}
 	}
-	return Result{Err: fmt.Sprintf("unknown command type %q", c.Type)}
-}
-
-func reject(err error, what string) Result {
-	return Result{Err: fmt.Sprintf("%s: %s", err, what)}
+	return rejectf(CodeInvalid, "unknown command type %q", c.Type)
 }
 
 func (s *State) maxAttempts() int {
@@ -422,14 +417,14 @@ func (s *State) current(id string, attempt int) (*Task, Result) {
 		return nil, reject(ErrUnknownTask, id)
 	}
 	if t.Attempt != attempt || !t.State.Active() {
-		return nil, Result{Err: fmt.Sprintf("%s: task %s is at attempt %d (%s), report is for attempt %d", ErrStaleAttempt, id, t.Attempt, t.State, attempt)}
+		return nil, rejectf(CodeStaleAttempt, "%s: task %s is at attempt %d (%s), report is for attempt %d", ErrStaleAttempt, id, t.Attempt, t.State, attempt)
 	}
 	return t, Result{}
 }
 
 func (s *State) registerNode(c Command) Result {
 	if c.Node == nil || c.Node.ID == "" {
-		return Result{Err: "register_node without node"}
+		return rejectf(CodeInvalid, "register_node without node")
 	}
 	in := *c.Node
 	in.GPUs = append([]gpu.Device(nil), in.GPUs...)
@@ -467,11 +462,11 @@ func (s *State) submit(c Command) Result {
 	for i := range c.Tasks {
 		in := c.Tasks[i]
 		if in.ID == "" {
-			res.Batch[i] = Result{Err: "task without id"}
+			res.Batch[i] = rejectf(CodeInvalid, "task without id")
 			continue
 		}
 		if _, dup := s.Tasks[in.ID]; dup {
-			res.Batch[i] = Result{Err: "duplicate task id " + in.ID}
+			res.Batch[i] = rejectf(CodeDuplicate, "%s %s", ErrDuplicate, in.ID)
 			continue
 		}
 		k := FileKey(in.Partition, in.FileID)
@@ -534,36 +529,37 @@ func (s *State) assignOne(a Assignment, now int64) Result {
 		return reject(ErrUnknownTask, a.TaskID)
 	}
 	if t.State != Queued || t.Attempt != a.Attempt {
-		return Result{Err: fmt.Sprintf("%s: task %s is %s at attempt %d", ErrStaleAttempt, t.ID, t.State, t.Attempt)}
+		return rejectf(CodeStaleAttempt, "%s: task %s is %s at attempt %d", ErrStaleAttempt, t.ID, t.State, t.Attempt)
 	}
 	n := s.Nodes[a.NodeID]
 	if n == nil {
 		return reject(ErrUnknownNode, a.NodeID)
 	}
 	if n.Status != NodeAlive || n.Draining {
-		return Result{Err: fmt.Sprintf("node %s is not eligible (%s, draining=%v)", n.ID, n.Status, n.Draining)}
+		return rejectf(CodeNoCapacity, "node %s is not eligible (%s, draining=%v)", n.ID, n.Status, n.Draining)
 	}
 	if n.MaxConcurrent > 0 && s.active[n.ID] >= n.MaxConcurrent {
-		return Result{Err: fmt.Sprintf("node %s is at its concurrency limit", n.ID)}
+		return rejectf(CodeNoCapacity, "node %s is at its concurrency limit", n.ID)
 	}
 	if a.GPU < 0 {
 		if s.cpuUsed[n.ID] >= n.CPUSlots {
-			return Result{Err: fmt.Sprintf("node %s has no free CPU slot", n.ID)}
+			return rejectf(CodeNoCapacity, "node %s has no free CPU slot", n.ID)
 		}
 		a.Milli, a.MemBytes = 0, 0
 	} else {
 		if a.GPU >= len(n.GPUs) {
-			return Result{Err: fmt.Sprintf("node %s has no GPU %d", n.ID, a.GPU)}
+			return rejectf(CodeNoCapacity, "node %s has no GPU %d", n.ID, a.GPU)
 		}
 		if a.Milli <= 0 || a.Milli > gpu.MilliPerGPU {
-			return Result{Err: fmt.Sprintf("invalid GPU fraction %d", a.Milli)}
+			return rejectf(CodeInvalid, "invalid GPU fraction %d", a.Milli)
 		}
-		u := s.usage[gpuKey{n.ID, a.GPU}]
-		if u.milli+a.Milli > gpu.MilliPerGPU {
-			return Result{Err: fmt.Sprintf("GPU %d of node %s has %d milli-GPUs free, task needs %d", a.GPU, n.ID, gpu.MilliPerGPU-u.milli, a.Milli)}
-		}
-		if a.MemBytes > 0 && u.mem+a.MemBytes > usableMem(n, a.GPU) {
-			return Result{Err: fmt.Sprintf("GPU %d of node %s lacks memory for the task", a.GPU, n.ID)}
+		// The scheduler's own fit test, so a plan it made is never refused
+		// here for a reason it did not know.
+		if g := s.gpuView(n, a.GPU); !scheduler.FitsGPU(a.Milli, a.MemBytes, g) {
+			if g.MilliUsed+a.Milli > gpu.MilliPerGPU {
+				return rejectf(CodeNoCapacity, "GPU %d of node %s has %d milli-GPUs free, task needs %d", a.GPU, n.ID, gpu.MilliPerGPU-g.MilliUsed, a.Milli)
+			}
+			return rejectf(CodeNoCapacity, "GPU %d of node %s lacks memory for the task", a.GPU, n.ID)
 		}
 	}
 	al := Alloc{NodeID: n.ID, GPU: a.GPU, Milli: a.Milli, MemBytes: a.MemBytes}
@@ -576,6 +572,13 @@ func (s *State) assignOne(a Assignment, now int64) Result {
 	s.addUse(t.ID, al)
 	s.syncFile(t, now)
 	return Result{}
+}
+
+// gpuView is card idx of n with its current allocations, as the placement
+// rule (scheduler.FitsGPU) sees a card.
+func (s *State) gpuView(n *Node, idx int) scheduler.GPU {
+	u := s.usage[gpuKey{n.ID, idx}]
+	return scheduler.GPU{Index: idx, MilliUsed: u.milli, MemTotal: n.GPUs[idx].MemTotal, MemReserve: n.GPUReserve, MemUsed: u.mem}
 }
 
 // usableMem is a GPU's memory less the node's reserve.
@@ -727,7 +730,8 @@ func without(xs []string, x string) []string {
 // turns (round-robin from ChainCursor) and each gives its oldest task, so
 // chaining keeps the scheduler's FIFO-within, fair-across order.
 func (s *State) chainNext(freed Alloc, exclude string, now int64) string {
-	if freed.NodeID == "" {
+	n := s.Nodes[freed.NodeID]
+	if n == nil || freed.GPU >= len(n.GPUs) {
 		return ""
 	}
 	parts := make([]string, 0, len(s.queue.byPart))
@@ -749,28 +753,21 @@ func (s *State) chainNext(freed Alloc, exclude string, now int64) string {
 			continue
 		}
 		a := Assignment{TaskID: head.ID, Attempt: head.Attempt, NodeID: freed.NodeID, GPU: freed.GPU}
+		// The scheduler's rule decides card or CPU slot and the fraction;
+		// assignOne then applies its fit test, as for a planned assignment.
 		if freed.GPU >= 0 {
-			n := s.Nodes[freed.NodeID]
-			if n == nil || freed.GPU >= len(n.GPUs) {
-				return ""
-			}
-			a.MemBytes = head.ReqMem
-			a.Milli = head.ReqMilli
-			if a.Milli == 0 && a.MemBytes > 0 {
-				a.Milli = milliForMem(head.ReqMem, n.GPUs[freed.GPU].MemTotal)
-			}
-			if a.Milli == 0 {
+			if !scheduler.WantsGPU(head.ReqMilli, head.ReqMem) {
 				continue // a CPU task does not take a GPU slot
 			}
-		} else if len(s.Nodes[freed.NodeID].GPUs) > 0 && (head.ReqMilli > 0 || head.ReqMem > 0) {
+			a.Milli = scheduler.Need(head.ReqMilli, head.ReqMem, n.GPUs[freed.GPU].MemTotal)
+			a.MemBytes = head.ReqMem
+		} else if scheduler.UsesGPU(head.ReqMilli, head.ReqMem, len(n.GPUs)) {
 			continue // a GPU task belongs on a GPU of this node, not its CPU slot
 		}
-		if r := s.assignOne(a, now); r.Err == "" {
+		if r := s.assignOne(a, now); !r.Rejected() {
 			s.ChainCursor = p
 			return head.ID
 		}
 	}
 	return ""
 }
-
-func milliForMem(req, total uint64) int { return gpu.MilliForMem(req, total) }

@@ -113,46 +113,85 @@ func (n *node) open() bool {
 	if n.capped() {
 		return false
 	}
-	if n.cpuFree > 0 {
+	return roomIn(n.cpuFree, n.gpus)
+}
+
+// roomIn reports whether a node with cpuFree free CPU slots and these cards
+// could take some task: a free slot, or a card not fully allocated.
+func roomIn(cpuFree int, gpus []GPU) bool {
+	if cpuFree > 0 {
 		return true
 	}
-	for i := range n.gpus {
-		if n.gpus[i].MilliUsed < gpu.MilliPerGPU {
+	for i := range gpus {
+		if gpus[i].MilliUsed < gpu.MilliPerGPU {
 			return true
 		}
 	}
 	return false
 }
 
-// need is the milli-GPUs t takes on g.
-func need(t *Task, g *GPU) int {
-	if t.Milli > 0 {
-		return t.Milli
+// The placement rule. These functions are the one definition of what a
+// request takes and where it fits; the FSM applies them when it chains a
+// freed slot and when it checks an assignment, so the scheduler's plan, the
+// ledger's acceptance and the leader's "is there room" test cannot drift.
+
+// WantsGPU reports whether a request of milli milli-GPUs and mem bytes of
+// GPU memory asks for a card at all; otherwise it runs in a CPU slot.
+func WantsGPU(milli int, mem uint64) bool { return milli > 0 || mem > 0 }
+
+// UsesGPU reports whether the request takes a card on a node with gpus
+// cards rather than a CPU slot: a GPU request on a CPU-only node runs on
+// the CPU, but on a GPU node it never takes the CPU slot.
+func UsesGPU(milli int, mem uint64, gpus int) bool { return WantsGPU(milli, mem) && gpus > 0 }
+
+// Need is the milli-GPUs the request takes on a card of gpuMemTotal bytes:
+// the explicit fraction when there is one, else the memory's share of the
+// card (gpu.MilliForMem, rounded up, a whole card if the total is unknown).
+// It is 0 for a request that does not want a GPU.
+func Need(milli int, mem uint64, gpuMemTotal uint64) int {
+	if milli > 0 {
+		return milli
 	}
-	return gpu.MilliForMem(t.MemBytes, g.MemTotal)
+	return gpu.MilliForMem(mem, gpuMemTotal)
 }
 
-// fitsGPU reports whether t fits on g right now.
-func fitsGPU(t *Task, g *GPU) bool {
-	m := need(t, g)
-	if m > gpu.MilliPerGPU-g.MilliUsed {
+// FitsGPU reports whether the request fits on g right now: its Need within
+// the card's free milli-GPUs and, when it asks for memory, its memory within
+// the card's usable (MemTotal - MemReserve) memory not yet used.
+func FitsGPU(reqMilli int, reqMem uint64, g GPU) bool {
+	if Need(reqMilli, reqMem, g.MemTotal) > gpu.MilliPerGPU-g.MilliUsed {
 		return false
 	}
-	if t.MemBytes > 0 {
+	if reqMem > 0 {
 		if g.MemReserve > g.MemTotal || g.MemUsed > g.MemTotal-g.MemReserve {
 			return false
 		}
-		if t.MemBytes > g.MemTotal-g.MemReserve-g.MemUsed {
+		if reqMem > g.MemTotal-g.MemReserve-g.MemUsed {
 			return false
 		}
 	}
 	return true
 }
 
-func wantsGPU(t *Task) bool { return t.Milli > 0 || t.MemBytes > 0 }
-
-// usesGPU reports whether t would take a card on n rather than a CPU slot.
-func usesGPU(t *Task, n *node) bool { return wantsGPU(t) && len(n.gpus) > 0 }
+// AnyRoom reports whether some eligible node could take any task at all (a
+// free CPU slot or a card not fully allocated, within MaxConcurrent and the
+// pool cap). When it is false Schedule assigns nothing, so a caller may skip
+// building the queue for a pass.
+func AnyRoom(in Input) bool {
+	if in.PoolSize > 0 && in.Running >= in.PoolSize {
+		return false
+	}
+	for i := range in.Nodes {
+		nd := &in.Nodes[i]
+		if !nd.Eligible || (nd.MaxConcurrent > 0 && nd.Running >= nd.MaxConcurrent) {
+			continue
+		}
+		if roomIn(nd.CPUSlots-nd.CPUUsed, nd.GPUs) {
+			return true
+		}
+	}
+	return false
+}
 
 // scan looks at the cards of n for t. It returns the index into n.gpus of
 // the feasible card with the most milli used (ties: lowest card index),
@@ -164,7 +203,7 @@ func scan(t *Task, n *node, limit int) (best, free int) {
 	best = -1
 	for i := range n.gpus {
 		g := &n.gpus[i]
-		if !fitsGPU(t, g) {
+		if !FitsGPU(t.Milli, t.MemBytes, *g) {
 			continue
 		}
 		if best < 0 || g.MilliUsed > n.gpus[best].MilliUsed ||
@@ -172,7 +211,7 @@ func scan(t *Task, n *node, limit int) (best, free int) {
 			best = i
 		}
 		if limit > 0 {
-			k := (gpu.MilliPerGPU - g.MilliUsed) / need(t, g)
+			k := (gpu.MilliPerGPU - g.MilliUsed) / Need(t.Milli, t.MemBytes, g.MemTotal)
 			if t.MemBytes > 0 {
 				if km := (g.MemTotal - g.MemReserve - g.MemUsed) / t.MemBytes; km < uint64(k) {
 					k = int(km)
@@ -278,7 +317,7 @@ func Schedule(in Input) []Assignment {
 				t := p.tasks[p.next]
 				p.next++
 				switch {
-				case !wantsGPU(t):
+				case !WantsGPU(t.Milli, t.MemBytes):
 					if cpuFailed {
 						continue
 					}
@@ -291,7 +330,7 @@ func Schedule(in Input) []Assignment {
 						continue
 					}
 				}
-				if wantsGPU(t) && !bounds.mayFit(t) {
+				if WantsGPU(t.Milli, t.MemBytes) && !bounds.mayFit(t) {
 					continue
 				}
 				sh := shape{t.Milli, t.MemBytes}
@@ -301,11 +340,11 @@ func Schedule(in Input) []Assignment {
 				ni, gi := choose(t, nodes, in.Policy)
 				if ni < 0 {
 					failed[sh] = true
-					if wantsGPU(t) {
+					if WantsGPU(t.Milli, t.MemBytes) {
 						boundsBuf = bounds.rebuild(nodes, boundsBuf)
 					}
 					switch {
-					case !wantsGPU(t):
+					case !WantsGPU(t.Milli, t.MemBytes):
 						cpuFailed = true
 					case t.MemBytes == 0:
 						minFailedMilli = min(minFailedMilli, t.Milli)
@@ -318,7 +357,7 @@ func Schedule(in Input) []Assignment {
 				a := Assignment{TaskID: t.ID, NodeID: n.id, GPU: -1}
 				if gi >= 0 {
 					g := &n.gpus[gi]
-					a.GPU, a.Milli, a.MemBytes = g.Index, need(t, g), t.MemBytes
+					a.GPU, a.Milli, a.MemBytes = g.Index, Need(t.Milli, t.MemBytes, g.MemTotal), t.MemBytes
 					g.MilliUsed += a.Milli
 					g.MemUsed += t.MemBytes
 					n.refresh()
@@ -473,7 +512,7 @@ func choose(t *Task, nodes []node, policy Policy) (int, int) {
 			continue
 		}
 		gi, key := -1, n.running
-		if usesGPU(t, n) {
+		if UsesGPU(t.Milli, t.MemBytes, len(n.gpus)) {
 			if !mayFit(t, n) {
 				continue
 			}
