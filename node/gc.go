@@ -12,27 +12,15 @@ import (
 // file was deleted, and chunks of deleted files.
 func (n *Node) janitor() {
 	defer n.wg.Done()
-	sub := n.fsm.Subscribe()
-	defer n.fsm.Unsubscribe(sub)
-	t := time.NewTicker(n.tick() * 5)
-	defer t.Stop()
 	prevBlobs := map[string]bool{}
 	prevFiles := map[string][2]string{}
 	// checked maps a file to the live version this node last reconciled its
 	// chunk copy against.
 	checked := map[string]string{}
-	for {
-		select {
-		case <-n.stopCh:
-			return
-		case <-sub:
-		case <-t.C:
-		}
+	n.watchLedger(n.stopCh, 5*n.tick(), func() {
 		// Coalesce bursts of applies.
-		select {
-		case <-n.stopCh:
+		if !pause(n.stopCh, 200*time.Millisecond) {
 			return
-		case <-time.After(200 * time.Millisecond):
 		}
 		blobs := map[string]bool{}
 		files := map[string][2]string{}
@@ -89,5 +77,5 @@ func (n *Node) janitor() {
 			}
 		}
 		prevBlobs, prevFiles = blobs, files
-	}
+	})
 }

@@ -15,50 +15,42 @@ import (
 // current, and lifts a drain this node set on itself for a restart.
 func (n *Node) selfRegisterLoop() {
 	defer n.wg.Done()
-	sub := n.fsm.Subscribe()
-	defer n.fsm.Unsubscribe(sub)
-	t := time.NewTicker(n.tick())
-	defer t.Stop()
-	for {
-		select {
-		case <-n.stopCh:
-			return
-		case <-sub:
-		case <-t.C:
+	n.watchLedger(n.stopCh, n.tick(), n.registerSelf)
+}
+
+func (n *Node) registerSelf() {
+	if n.leaving.Load() {
+		return
+	}
+	if addr, _ := n.raft.LeaderWithID(); addr == "" {
+		return
+	}
+	want := n.selfRecord()
+	var cur *fsm.Node
+	n.fsm.View(func(s *fsm.State) {
+		if nd := s.Nodes[n.id]; nd != nil {
+			c := *nd
+			cur = &c
 		}
-		if n.leaving.Load() {
-			continue
-		}
-		if addr, _ := n.raft.LeaderWithID(); addr == "" {
-			continue
-		}
-		want := n.selfRecord()
-		var cur *fsm.Node
-		n.fsm.View(func(s *fsm.State) {
-			if nd := s.Nodes[n.id]; nd != nil {
-				c := *nd
-				cur = &c
-			}
-		})
-		var cmds []fsm.Command
-		if cur == nil || !sameRecord(cur, want) || cur.Status != fsm.NodeAlive {
-			cmds = append(cmds, fsm.Command{Type: fsm.CmdRegisterNode, Node: want})
-		}
-		if cur != nil && cur.Draining && cur.DrainReason == "restart" && !n.stopping() {
-			cmds = append(cmds, fsm.Command{Type: fsm.CmdSetDrain, NodeID: n.id, Draining: false})
-		}
-		if len(cmds) == 0 {
-			continue
-		}
-		c := cmds[0]
-		if len(cmds) > 1 {
-			c = fsm.Command{Type: fsm.CmdBatch, Batch: cmds}
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if _, err := n.prop.Propose(ctx, c); err != nil {
-			n.log.Debug("self registration", "error", err)
-		}
-		cancel()
+	})
+	var cmds []fsm.Command
+	if cur == nil || !sameRecord(cur, want) || cur.Status != fsm.NodeAlive {
+		cmds = append(cmds, fsm.Command{Type: fsm.CmdRegisterNode, Node: want})
+	}
+	if cur != nil && cur.Draining && cur.DrainReason == "restart" && !n.stopping() {
+		cmds = append(cmds, fsm.Command{Type: fsm.CmdSetDrain, NodeID: n.id, Draining: false})
+	}
+	if len(cmds) == 0 {
+		return
+	}
+	c := cmds[0]
+	if len(cmds) > 1 {
+		c = fsm.Command{Type: fsm.CmdBatch, Batch: cmds}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := n.prop.Propose(ctx, c); err != nil {
+		n.log.Debug("self registration", "error", err)
 	}
 }
 

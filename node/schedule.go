@@ -14,29 +14,15 @@ import (
 // scheduleLoop places queued tasks whenever the state changes (coalesced)
 // and on a timer, appending each pass's assignments as one command.
 func (n *Node) scheduleLoop(ctx context.Context) {
-	sub := n.fsm.Subscribe()
-	defer n.fsm.Unsubscribe(sub)
-	t := time.NewTicker(500 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-sub:
-		case <-t.C:
-		}
+	n.watchLedger(ctx.Done(), 500*time.Millisecond, func() {
 		as := n.schedulePass()
 		if len(as) == 0 {
 			// Nothing placeable: let a few applies accumulate before looking
 			// again. Under load the ledger applies hundreds of commands a
 			// second and chained slots already refill themselves; a pass per
 			// apply would spend the leader's CPU rebuilding the same answer.
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(schedIdleGap):
-			}
-			continue
+			pause(ctx.Done(), schedIdleGap)
+			return
 		}
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		_, err := n.prop.Propose(cctx, fsm.Command{Type: fsm.CmdAssignTasks, Assignments: as})
@@ -44,7 +30,7 @@ func (n *Node) scheduleLoop(ctx context.Context) {
 		if err != nil {
 			n.log.Warn("propose assignments", "error", err)
 		}
-	}
+	})
 }
 
 // schedIdleGap is the pause after a pass that placed nothing.
@@ -107,7 +93,7 @@ func SchedulerInput(s *fsm.State, poolSize int, policy scheduler.Policy) schedul
 		}
 		in.Nodes = append(in.Nodes, sn)
 	}
-	if !anyRoom(in) {
+	if !scheduler.AnyRoom(in) {
 		return in
 	}
 	for _, t := range s.QueuedHeads(schedWindow) {
@@ -120,25 +106,3 @@ func SchedulerInput(s *fsm.State, poolSize int, policy scheduler.Policy) schedul
 // pass can place more tasks than there are slots, and reading 512 heads
 // instead of the whole queue keeps a pass cheap while Apply waits.
 const schedWindow = 512
-
-// anyRoom reports whether some eligible node could take any task at all, so
-// a full cluster skips building the queue.
-func anyRoom(in scheduler.Input) bool {
-	if in.PoolSize > 0 && in.Running >= in.PoolSize {
-		return false
-	}
-	for _, nd := range in.Nodes {
-		if !nd.Eligible || (nd.MaxConcurrent > 0 && nd.Running >= nd.MaxConcurrent) {
-			continue
-		}
-		if nd.CPUUsed < nd.CPUSlots {
-			return true
-		}
-		for _, g := range nd.GPUs {
-			if g.MilliUsed < 1000 {
-				return true
-			}
-		}
-	}
-	return false
-}

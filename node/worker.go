@@ -47,19 +47,7 @@ func newWorkerPool(n *Node) *workerPool {
 
 func (p *workerPool) loop() {
 	defer p.n.wg.Done()
-	sub := p.n.fsm.Subscribe()
-	defer p.n.fsm.Unsubscribe(sub)
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		p.sync()
-		select {
-		case <-sub:
-		case <-t.C:
-		case <-p.n.stopCh:
-			return
-		}
-	}
+	p.n.watchLedger(p.n.stopCh, time.Second, p.sync)
 }
 
 func (p *workerPool) sync() {
