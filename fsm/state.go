@@ -147,9 +147,6 @@ func (s *State) TasksOn(nodeID string) []*Task {
 	return out
 }
 
-// QueuedTasks lists queued tasks in submission order.
-func (s *State) QueuedTasks() []*Task { return s.QueuedHeads(0) }
-
 // QueuedCount is the number of queued tasks.
 func (s *State) QueuedCount() int { return s.queue.len() }
 
