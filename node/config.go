@@ -105,6 +105,9 @@ type Config struct {
 
 	// Pprof serves Go's profiles on /debug/pprof/ (behind the token).
 	Pprof bool
+	// MetricsOpen serves /metrics without the token (for a Prometheus
+	// scraper that holds none); everything else keeps the token check.
+	MetricsOpen bool
 
 	// Runner builds the task body; nil uses the indexing pipeline.
 	Runner RunnerFactory

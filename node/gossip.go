@@ -20,6 +20,7 @@ func (n *Node) serfLoop() {
 	for {
 		select {
 		case e := <-n.serfEvents:
+			n.obs.serfEvent(e)
 			if _, ok := e.(serf.MemberEvent); ok {
 				n.maybeBootstrapExpect()
 				n.triggerReconcile()

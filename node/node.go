@@ -88,6 +88,10 @@ type Node struct {
 	leaving      atomic.Bool
 
 	peers *peers
+
+	// obs and metrics feed the console and /metrics (observe.go, metrics.go).
+	obs     *observer
+	metrics *metrics
 }
 
 // ID returns the node's persistent ID.
@@ -140,6 +144,9 @@ func Start(cfg Config) (*Node, error) {
 		n.name = fmt.Sprintf("%s-%s", host, id[:6])
 	}
 	n.log = cfg.Logger.Named(n.name)
+	n.metrics = newMetrics()
+	n.metrics.reg.MustRegister(ledgerCollector{n})
+	n.obs = newObserver(n.id, n.metrics, time.Now())
 	n.fsm.Check = cfg.CheckInvariants
 	n.devices, n.gpuSrc, err = gpu.Inventory(nil, cfg.GPU)
 	if err != nil {
@@ -176,7 +183,8 @@ func Start(cfg Config) (*Node, error) {
 	n.pool = newWorkerPool(n)
 	n.serveHTTP()
 
-	n.wg.Add(5)
+	n.wg.Add(6)
+	go n.observeLoop()
 	go n.janitor()
 	go n.serfLoop()
 	go n.leaderWatch()

@@ -79,8 +79,12 @@ func (n *Node) runRepairs(ctx context.Context, what string, jobs []repairJob, ti
 			defer cancel()
 			// A holder that lost its copy since the ledger said otherwise
 			// answers NotFound: the next pass picks another holder.
-			if err := j.call(cctx); err != nil && !errors.Is(err, errs.NotFound) {
+			err := j.call(cctx)
+			if err != nil && !errors.Is(err, errs.NotFound) {
 				n.log.Warn(what, "key", j.key, "holder", j.holder, "error", err)
+			}
+			if !errors.Is(err, errs.NotFound) {
+				n.obs.repair(what, j.key, err)
 			}
 			return nil
 		})

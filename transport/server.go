@@ -76,9 +76,10 @@ func Errorf(code int, format string, args ...any) error {
 // Server serves the /v1 API over a Backend. Extra handlers (search, the
 // RAGondin-compatible API) are mounted with Handle.
 type Server struct {
-	mux   *http.ServeMux
-	b     Backend
-	token string
+	mux    *http.ServeMux
+	b      Backend
+	token  string
+	access consoleAccess // console.go: which paths skip the token
 }
 
 // NewServer builds the API; token "" disables authentication.
@@ -93,7 +94,7 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 
 // ServeHTTP checks the bearer token with a constant-time compare, then routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.token != "" && !CheckToken(r, s.token) {
+	if s.token != "" && !s.public(r) && !CheckToken(r, s.token) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ragnode"`)
 		WriteJSON(w, http.StatusUnauthorized, ErrorBody{Error: "missing or invalid bearer token"})
 		return
