@@ -104,11 +104,20 @@ func (o *observer) event(kind, nodeID, taskID, format string, args ...any) {
 
 func (o *observer) bucketAt(now int64) *bucket {
 	start := now - now%int64(seriesBucket)
-	b := &o.buckets[(start/int64(seriesBucket))%seriesBuckets]
+	b := &o.buckets[slotOf(start)]
 	if b.start != start {
 		*b = bucket{start: start, stageSum: map[string]float64{}, stageN: map[string]int{}}
 	}
 	return b
+}
+
+// slotOf is the bucket slot of a bucket start time (never negative).
+func slotOf(start int64) int {
+	i := (start / int64(seriesBucket)) % seriesBuckets
+	if i < 0 {
+		i += seriesBuckets
+	}
+	return int(i)
 }
 
 func (o *observer) nameOf(id string) string {
@@ -290,7 +299,7 @@ func (o *observer) series(at time.Time) transport.ConsoleSeries {
 	for i := seriesBuckets - 1; i >= 0; i-- {
 		start := cur - int64(i)*int64(seriesBucket)
 		p := transport.ConsolePoint{Time: start, StageMeanMS: map[string]float64{}}
-		if b := &o.buckets[(start/int64(seriesBucket))%seriesBuckets]; b.start == start {
+		if b := &o.buckets[slotOf(start)]; b.start == start {
 			p.Completed, p.Failed, p.QueueDepth = b.completed, b.failed, b.queueDepth
 			for st, sum := range b.stageSum {
 				p.StageMeanMS[st] = sum / float64(b.stageN[st])
