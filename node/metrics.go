@@ -1,7 +1,10 @@
 package node
 
 import (
+	"net/http"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,7 +13,6 @@ import (
 
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/gpu"
-	"net/http"
 )
 
 // metrics is one node's Prometheus registry. It is per node, never the
@@ -45,7 +47,7 @@ func newMetrics() *metrics {
 		leaderChanges: prometheus.NewCounter(prometheus.CounterOpts{Name: "ragnode_leader_changes_total",
 			Help: "Leader changes this node observed."}),
 		stageSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ragnode_stage_duration_seconds",
-			Help:    "Time tasks run by this node spent in each pipeline stage.",
+			Help:    "Time tasks run by this node's workers spent in each pipeline stage (timed by the worker).",
 			Buckets: prometheus.ExponentialBuckets(0.01, 4, 10)}, []string{"stage"}),
 		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ragnode_repairs_total",
 			Help: "Blob and chunk-copy repair calls this node made as leader."}, []string{"kind", "result"}),
@@ -59,6 +61,32 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
+// stageWatch times the stages of one run on this node's workers; the
+// pipeline reports each stage as it enters it, and end closes the last.
+type stageWatch struct {
+	h     *prometheus.HistogramVec
+	mu    sync.Mutex
+	stage string
+	since time.Time
+}
+
+func (m *metrics) stageWatch() *stageWatch { return &stageWatch{h: m.stageSeconds} }
+
+func (w *stageWatch) enter(stage string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if stage == w.stage {
+		return
+	}
+	now := time.Now()
+	if w.stage != "" {
+		w.h.WithLabelValues(w.stage).Observe(now.Sub(w.since).Seconds())
+	}
+	w.stage, w.since = stage, now
+}
+
+func (w *stageWatch) end() { w.enter("") }
+
 // ledgerCollector reads the ledger and Raft at scrape time.
 type ledgerCollector struct{ n *Node }
 
@@ -70,7 +98,7 @@ var (
 	descGPUMem     = prometheus.NewDesc("ragnode_gpu_memory_allocated_bytes", "GPU memory allocated to tasks on a card.", []string{"node", "gpu"}, nil)
 	descGPUMemTot  = prometheus.NewDesc("ragnode_gpu_memory_total_bytes", "Memory of a card.", []string{"node", "gpu"}, nil)
 	descCPUUsed    = prometheus.NewDesc("ragnode_cpu_slots_used", "CPU task slots in use on a GPU-less node.", []string{"node"}, nil)
-	descCPUTotal   = prometheus.NewDesc("ragnode_cpu_slots_total", "CPU task slots of a GPU-less node.", []string{"node"}, nil)
+	descCPUTotal   = prometheus.NewDesc("ragnode_cpu_slots", "CPU task slots of a GPU-less node.", []string{"node"}, nil)
 	descMembers    = prometheus.NewDesc("ragnode_members", "Serf members by status, as this node sees them.", []string{"status"}, nil)
 	descRaftState  = prometheus.NewDesc("ragnode_raft_state", "1 for this node's current Raft state.", []string{"state"}, nil)
 	descRaftTerm   = prometheus.NewDesc("ragnode_raft_term", "Current Raft term.", nil, nil)
@@ -78,7 +106,14 @@ var (
 	descRaftApply  = prometheus.NewDesc("ragnode_raft_applied_index", "Raft applied index.", nil, nil)
 )
 
-func (c ledgerCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
+// Describe lists the descriptors without collecting: registration happens
+// before Raft and Serf exist.
+func (c ledgerCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descTasks, descQueue, descGPUMilli, descGPUTotal, descGPUMem, descGPUMemTot,
+		descCPUUsed, descCPUTotal, descMembers, descRaftState, descRaftTerm, descRaftCommit, descRaftApply} {
+		ch <- d
+	}
+}
 
 func (c ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 	n := c.n

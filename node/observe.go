@@ -193,17 +193,18 @@ func (o *observer) scan(s *fsm.State, leader string, at time.Time) {
 			h = append(h[:0:0], h[len(h)-historyCap:]...)
 		}
 		o.hist[id] = h
-		if !seen || !o.primed {
+		if !o.primed {
 			continue
+		}
+		if !seen {
+			// Born and maybe finished between two scans: count the end.
+			prev = taskObs{state: "", attempt: cur.attempt}
 		}
 		// A stage ended: the task left it (new stage, or left running).
 		if prev.state == fsm.Running && prev.stage != "" && (prev.stage != cur.stage || cur.state != fsm.Running) {
 			ms := float64(now-prev.stageSince) / 1e6
 			b.stageSum[prev.stage] += ms
 			b.stageN[prev.stage]++
-			if prev.node == o.self {
-				o.m.stageSeconds.WithLabelValues(prev.stage).Observe(ms / 1000)
-			}
 		}
 		if cur.attempt > prev.attempt && cur.state == fsm.Queued {
 			o.addEvent(now, "requeue", prev.node, id, "%s requeued (attempt %d): %s", t.FileID, cur.attempt, t.Error)

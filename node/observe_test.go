@@ -102,6 +102,12 @@ func TestObserverDiffs(t *testing.T) {
 	if v := testutil.ToFloat64(m.requeues); v != 1 {
 		t.Fatalf("requeues %v", v)
 	}
+	w := m.stageWatch()
+	w.enter(fsm.StageLoading)
+	w.enter(fsm.StageLoading)
+	w.enter(fsm.StageChunking)
+	w.end()
+	w.end()
 	if n := testutil.CollectAndCount(m.stageSeconds); n != 2 {
 		t.Fatalf("stage histograms %d, want loading and chunking", n)
 	}

@@ -155,12 +155,15 @@ func (p *workerPool) execute(ctx context.Context, ref fsm.TaskRef, t fsm.Task) {
 	}
 	runCtx, cancel := context.WithTimeout(ctx, p.n.cfg.TaskTimeout)
 	defer cancel()
+	stages := p.n.metrics.stageWatch()
+	defer stages.end()
 	job := Job{
 		Task:   t,
 		GPU:    t.GPU,
 		Open:   func(ctx context.Context) ([]byte, error) { return p.n.readFile(ctx, t) },
 		Logger: log,
 		Progress: func(stage string) {
+			stages.enter(stage) // metrics.go: stage durations
 			if stage == fsm.StageLoading {
 				return // already reported on start
 			}
