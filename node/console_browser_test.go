@@ -107,7 +107,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("header %q", where)
 	}
 	if out := os.Getenv("RAGNODE_CONSOLE_SCREENSHOT"); out != "" {
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatalf("screenshot: %v", err)
 		}

@@ -3,6 +3,7 @@
 const $ = (s) => document.querySelector(s);
 const KEY = "ragnode-token";
 let names = {}, lastEvent = 0, offset = 0, limit = 25, detailID = "", seriesAt = 0;
+const FINAL = ["completed", "failed", "cancelled"];
 const COLORS = { loading: "#2f6fdf", chunking: "#d98b1a", embedding: "#2a9d4b", inserting: "#8e44ad" };
 
 function esc(s) { return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c])); }
@@ -86,7 +87,7 @@ async function refreshTasks() {
   const p = await api("GET", "/v1/console/tasks?" + q);
   $("#page").textContent = p.total ? ` ${p.offset + 1}–${p.offset + p.tasks.length} of ${p.total} ` : " no tasks ";
   $("#tasks tbody").innerHTML = p.tasks.map((t) => `<tr data-id="${esc(t.id)}"><td>${esc(t.partition)}</td><td>${esc(t.file_id)}</td><td class="s-${esc(t.state)}">${esc(t.state)}</td>
-    <td>${esc(t.stage || "")}</td><td>${esc(nodeName(t.node_id))}</td><td>${t.attempt}</td><td>${ts(t.submitted)}</td><td>${ts(t.started)}</td><td>${ts(t.finished)}</td><td class="err">${esc(t.error)}</td></tr>`).join("");
+    <td>${FINAL.includes(t.state) ? "" : esc(t.stage || "")}</td><td>${esc(nodeName(t.node_id))}</td><td>${t.attempt}</td><td>${ts(t.submitted)}</td><td>${ts(t.started)}</td><td>${ts(t.finished)}</td><td class="err">${esc(t.error)}</td></tr>`).join("");
 }
 
 async function refreshDetail() {
@@ -98,7 +99,7 @@ async function refreshDetail() {
   $("#detail-body").textContent = JSON.stringify(t, null, 2);
   $("#detail-note").textContent = "(what this node observed since " + new Date(d.observing_since / 1e6).toLocaleString() + ")";
   const acts = [];
-  if (!["completed", "failed", "cancelled"].includes(t.state)) acts.push(`<button data-act="cancel">cancel</button>`);
+  if (!FINAL.includes(t.state)) acts.push(`<button data-act="cancel">cancel</button>`);
   if (t.state === "failed" || t.state === "cancelled") acts.push(`<button data-act="retry">retry (resubmit file)</button>`);
   $("#detail-actions").innerHTML = acts.join(" ");
   $("#history tbody").innerHTML = d.history.map((h) => `<tr><td>${ts(h.time)}</td><td class="s-${esc(h.state)}">${esc(h.state)}</td><td>${esc(h.stage || "")}</td><td>${esc(nodeName(h.node_id))}</td><td>${h.attempt}</td><td class="err">${esc(h.error || "")}</td></tr>`).join("");
