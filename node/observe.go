@@ -66,12 +66,13 @@ type observer struct {
 	events  *ring[transport.ConsoleEvent]
 	seq     uint64
 	buckets [seriesBuckets]bucket
+	repairs map[string]*repairTally
 }
 
 func newObserver(self string, m *metrics, now time.Time) *observer {
 	return &observer{self: self, since: now.UnixNano(), m: m, tasks: map[string]taskObs{},
 		hist: map[string][]transport.TaskHistory{}, nodes: map[string]nodeObs{}, names: map[string]string{},
-		events: newRing[transport.ConsoleEvent](eventCap)}
+		events: newRing[transport.ConsoleEvent](eventCap), repairs: map[string]*repairTally{}}
 }
 
 // observeLoop diffs the ledger after applies (coalesced, at most every
@@ -235,6 +236,7 @@ func (o *observer) scan(s *fsm.State, leader string, at time.Time) {
 			}
 		}
 	}
+	o.flushRepairs(now)
 	o.primed = true
 }
 
@@ -251,17 +253,44 @@ func (o *observer) serfEvent(e serf.Event) {
 	}
 }
 
-// repair records one repair call's outcome (leader only).
+// repair counts one repair call's outcome (leader only). Calls come in
+// passes of up to hundreds, so events are one summary per kind at the next
+// scan rather than one per call, which would flush the ring.
 func (o *observer) repair(what, key string, err error) {
 	result := "ok"
 	if err != nil {
 		result = "error"
 	}
 	o.m.repairs.WithLabelValues(what, result).Inc()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	r := o.repairs[what]
+	if r == nil {
+		r = &repairTally{}
+		o.repairs[what] = r
+	}
 	if err != nil {
-		o.event("repair", "", "", "%s %s: %v", what, key, err)
+		r.failed++
+		r.lastErr = key + ": " + err.Error()
 	} else {
-		o.event("repair", "", "", "%s %s", what, key)
+		r.ok++
+	}
+}
+
+type repairTally struct {
+	ok, failed int
+	lastErr    string
+}
+
+// flushRepairs turns the tallies into events; the caller holds o.mu.
+func (o *observer) flushRepairs(now int64) {
+	for what, r := range o.repairs {
+		if r.failed > 0 {
+			o.addEvent(now, "repair", "", "", "%s: %d done, %d failed (last: %s)", what, r.ok, r.failed, r.lastErr)
+		} else {
+			o.addEvent(now, "repair", "", "", "%s: %d done", what, r.ok)
+		}
+		delete(o.repairs, what)
 	}
 }
 

@@ -127,9 +127,18 @@ func TestObserverDiffs(t *testing.T) {
 	if len(o.history("t1")) != 0 {
 		t.Fatal("history kept for a task the ledger dropped")
 	}
-	o.repair("re-replicate blob", "h1", errors.New("boom"))
+	for i := 0; i < 300; i++ {
+		o.repair("re-replicate blob", "h1", nil)
+	}
+	o.repair("re-replicate blob", "h2", errors.New("boom"))
 	if v := testutil.ToFloat64(m.repairs.WithLabelValues("re-replicate blob", "error")); v != 1 {
 		t.Fatalf("repairs %v", v)
+	}
+	before := o.lastEvent()
+	o.scan(s, "", t0.Add(8*time.Second))
+	evs := o.eventsSince(before)
+	if len(evs) != 1 || evs[0].Msg != "re-replicate blob: 300 done, 1 failed (last: h2: boom)" {
+		t.Fatalf("repair events %+v", evs)
 	}
 }
 
