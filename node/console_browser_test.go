@@ -27,7 +27,8 @@ func browserPath() string {
 // TestConsoleInBrowser opens /ui/ of a real 3-node cluster in headless
 // Chromium, logs in with the token and checks that the members table lists
 // every node and that a submitted task shows in the task list and its
-// detail. RAGNODE_CONSOLE_SCREENSHOT=file.png saves what the page looked like.
+// detail, and that its drain button drains a node.
+// RAGNODE_CONSOLE_SCREENSHOT=file.png saves what the page looked like.
 func TestConsoleInBrowser(t *testing.T) {
 	bin := browserPath()
 	if bin == "" {
@@ -93,6 +94,14 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#detail"))))
 	poll("history shown", `document.querySelectorAll("#history tbody tr").length > 0`, 10*time.Second)
 	detail := text("#detail")
+	// An action through the page: drain n2, see it in the table and the events.
+	step("drain n2", chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[data-drain="n2"]`))))
+	poll("drain shown", `document.querySelector('#members tr[data-name="n2"]').innerText.includes("draining") && document.querySelector("#events").innerText.includes("n2 draining")`, 15*time.Second)
+	draining := false
+	ns[0].fsm.View(func(s *fsm.State) { draining = s.Nodes[ns[1].ID()].Draining })
+	if !draining {
+		t.Error("the page's drain button did not drain n2 in the ledger")
+	}
 	step("wait for a series refresh", chromedp.Do(ctx, chromedp.Sleep(11*time.Second)))
 	tasks := text("#tasks tbody")
 	for _, n := range ns {

@@ -102,7 +102,7 @@ async function refreshDetail() {
   if (!FINAL.includes(t.state)) acts.push(`<button data-act="cancel">cancel</button>`);
   if (t.state === "failed" || t.state === "cancelled") acts.push(`<button data-act="retry">retry (resubmit file)</button>`);
   $("#detail-actions").innerHTML = acts.join(" ");
-  $("#history tbody").innerHTML = d.history.map((h) => `<tr><td>${ts(h.time)}</td><td class="s-${esc(h.state)}">${esc(h.state)}</td><td>${esc(h.stage || "")}</td><td>${esc(nodeName(h.node_id))}</td><td>${h.attempt}</td><td class="err">${esc(h.error || "")}</td></tr>`).join("");
+  $("#history tbody").innerHTML = d.history.map((h) => `<tr><td>${ts(h.time)}</td><td class="s-${esc(h.state)}">${esc(h.state)}</td><td>${FINAL.includes(h.state) ? "" : esc(h.stage || "")}</td><td>${esc(nodeName(h.node_id))}</td><td>${h.attempt}</td><td class="err">${esc(h.error || "")}</td></tr>`).join("");
 }
 
 async function tick() {
