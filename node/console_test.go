@@ -192,3 +192,68 @@ func TestMetricsGPUAndOpen(t *testing.T) {
 		t.Fatalf("summary without token under --metrics-open: %d", resp.StatusCode)
 	}
 }
+
+// TestConsoleEventsOnNodeLoss: a node killed while running a task shows up
+// in another node's events as a failed member, a ledger status change and a
+// requeue, and the task's history there records the requeue.
+func TestConsoleEventsOnNodeLoss(t *testing.T) {
+	slow, err := ParseRunner("sleep:60s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCluster(t)
+	ns := c.startN(3, func(i int, cfg *Config) { cfg.Runner = slow })
+	waitFor(t, 20*time.Second, "three registered nodes", func() bool {
+		k := 0
+		ns[0].fsm.View(func(s *fsm.State) { k = len(s.Nodes) })
+		return k == 3
+	})
+	var ids []string
+	for i := 0; i < 6; i++ {
+		tv, err := clientOf(ns[0]).Submit(ctxT(t, 10*time.Second), submitReq("p", "f"+string(rune('a'+i))+".txt"), strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, tv.ID)
+	}
+	victim := ns[2]
+	if c.leader() == victim {
+		victim = ns[1]
+	}
+	var onVictim string
+	waitFor(t, 20*time.Second, "a task running on the victim", func() bool {
+		ns[0].fsm.View(func(s *fsm.State) {
+			for _, id := range ids {
+				if t := s.Tasks[id]; t != nil && t.NodeID == victim.ID() && t.State.Active() {
+					onVictim = id
+				}
+			}
+		})
+		return onVictim != ""
+	})
+	victim.Kill()
+	watcher := ns[0]
+	if watcher == victim {
+		watcher = ns[1]
+	}
+	waitFor(t, 30*time.Second, "failure and requeue events", func() bool {
+		kinds := map[string]bool{}
+		for _, e := range watcher.obs.eventsSince(0) {
+			if e.NodeID == victim.ID() || e.TaskID == onVictim {
+				kinds[e.Kind] = true
+			}
+		}
+		return kinds["member_failed"] && kinds["node_failed"] && kinds["requeue"]
+	})
+	var det transport.ConsoleTaskDetail
+	consoleGet(t, watcher, "/v1/console/tasks/"+onVictim, &det)
+	requeued := false
+	for _, h := range det.History {
+		if h.Attempt == 2 && h.Error != "" {
+			requeued = true
+		}
+	}
+	if !requeued {
+		t.Fatalf("history lacks the requeue: %+v", det.History)
+	}
+}

@@ -207,7 +207,7 @@ func (o *observer) scan(s *fsm.State, leader string, at time.Time) {
 			b.stageSum[prev.stage] += ms
 			b.stageN[prev.stage]++
 		}
-		if cur.attempt > prev.attempt && cur.state == fsm.Queued {
+		if seen && cur.attempt > prev.attempt {
 			o.addEvent(now, "requeue", prev.node, id, "%s requeued (attempt %d): %s", t.FileID, cur.attempt, t.Error)
 			o.m.requeues.Inc()
 		}
