@@ -117,4 +117,3 @@ func TestInputCaps(t *testing.T) {
 		t.Fatalf("refused uploads left %d files in the ledger", files)
 	}
 }
-
