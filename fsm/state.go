@@ -17,6 +17,13 @@ type gpuUse struct {
 	mem   uint64
 }
 
+// MetaClusterID is the State.Meta key of the cluster's identity.
+const MetaClusterID = "cluster_id"
+
+// ClusterID returns the cluster's identity, "" before the first leader
+// recorded it.
+func (s *State) ClusterID() string { return s.Meta[MetaClusterID] }
+
 // State is the whole replicated state. The exported fields are the snapshot;
 // the unexported indexes are derived from them and rebuilt on restore.
 type State struct {
@@ -310,6 +317,20 @@ func (s *State) apply(c Command) Result {
 			reason = "node " + n.Name + " released its work"
 		}
 		return Result{Applied: s.releaseNode(c.NodeID, reason, c.Now)}
+	case CmdClusterID:
+		switch have := s.Meta[MetaClusterID]; {
+		case c.ClusterID == "":
+			return rejectf(CodeInvalid, "cluster_id without an ID")
+		case have == c.ClusterID:
+			return Result{}
+		case have != "":
+			return rejectf(CodeConflict, "this ledger belongs to cluster %s, not %s", have, c.ClusterID)
+		}
+		if s.Meta == nil {
+			s.Meta = map[string]string{}
+		}
+		s.Meta[MetaClusterID] = c.ClusterID
+		return Result{Applied: 1}
 	case CmdSettings:
 		if c.Settings != nil {
 			s.Settings = *c.Settings

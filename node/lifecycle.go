@@ -19,6 +19,7 @@ func (n *Node) selfRegisterLoop() {
 }
 
 func (n *Node) registerSelf() {
+	n.adoptClusterID()
 	if n.leaving.Load() {
 		return
 	}

@@ -37,6 +37,7 @@ const (
 	// back while Serf still lists it alive. A restarted process gossips
 	// fresh tags without it, so a node that left can come back.
 	tagLeaving = "leaving"
+	tagCluster = "cluster" // the cluster identity from the data dir, "" until known
 )
 
 // Node is one running ragnode.
@@ -82,7 +83,9 @@ type Node struct {
 	reconcileCh chan struct{}
 	// caughtUp is set once the FSM has applied the committed log; see
 	// replayed.
-	caughtUp     atomic.Bool
+	caughtUp atomic.Bool
+	// clusterID (a string) is this node's cluster identity, "" until known.
+	clusterID    atomic.Value
 	leaderNotify chan bool
 	stopCh       chan struct{}
 	doneCh       chan struct{}
@@ -128,6 +131,10 @@ func Start(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	clusterID, err := loadClusterID(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	n := &Node{
 		cfg:         cfg,
 		id:          id,
@@ -138,6 +145,7 @@ func Start(cfg Config) (*Node, error) {
 		stopCh:      make(chan struct{}),
 		doneCh:      make(chan struct{}),
 	}
+	n.clusterID.Store(clusterID)
 	if n.name == "" {
 		host, _ := os.Hostname()
 		n.name = fmt.Sprintf("%s-%s", host, id[:6])
@@ -175,7 +183,7 @@ func Start(cfg Config) (*Node, error) {
 	if err := n.startSerf(hasState); err != nil {
 		return nil, err
 	}
-	n.peers = newPeers(n.id, n.httpAddr, n.cfg.Token, n.serf, n.raft, n.fsm)
+	n.peers = newPeers(n.id, n.httpAddr, n.cfg.Token, n.serf, n.raft, n.fsm, n.foreignMember)
 	n.pool = newWorkerPool(n)
 	n.serveHTTP()
 
@@ -198,6 +206,10 @@ func Start(cfg Config) (*Node, error) {
 	}
 	if len(cfg.Join) > 0 {
 		if err := n.joinWithRetry(cfg.Join, cfg.JoinTimeout); err != nil {
+			return nil, err
+		}
+		if err := n.checkJoinedCluster(); err != nil {
+			_ = n.serf.Leave() // so the other cluster forgets us at once
 			return nil, err
 		}
 	}
