@@ -105,10 +105,6 @@ func Split(doc loader.Document, opt Options, tok Tokenizer) []Chunk {
 	return kept
 }
 
-type approxCounter struct{}
-
-func (approxCounter) Count(s string) int { return (len(s) + 3) / 4 }
-
 type segment struct {
 	page     int
 	headings []string

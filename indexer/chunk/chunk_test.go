@@ -5,7 +5,6 @@ import (
 	"math/rand"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/ragnode/ragnode/indexer/loader"
@@ -287,29 +286,6 @@ func TestOptionsDefaults(t *testing.T) {
 	}
 	if o := (Options{Overlap: -1, MinTokens: -1}).normalized(); o.Overlap != 0 || o.MinTokens != 0 {
 		t.Fatalf("negatives = %+v", o)
-	}
-}
-
-func TestTokenizerConcurrent(t *testing.T) {
-	var wg sync.WaitGroup
-	for i := 0; i < 8; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tok, err := NewTokenizer()
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if n := tok.Count("hello world <|endoftext|>"); n < 3 {
-				t.Errorf("count = %d", n)
-			}
-		}()
-	}
-	wg.Wait()
-	tok := tokenizer(t)
-	if n := tok.Count("hello world"); n != 2 {
-		t.Fatalf("cl100k count of %q = %d, want 2", "hello world", n)
 	}
 }
 
