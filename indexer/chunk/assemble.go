@@ -1,6 +1,9 @@
 package chunk
 
-import "strings"
+import (
+	"context"
+	"strings"
+)
 
 // unit is an indivisible piece of a section; sep is what joins it to the
 // piece before it.
@@ -11,9 +14,12 @@ type unit struct {
 }
 
 type splitter struct {
-	opt     Options
-	tok     Tokenizer
-	maxUnit int
+	opt      Options
+	tok      Tokenizer
+	maxUnit  int
+	tokBytes int // most bytes one token covers
+	ctx      context.Context
+	done     <-chan struct{}
 }
 
 func sepCost(sep string) int {
@@ -30,11 +36,17 @@ type piece struct {
 	keep    bool // a small tail of a longer section: never dropped
 }
 
-func (s *splitter) splitSegment(seg segment) []piece {
-	units := s.units(seg.text)
+func (s *splitter) splitSegment(seg segment) ([]piece, error) {
+	units, err := s.units(seg.text)
+	if err != nil {
+		return nil, err
+	}
 	var out []piece
 	overlap, overlapTok := "", 0
 	for i := 0; i < len(units); {
+		if err := s.stopped(); err != nil {
+			return nil, err
+		}
 		est := overlapTok
 		j := i
 		for j < len(units) {
@@ -56,7 +68,10 @@ func (s *splitter) splitSegment(seg segment) []piece {
 		// The estimate assumes token counts add up; BPE merges across
 		// joins can break that, so the real count has the last word.
 		text := render(overlap, units[i:j])
-		n := s.tok.Count(text)
+		n := units[i].tokens
+		if j-i > 1 || overlap != "" {
+			n = s.tok.Count(text)
+		}
 		for n > s.opt.Size && j-i > 1 {
 			j--
 			text = render(overlap, units[i:j])
@@ -86,6 +101,9 @@ func (s *splitter) splitSegment(seg segment) []piece {
 	if len(out) > 1 {
 		merged := out[:1]
 		for _, p := range out[1:] {
+			if err := s.stopped(); err != nil {
+				return nil, err
+			}
 			last := &merged[len(merged)-1]
 			if p.Tokens < s.opt.MinTokens {
 				text := render(last.overlap, units[last.i:p.j])
@@ -101,7 +119,7 @@ func (s *splitter) splitSegment(seg segment) []piece {
 			out[k].keep = true
 		}
 	}
-	return out
+	return out, nil
 }
 
 func clonePath(p []string) []string {

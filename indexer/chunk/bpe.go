@@ -75,64 +75,66 @@ func mergeShort(piece string, ranks map[string]int) int {
 // exactly when its part is alive and still carries that rank.
 func mergeHeap(piece string, ranks map[string]int) int {
 	n := len(piece)
-	next := make([]int, n) // offset of the following part; n ends the list
-	prev := make([]int, n)
-	rank := make([]int, n) // rank of the part joined with its successor
-	alive := make([]bool, n)
-	h := make(pairHeap, 0, n)
-	pairRank := func(k int) int {
-		if nk := next[k]; nk < n {
-			return rankOf(ranks, piece[k:next[nk]])
+	// next[k] is the offset of the part after the one at k (n ends the
+	// list, -1 marks a part merged away); rank[k] that of their union.
+	next := make([]int32, n+1)
+	prev := make([]int32, n)
+	rank := make([]int32, n)
+	for k := range n {
+		next[k], prev[k] = int32(k+1), int32(k-1)
+	}
+	next[n] = int32(n)
+	pairRank := func(k int32) int32 {
+		if nk := next[k]; int(nk) < n {
+			if r, ok := ranks[piece[k:next[nk]]]; ok {
+				return int32(r)
+			}
 		}
-		return math.MaxInt
+		return noRank
 	}
-	for k := range n {
-		next[k], prev[k], alive[k] = k+1, k-1, true
-	}
-	// next[nk] for the last part must read n: a sentinel past the end.
-	next = append(next, n)
-	for k := range n {
-		rank[k] = pairRank(k)
-		if rank[k] != math.MaxInt {
-			h = append(h, pairEntry{rank[k], k})
+	h := make(pairHeap, 0, n)
+	for k := range int32(n) {
+		if rank[k] = pairRank(k); rank[k] != noRank {
+			h = append(h, entry(rank[k], k))
 		}
 	}
 	h.init()
 	parts := n
 	for len(h) > 0 {
 		e := h.pop()
-		k := e.off
-		if !alive[k] || rank[k] != e.rank {
+		r, k := int32(e>>32), int32(e)
+		if next[k] < 0 || rank[k] != r {
 			continue
 		}
 		gone := next[k]
-		alive[gone] = false
 		next[k] = next[gone]
-		if next[k] < n {
+		next[gone] = -1
+		if int(next[k]) < n {
 			prev[next[k]] = k
 		}
 		parts--
-		if rank[k] = pairRank(k); rank[k] != math.MaxInt {
-			h.push(pairEntry{rank[k], k})
+		if rank[k] = pairRank(k); rank[k] != noRank {
+			h.push(entry(rank[k], k))
 		}
 		if p := prev[k]; p >= 0 {
-			if rank[p] = pairRank(p); rank[p] != math.MaxInt {
-				h.push(pairEntry{rank[p], p})
+			if rank[p] = pairRank(p); rank[p] != noRank {
+				h.push(entry(rank[p], p))
 			}
 		}
 	}
 	return parts
 }
 
-type pairEntry struct{ rank, off int }
+// noRank marks a pair that is no token. cl100k has about 100k ranks, so
+// int32 ranks and offsets (a piece is at most one count's text) suffice.
+const noRank = math.MaxInt32
 
-func (a pairEntry) before(b pairEntry) bool {
-	return a.rank < b.rank || (a.rank == b.rank && a.off < b.off)
-}
+// entry packs (rank, offset) so one integer comparison orders the heap.
+func entry(rank, off int32) uint64 { return uint64(rank)<<32 | uint64(uint32(off)) }
 
 // pairHeap is a binary min-heap written out rather than container/heap:
 // boxing every entry in an interface doubled the cost of a long piece.
-type pairHeap []pairEntry
+type pairHeap []uint64
 
 func (h pairHeap) init() {
 	for i := len(h)/2 - 1; i >= 0; i-- {
@@ -140,12 +142,12 @@ func (h pairHeap) init() {
 	}
 }
 
-func (h *pairHeap) push(e pairEntry) {
+func (h *pairHeap) push(e uint64) {
 	*h = append(*h, e)
 	q := *h
 	for i := len(q) - 1; i > 0; {
 		p := (i - 1) / 2
-		if !q[i].before(q[p]) {
+		if q[i] >= q[p] {
 			break
 		}
 		q[i], q[p] = q[p], q[i]
@@ -153,7 +155,7 @@ func (h *pairHeap) push(e pairEntry) {
 	}
 }
 
-func (h *pairHeap) pop() pairEntry {
+func (h *pairHeap) pop() uint64 {
 	q := *h
 	top := q[0]
 	last := len(q) - 1
@@ -170,10 +172,10 @@ func (h pairHeap) down(i int) {
 			return
 		}
 		m := l
-		if r := l + 1; r < len(h) && h[r].before(h[l]) {
+		if r := l + 1; r < len(h) && h[r] < h[l] {
 			m = r
 		}
-		if !h[m].before(h[i]) {
+		if h[m] >= h[i] {
 			return
 		}
 		h[i], h[m] = h[m], h[i]

@@ -7,8 +7,12 @@ import (
 )
 
 // units breaks a section into pieces no larger than maxUnit tokens,
-// preferring the coarsest boundary that works.
-func (s *splitter) units(text string) []unit {
+// preferring the coarsest boundary that works; only a word too long for a
+// chunk is cut, by runes, into pieces of up to Size tokens. Every byte of
+// text is counted at most once per level (paragraph, line, sentence, word)
+// and no text is counted that its length already rules out, so the work
+// is linear in len(text) and each count is bounded by the budget.
+func (s *splitter) units(text string) ([]unit, error) {
 	var us []unit
 	add := func(t, sep string, n int) {
 		if len(us) == 0 {
@@ -18,7 +22,11 @@ func (s *splitter) units(text string) []unit {
 	}
 	for _, para := range paragraphs(text) {
 		sep := "\n\n"
-		if n := s.tok.Count(para); n <= s.maxUnit {
+		n, ok, err := s.fits(para, s.maxUnit)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			add(para, sep, n)
 			continue
 		}
@@ -26,25 +34,41 @@ func (s *splitter) units(text string) []unit {
 			if strings.TrimSpace(line) == "" {
 				continue
 			}
-			if n := s.tok.Count(line); n <= s.maxUnit {
+			n, ok, err := s.fits(line, s.maxUnit)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
 				add(line, sep, n)
 				sep = "\n"
 				continue
 			}
 			for _, sent := range sentences(line) {
-				if n := s.tok.Count(sent); n <= s.maxUnit {
+				n, ok, err := s.fits(sent, s.maxUnit)
+				if err != nil {
+					return nil, err
+				}
+				if ok {
 					add(sent, sep, n)
 					sep = " "
 					continue
 				}
 				for _, w := range strings.Fields(sent) {
-					if n := s.tok.Count(w); n <= s.maxUnit {
+					n, ok, err := s.fits(w, s.maxUnit)
+					if err != nil {
+						return nil, err
+					}
+					if ok {
 						add(w, sep, n)
 						sep = " "
 						continue
 					}
-					for _, piece := range s.cutWord(w) {
-						add(piece, sep, s.tok.Count(piece))
+					pieces, err := s.cutWord(w)
+					if err != nil {
+						return nil, err
+					}
+					for _, p := range pieces {
+						add(p.text, sep, p.tokens)
 						sep = ""
 					}
 					sep = " "
@@ -53,36 +77,23 @@ func (s *splitter) units(text string) []unit {
 			sep = "\n"
 		}
 	}
-	return us
+	return us, nil
 }
 
-// cutWord splits a run of text with no spaces (base64, URLs, CJK) into
-// pieces of at most maxUnit tokens.
-func (s *splitter) cutWord(w string) []string {
-	var out []string
-	for w != "" {
-		n := min(utf8.RuneCountInString(w), s.maxUnit)
-		for {
-			end := runeOffset(w, n)
-			if n <= 1 || s.tok.Count(w[:end]) <= s.maxUnit {
-				out = append(out, w[:end])
-				w = w[end:]
-				break
-			}
-			n = n * 3 / 4
-		}
+// fits counts text when its length leaves it a chance to be within budget:
+// no token covers more than tokBytes bytes, so a longer text is over
+// without counting, and a count is never asked of more than
+// budget*tokBytes bytes, however long the text. Every count goes through
+// here, so this is also where a cancelled Split notices.
+func (s *splitter) fits(text string, budget int) (int, bool, error) {
+	if err := s.stopped(); err != nil {
+		return 0, false, err
 	}
-	return out
-}
-
-func runeOffset(s string, n int) int {
-	for i := range s {
-		if n == 0 {
-			return i
-		}
-		n--
+	if len(text) > budget*s.tokBytes {
+		return 0, false, nil
 	}
-	return len(s)
+	n := s.tok.Count(text)
+	return n, n <= budget, nil
 }
 
 // paragraphs splits on blank lines and drops empty ones.
