@@ -152,3 +152,31 @@ func restoreOf(t *testing.T, b []byte) *State {
 	}
 	return s
 }
+
+// Found by FuzzApply (testdata/fuzz/FuzzApply/ceb3ceb6c822446b): a node
+// that registers again with less capacity keeps work it can no longer
+// hold. registerNode requeues tasks on a GPU that vanished, but not CPU
+// tasks beyond the new slot count, nor GPU tasks beyond the new usable
+// memory (a smaller GPU, a larger reserve), so CheckInvariants fails.
+func TestRegisterWithLessCapacityRequeuesWork(t *testing.T) {
+	shrink := map[string]func(n *Node){
+		"fewer CPU slots":    func(n *Node) { n.CPUSlots = 0 },
+		"smaller GPU":        func(n *Node) { n.GPUs[0].MemTotal = 2 << 30 },
+		"larger GPU reserve": func(n *Node) { n.GPUReserve = 15 << 30 },
+	}
+	for name, change := range shrink {
+		t.Run(name, func(t *testing.T) {
+			s := New()
+			for i, c := range fuzzBase() {
+				s.Apply(uint64(i+1), c)
+			}
+			n := *s.Nodes["n1"]
+			n.GPUs = append([]gpu.Device(nil), n.GPUs...)
+			change(&n)
+			s.Apply(100, Command{Type: CmdRegisterNode, Now: 100, Node: &n})
+			if err := s.CheckInvariants(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
