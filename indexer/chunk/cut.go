@@ -31,7 +31,7 @@ func (s *splitter) cutWord(w string) ([]unit, error) {
 // worst case stays logarithmic. No probe is longer than Size*tokBytes
 // bytes, so cutting a word is linear in its length.
 func (s *splitter) longestFit(w string, guess int) (int, int, error) {
-	limit := alignDown(w, min(len(w), s.opt.Size*s.tokBytes))
+	limit := alignDown(w, min(len(w), s.budgetBytes(s.opt.Size)))
 	if limit == 0 {
 		limit = firstRune(w)
 	}
@@ -54,7 +54,7 @@ func (s *splitter) longestFit(w string, guess int) (int, int, error) {
 		if lo == limit || next >= hi {
 			break
 		}
-		t := g * s.opt.Size / max(n, 1)
+		t := int(min(float64(g)*float64(s.opt.Size)/float64(max(n, 1)), float64(limit)))
 		if probe%4 == 3 && hi <= limit {
 			t = lo + (hi-lo)/2
 		}

@@ -3,6 +3,7 @@ package chunk
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -61,6 +62,17 @@ func TestPathologicalShapes(t *testing.T) {
 				checkCover(t, text, opt, tok)
 			})
 		}
+	}
+}
+
+// A Size too large to multiply by bytes per token must not overflow into
+// cutting everything to single runes.
+func TestHugeSize(t *testing.T) {
+	tok := tokenizer(t)
+	text := "before " + oneWord(5000) + " after"
+	chunks := mustSplit(t, page(text), Options{Size: math.MaxInt}, tok)
+	if len(chunks) != 1 || chunks[0].Text != text {
+		t.Fatalf("got %d chunks, want the whole text in one", len(chunks))
 	}
 }
 

@@ -1,6 +1,7 @@
 package chunk
 
 import (
+	"math"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -89,11 +90,20 @@ func (s *splitter) fits(text string, budget int) (int, bool, error) {
 	if err := s.stopped(); err != nil {
 		return 0, false, err
 	}
-	if len(text) > budget*s.tokBytes {
+	if len(text) > s.budgetBytes(budget) {
 		return 0, false, nil
 	}
 	n := s.tok.Count(text)
 	return n, n <= budget, nil
+}
+
+// budgetBytes is the most bytes budget tokens can cover, saturating so an
+// absurd Size cannot overflow into "nothing fits".
+func (s *splitter) budgetBytes(budget int) int {
+	if budget > math.MaxInt/s.tokBytes {
+		return math.MaxInt
+	}
+	return budget * s.tokBytes
 }
 
 // paragraphs splits on blank lines and drops empty ones.
