@@ -39,7 +39,8 @@ var splitSeeds = []string{
 
 // FuzzSplit holds Split to what it guarantees for any text and options:
 // no panic, no error without cancellation, Tokens is the count of Text,
-// each chunk is within Size unless it is one rune, the result is
+// each chunk is within Size unless it is one rune and is one run of text
+// from one page, the result is
 // deterministic, a document with words yields a chunk, and with every
 // chunk kept the chunks (overlap repeats text) hold the non-space text of
 // the input in order.
@@ -72,6 +73,11 @@ func FuzzSplit(f *testing.F) {
 			}
 			if strings.TrimSpace(c.Text) == "" {
 				t.Fatalf("chunk %d is blank", i)
+			}
+			// A chunk never spans pages, and inside its page it is one
+			// run of text (whitespace aside).
+			if c.Page < 1 || c.Page > len(doc.Pages) || !strings.Contains(squeeze(doc.Pages[c.Page-1].Text), squeeze(c.Text)) {
+				t.Fatalf("chunk %d is not one run of page %d: %q", i, c.Page, c.Text)
 			}
 			all.WriteString(c.Text)
 		}
