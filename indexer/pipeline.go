@@ -128,8 +128,8 @@ func (p *Pipeline) Run(ctx context.Context, in Input, progress func(stage string
 		return Result{}, err
 	}
 	progress(StageChunking)
-	chunks := chunk.Split(doc, p.cfg.Chunk, p.tok)
-	if err := ctx.Err(); err != nil {
+	chunks, err := chunk.Split(ctx, doc, p.cfg.Chunk, p.tok)
+	if err != nil {
 		return Result{}, err
 	}
 	progress(StageEmbedding)
