@@ -464,12 +464,34 @@ func (s *State) registerNode(c Command) Result {
 	}
 	in.Status = NodeAlive
 	s.Nodes[in.ID] = &in
-	// Work the node can no longer hold (a GPU vanished, slots shrank) goes back
-	// to the queue so the capacity invariants keep holding.
+	// Work the node can no longer hold (a GPU vanished, fewer CPU slots, a
+	// smaller card or a larger reserve) goes back to the queue so the
+	// capacity invariants keep holding. Tasks keep their place in ID order,
+	// so every replica requeues the same ones.
+	cpuLeft := in.CPUSlots
+	memLeft := make([]uint64, len(in.GPUs))
+	for i := range in.GPUs {
+		memLeft[i] = usableMem(&in, i)
+	}
 	for _, t := range s.TasksOn(in.ID) {
 		a := s.Allocs[t.ID]
-		if a.GPU >= len(in.GPUs) {
-			t.Error = "GPU inventory of node changed"
+		keep := true
+		switch {
+		case a.GPU >= len(in.GPUs):
+			keep = false
+		case a.GPU < 0:
+			keep = cpuLeft > 0
+			if keep {
+				cpuLeft--
+			}
+		case a.MemBytes > 0:
+			keep = a.MemBytes <= memLeft[a.GPU]
+			if keep {
+				memLeft[a.GPU] -= a.MemBytes
+			}
+		}
+		if !keep {
+			t.Error = "capacity of node changed"
 			s.requeue(t, c.Now)
 		}
 	}
