@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/urfave/cli/v2"
@@ -86,13 +87,25 @@ func startCommand() *cli.Command {
 					cfg.Logger.Warn("second signal: exiting now")
 					os.Exit(1)
 				}()
-				n.Stop()
+				// A hard deadline: the drain, a leadership transfer and the
+				// stores' close all have their own bounds, but shutdown must
+				// end even if one of them does not.
+				stopped := make(chan struct{})
+				go func() { n.Stop(); close(stopped) }()
+				select {
+				case <-stopped:
+				case <-time.After(cfg.DrainTimeout + stopDeadline):
+					cfg.Logger.Warn("shutdown did not finish in time; exiting", "after", cfg.DrainTimeout+stopDeadline)
+				}
 			case <-n.Done():
 			}
 			return nil
 		},
 	}
 }
+
+// stopDeadline is how long shutdown may take beyond the drain timeout.
+const stopDeadline = 30 * time.Second
 
 // mustBePositive lists the flags where an explicit 0 cannot work (the node
 // treats a zero field as "use the default", so it cannot tell on its own).
