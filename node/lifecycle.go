@@ -39,7 +39,7 @@ func (n *Node) registerSelf() {
 	if cur == nil || !sameRecord(cur, want) || cur.Status != fsm.NodeAlive {
 		cmds = append(cmds, fsm.Command{Type: fsm.CmdRegisterNode, Node: want})
 	}
-	if cur != nil && cur.Draining && cur.DrainReason == "restart" && !n.stopping() {
+	if cur != nil && cur.Draining && (cur.DrainReason == "restart" || cur.DrainReason == drainDisk && n.diskRecovered()) && !n.stopping() {
 		cmds = append(cmds, fsm.Command{Type: fsm.CmdSetDrain, NodeID: n.id, Draining: false})
 	}
 	if len(cmds) == 0 {

@@ -84,6 +84,8 @@ type Node struct {
 	// caughtUp is set once the FSM has applied the committed log; see
 	// replayed.
 	caughtUp atomic.Bool
+	// diskFaulty is set while a disk drain is under way; see diskfault.go.
+	diskFaulty atomic.Bool
 	// clusterID (a string) is this node's cluster identity, "" until known.
 	clusterID    atomic.Value
 	leaderNotify chan bool

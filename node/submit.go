@@ -78,6 +78,7 @@ func (n *Node) Submit(ctx context.Context, req transport.SubmitRequest, body io.
 		}
 		hash, size, err := n.blobs.Put(br, n.cfg.MaxFileSize, "")
 		if err != nil {
+			n.noteDiskFault(err)
 			return transport.TaskView{}, err
 		}
 		ref.Hash, ref.Size = hash, size

@@ -91,6 +91,7 @@ func (n *Node) SubmitBatch(ctx context.Context, partition string, meta map[strin
 	if len(smalls) > 0 {
 		hs, err := n.blobs.PutSmall(smalls, nil)
 		if err != nil {
+			n.noteDiskFault(err)
 			return nil, err
 		}
 		for i, it := range owners {

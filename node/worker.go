@@ -215,6 +215,7 @@ func (p *workerPool) execute(ctx context.Context, ref fsm.TaskRef, t fsm.Task) {
 			Error: fmt.Sprintf("task timed out after %s", p.n.cfg.TaskTimeout), Chain: true, Started: startedAt}, true)
 	default:
 		log.Warn("task failed", "error", err)
+		p.n.noteDiskFault(diskError(err))
 		p.report(fsm.Command{Type: fsm.CmdFailTask, TaskID: t.ID, Attempt: t.Attempt, Error: err.Error(), Permanent: IsPermanent(err), Chain: true, Started: startedAt}, true)
 	}
 }
