@@ -79,6 +79,10 @@ type Server struct {
 	mux   *http.ServeMux
 	b     Backend
 	token string
+	// Set by MountCompat and SetCORSOrigins (compat_http.go).
+	compat bool
+	public map[string]bool // paths answered without the token (GET)
+	cors   []string
 }
 
 // NewServer builds the API; token "" disables authentication.
@@ -92,10 +96,13 @@ func NewServer(b Backend, token string) *Server {
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 // ServeHTTP checks the bearer token with a constant-time compare, then routes.
+// CORS preflights and the public compat paths come before the check.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.token != "" && !CheckToken(r, s.token) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="ragnode"`)
-		WriteJSON(w, http.StatusUnauthorized, ErrorBody{Error: "missing or invalid bearer token"})
+	if s.applyCORS(w, r) {
+		return
+	}
+	if s.token != "" && !s.isPublic(r) && !CheckToken(r, s.token) {
+		s.writeUnauthorized(w, r)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
