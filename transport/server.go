@@ -44,6 +44,9 @@ type Backend interface {
 	LocalSearch(ctx context.Context, q store.Query) ([]store.Hit, error)
 	PutChunks(ctx context.Context, w ChunkWrite) error
 	LocalChunkIDs(ctx context.Context, partition, fileID string) ([]string, error)
+	// LocalChunkRecords reads this node's own store: the chunk with that ID
+	// when id is set (none or one record), else the file's chunks by index.
+	LocalChunkRecords(ctx context.Context, id, partition, fileID string) ([]store.Record, error)
 	ChunkMetadata(ctx context.Context, m ChunkMetadata) error
 	ChunkDelete(ctx context.Context, d ChunkDelete) error
 	RepairChunks(ctx context.Context, r ChunkRepair) error
@@ -298,6 +301,11 @@ func (s *Server) routes() {
 			ids = []string{}
 		}
 		reply(w, ids, err)
+	})
+	s.mux.HandleFunc("GET /v1/internal/chunk-records", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		recs, err := s.b.LocalChunkRecords(r.Context(), q.Get("id"), q.Get("partition"), q.Get("file_id"))
+		reply(w, RecordsToWire(recs), err)
 	})
 	s.mux.HandleFunc("PUT /v1/blobs/{hash}", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, map[string]string{"stored": r.PathValue("hash")}, s.b.PutBlob(r.Context(), r.PathValue("hash"), r.Body))
