@@ -87,9 +87,9 @@ func (c *compat) cancelTask(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		WriteJSON(w, http.StatusOK, map[string]string{"message": fmt.Sprintf("Cancellation signal sent for task %s", id)})
-	case errors.Is(err, fsm.ErrUnknownTask) || StatusOf(err) == http.StatusNotFound:
+	case errors.Is(err, fsm.ErrUnknownTask), StatusOf(err) == http.StatusNotFound:
 		writeDetail(w, http.StatusNotFound, "%s", taskNotFound(id))
-	case errors.Is(err, fsm.ErrConflict):
+	case errors.Is(err, fsm.ErrConflict), StatusOf(err) == http.StatusConflict:
 		state := "finished"
 		if tv, terr := c.b.Task(r.Context(), id); terr == nil {
 			state = ragTaskState(tv.State, tv.Stage)
