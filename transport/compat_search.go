@@ -84,7 +84,8 @@ func (c *compat) searchFile(w http.ResponseWriter, r *http.Request) {
 // search answers {"documents": [{"link", "metadata", "content"}]}, the
 // shape of openrag's search routers (RAGondin's later versions too). link
 // points at /extract/{chunk_id}. metadata holds the user's keys, then the
-// ones ragnode knows, which win. A similarity_threshold drops hits whose
+// ones ragnode knows (as RAGondin's add_file set them on every chunk, plus
+// score and position), which win. A similarity_threshold drops hits whose
 // cosine similarity is below it, so fewer than top_k may come back.
 func (c *compat) search(w http.ResponseWriter, r *http.Request, req SearchRequest, fileID string, sq searchQuery) {
 	hits, err := c.b.Search(r.Context(), req)
@@ -103,8 +104,15 @@ func (c *compat) search(w http.ResponseWriter, r *http.Request, req SearchReques
 		if len(docs) == sq.topK {
 			break
 		}
-		m := make(map[string]any, len(h.Metadata)+8)
+		m := make(map[string]any, len(h.Metadata)+11)
 		maps.Copy(m, h.Metadata)
+		m["source"] = h.FileName
+		if h.FileSize > 0 || h.Updated > 0 {
+			m["file_size"] = humanSize(h.FileSize)
+		}
+		if h.Updated > 0 {
+			m["created_at"] = isoTime(h.Updated)
+		}
 		m["_id"] = h.ChunkID
 		m["score"] = h.Score
 		m["file_id"] = h.FileID

@@ -237,6 +237,7 @@ func (f *fakeCompat) Search(ctx context.Context, req SearchRequest) ([]Hit, erro
 				Score: 1 - float32(i*3+c)/100, ChunkID: fmt.Sprintf("%s-%d", fv.TaskID[:8], c),
 				Partition: fv.Partition, FileID: fv.FileID, FileName: fv.FileName, Page: c + 1, Index: c,
 				Text: fmt.Sprintf("chunk %d of %s", c, fv.FileID), Metadata: maps.Clone(fv.Metadata),
+				FileSize: fv.Size, Updated: fv.Updated,
 			})
 		}
 	}
@@ -527,7 +528,8 @@ func TestCompatSequence(t *testing.T) {
 		"link":    e.srv.URL + "/extract/" + id3[:8] + "-0",
 		"content": "chunk 0 of f2",
 		"metadata": map[string]any{"kind": "note", "_id": id3[:8] + "-0", "score": first["metadata"].(map[string]any)["score"],
-			"file_id": "f2", "partition": "docs", "filename": "notes.md", "page": 1, "chunk_index": 0},
+			"file_id": "f2", "partition": "docs", "filename": "notes.md", "page": 1, "chunk_index": 0,
+			"source": "notes.md", "file_size": "7.00 B", "created_at": "2023-11-14T22:13:20.123456"},
 	})
 
 	body = e.expect("GET", "/search?partitions=all&text=hello", 200, "")

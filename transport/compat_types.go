@@ -45,6 +45,9 @@ type Hit struct {
 	Headings  []string       `json:"headings,omitempty"`
 	Text      string         `json:"text"`
 	Metadata  map[string]any `json:"metadata,omitempty"`
+	// FileSize and Updated are the file version's, from the ledger.
+	FileSize int64 `json:"file_size,omitempty"`
+	Updated  int64 `json:"updated,omitempty"`
 }
 
 // QueueInfo summarises capacity and work.
