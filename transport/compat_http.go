@@ -27,34 +27,32 @@ func (s *Server) SetCORSOrigins(origins []string) {
 const corsMethods = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
 
 // applyCORS sets the CORS headers of an allowed origin and reports whether
-// it answered the request itself (a preflight).
+// it answered the request itself (a preflight). The origin is echoed, with
+// Access-Control-Allow-Credentials, even under "*" (Starlette's behaviour
+// with allow_credentials): openrag's UIs may fetch with credentials
+// "include", which a literal "*" would fail. The API authenticates by
+// bearer header, never by cookie, so no ambient credential rides along.
 func (s *Server) applyCORS(w http.ResponseWriter, r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if len(s.cors) == 0 || origin == "" {
 		return false
 	}
-	any := slices.Contains(s.cors, "*")
-	allowed := any || slices.Contains(s.cors, origin)
+	allowed := slices.Contains(s.cors, "*") || slices.Contains(s.cors, origin)
 	preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
 	h := w.Header()
-	if !any {
-		h.Add("Vary", "Origin")
-	}
+	h.Add("Vary", "Origin")
 	if !allowed {
 		if preflight {
 			// Starlette's answer to a preflight from an origin it refuses.
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			h.Set("Content-Type", "text/plain; charset=utf-8")
 			w.WriteHeader(http.StatusBadRequest)
 			_, _ = w.Write([]byte("Disallowed CORS origin"))
 			return true
 		}
 		return false
 	}
-	if any {
-		h.Set("Access-Control-Allow-Origin", "*")
-	} else {
-		h.Set("Access-Control-Allow-Origin", origin)
-	}
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Credentials", "true")
 	if !preflight {
 		return false
 	}
@@ -63,7 +61,7 @@ func (s *Server) applyCORS(w http.ResponseWriter, r *http.Request) bool {
 		h.Set("Access-Control-Allow-Headers", rh)
 	}
 	h.Set("Access-Control-Max-Age", "600")
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write([]byte("OK"))
 	return true

@@ -199,7 +199,7 @@ func TestCompatCORS(t *testing.T) {
 	if resp.StatusCode != 200 || body != "OK" || h.Get("Access-Control-Allow-Origin") != "https://ui.example" ||
 		h.Get("Access-Control-Allow-Methods") != "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT" ||
 		h.Get("Access-Control-Allow-Headers") != "authorization, content-type" || h.Get("Access-Control-Max-Age") != "600" ||
-		h.Get("Vary") != "Origin" {
+		h.Get("Vary") != "Origin" || h.Get("Access-Control-Allow-Credentials") != "true" {
 		t.Fatalf("preflight = %d %q %v", resp.StatusCode, body, h)
 	}
 	resp, _ = e.raw("OPTIONS", "/queue/info", "Origin", "https://admin.example", "Access-Control-Request-Method", "GET")
@@ -232,10 +232,11 @@ func TestCompatCORS(t *testing.T) {
 		t.Fatalf("plain OPTIONS = %d", resp.StatusCode)
 	}
 
-	// "*": any origin, answered with "*" and no Vary.
+	// "*": any origin, echoed so a fetch with credentials works too.
 	e = newCORSEnv(t, "*")
 	resp, _ = e.raw("OPTIONS", "/search", "Origin", "https://any.example", "Access-Control-Request-Method", "GET")
-	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "*" || resp.Header.Get("Vary") != "" {
+	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "https://any.example" ||
+		resp.Header.Get("Access-Control-Allow-Credentials") != "true" || resp.Header.Get("Vary") != "Origin" {
 		t.Fatalf("wildcard preflight = %d %v", resp.StatusCode, resp.Header)
 	}
 }
