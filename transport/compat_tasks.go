@@ -80,7 +80,8 @@ func (c *compat) task(w http.ResponseWriter, r *http.Request) {
 }
 
 // cancelTask is openrag's DELETE /indexer/task/{id}. The ledger records the
-// cancellation at once; the worker running it stops at its next check.
+// cancellation at once; the node running the task cancels the run when it
+// sees the change.
 func (c *compat) cancelTask(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("task_id")
 	err := c.b.Cancel(r.Context(), id)
