@@ -149,3 +149,36 @@ func TestReorderArgs(t *testing.T) {
 		t.Fatalf("got %v want %v", got, want)
 	}
 }
+
+// TestStartRefusesFlagsThatCannotWork: each value below used to start a
+// node that could never run a task (or ran each one into a failure); now
+// start exits 1 with one line naming the flag, before touching the data dir.
+func TestStartRefusesFlagsThatCannotWork(t *testing.T) {
+	cases := []struct{ flag, value string }{
+		{"--task-timeout", "-1s"}, {"--task-timeout", "0s"}, {"--cpu-slots", "-1"}, {"--replicas", "-3"},
+		{"--chunk-replicas", "0"}, {"--embed-batch", "0"}, {"--max-attempts", "-1"}, {"--pool-size", "-1"},
+		{"--gpus", "100000"}, {"--requeue-after", "-5s"}, {"--chunk-size", "100"},
+	}
+	for _, c := range cases {
+		dir := filepath.Join(t.TempDir(), "data")
+		args := []string{"start", "--data-dir", dir, "--http-port", "0", "--raft-port", "0", "--serf-port", "0", c.flag, c.value}
+		if c.flag == "--chunk-size" {
+			args = append(args, "--chunk-overlap", "100")
+		}
+		_, errOut, code := run(t, args...)
+		if code != 1 {
+			t.Errorf("%s %s: exit %d, want 1", c.flag, c.value, code)
+			continue
+		}
+		want := strings.TrimPrefix(c.flag, "--")
+		if c.flag == "--chunk-size" {
+			want = "chunk-overlap"
+		}
+		if lines := strings.Split(strings.TrimSpace(errOut), "\n"); len(lines) != 1 || !strings.Contains(lines[0], want) {
+			t.Errorf("%s %s: stderr %q does not name the flag in one line", c.flag, c.value, errOut)
+		}
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("%s %s: the data dir was created", c.flag, c.value)
+		}
+	}
+}

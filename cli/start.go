@@ -95,7 +95,19 @@ func startCommand() *cli.Command {
 	}
 }
 
+// mustBePositive lists the flags where an explicit 0 cannot work (the node
+// treats a zero field as "use the default", so it cannot tell on its own).
+var mustBePositive = []string{"task-timeout", "max-attempts", "replicas", "chunk-replicas", "embed-batch", "embed-concurrency", "chunk-size", "join-timeout"}
+
 func configFromFlags(c *cli.Context) (node.Config, error) {
+	for _, f := range mustBePositive {
+		if !c.IsSet(f) {
+			continue
+		}
+		if v := c.Value(f); fmt.Sprint(v) == "0" || fmt.Sprint(v) == "0s" {
+			return node.Config{}, fmt.Errorf("--%s must be greater than 0", f)
+		}
+	}
 	level := hclog.LevelFromString(c.String("log-level"))
 	if level == hclog.NoLevel {
 		return node.Config{}, fmt.Errorf("--log-level %q: want trace, debug, info, warn or error", c.String("log-level"))

@@ -42,11 +42,13 @@ type Command struct {
 	Tasks       []Task       `json:"tasks,omitempty"`
 	Assignments []Assignment `json:"assignments,omitempty"`
 	TaskID      string       `json:"task_id,omitempty"`
-	TaskIDs     []string     `json:"task_ids,omitempty"`
 	Attempt     int          `json:"attempt,omitempty"`
 	Stage       string       `json:"stage,omitempty"`
 	Chunks      int          `json:"chunks,omitempty"`
-	Error       string       `json:"error,omitempty"`
+	// Error is the failure message (CmdFailTask), the reason recorded on
+	// requeued or released tasks (CmdRequeueTasks, CmdReleaseNode), or the
+	// drain reason (CmdSetDrain).
+	Error string `json:"error,omitempty"`
 	// Permanent marks a failure that retrying cannot fix (corrupt file).
 	Permanent bool      `json:"permanent,omitempty"`
 	Draining  bool      `json:"draining,omitempty"`
@@ -93,8 +95,10 @@ type Assignment struct {
 }
 
 // Result is what Apply returns for one command. Err is a rejection's human
-// message and Code its class (see Error, FirstError); the state is unchanged
-// when Err is set. Results from nodes that predate Code carry only Err.
+// message and Code its class (see Error, FirstError); a rejected command
+// changed nothing but what every Apply advances (the applied index and the
+// retention of finished tasks). Results from nodes that predate Code carry
+// only Err.
 type Result struct {
 	Err     string   `json:"err,omitempty"`
 	Code    Code     `json:"code,omitempty"`

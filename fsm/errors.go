@@ -121,8 +121,8 @@ func (r Result) FirstError() error {
 	return nil
 }
 
-// rejectf is every rejection Apply makes: the state is left unchanged and
-// the result carries both the code and the human message.
+// rejectf builds every rejection Apply makes, so each carries both the code
+// callers branch on and the human message.
 func rejectf(code Code, format string, args ...any) Result {
 	return Result{Code: code, Err: fmt.Sprintf(format, args...)}
 }

@@ -188,46 +188,108 @@ func TestRetentionCompactsFinishedTasks(t *testing.T) {
 }
 
 // randomLog builds a plausible command log: some valid, some stale, some
-// conflicting, so Apply's rejection paths run too.
+// conflicting, so Apply's rejection paths run too. Every command type is
+// generated, files share a few blob hashes (so blob bookkeeping and its
+// garbage collection run), and nodes leave and come back. The generator
+// replays its own log on a scratch state to aim most reports at live
+// attempts (a uniform pick would almost never complete a task); the log is
+// still a pure function of the seed.
 func randomLog(seed int64, n int) []Command {
 	rng := rand.New(rand.NewSource(seed))
+	sim := New()
 	var log []Command
+	emit := func(c Command) {
+		log = append(log, c)
+		sim.Apply(uint64(len(log)), c)
+	}
 	nodes := []string{"a", "b", "c"}
 	for i, id := range nodes {
-		log = append(log, Command{Type: CmdRegisterNode, Now: int64(i), Node: node(id, 1+i%2, 8<<30)})
+		emit(Command{Type: CmdRegisterNode, Now: int64(i), Node: node(id, 1+i%2, 8<<30)})
 	}
-	log = append(log, Command{Type: CmdSettings, Settings: &Settings{MaxAttempts: 3, RetainCount: 50}})
+	emit(Command{Type: CmdSettings, Settings: &Settings{MaxAttempts: 3, RetainCount: 50}})
 	var ids []string
+	part := func() string { return fmt.Sprint("p", rng.Intn(3)) }
+	file := func() string { return fmt.Sprint("f", rng.Intn(30)) }
+	hash := func() string { return fmt.Sprint("h", rng.Intn(5)) }
+	holders := func() []string {
+		var hs []string
+		for _, nd := range append(nodes, "gone") {
+			if rng.Intn(3) == 0 {
+				hs = append(hs, nd)
+			}
+		}
+		return hs
+	}
+	// pick names a task and an attempt: usually one in a state that accepts
+	// the command, at its live attempt; else any ID ever submitted (maybe
+	// compacted away) at a guessed attempt.
+	pick := func(ok func(*Task) bool) (string, int) {
+		if rng.Intn(4) > 0 {
+			var live []*Task
+			for _, t := range sim.Tasks {
+				if ok(t) {
+					live = append(live, t)
+				}
+			}
+			if len(live) > 0 {
+				sort.Slice(live, func(i, j int) bool { return live[i].ID < live[j].ID })
+				t := live[rng.Intn(len(live))]
+				return t.ID, t.Attempt
+			}
+		}
+		if len(ids) == 0 {
+			return "none", 1
+		}
+		return ids[rng.Intn(len(ids))], 1 + rng.Intn(2)
+	}
+	queued := func(t *Task) bool { return t.State == Queued }
+	active := func(t *Task) bool { return t.State.Active() }
+	anyTask := func(*Task) bool { return true }
 	for i := 0; i < n; i++ {
 		now := int64(100 + i)
-		pick := func() string {
-			if len(ids) == 0 {
-				return "none"
-			}
-			return ids[rng.Intn(len(ids))]
-		}
-		switch rng.Intn(9) {
+		switch rng.Intn(12) {
 		case 0, 1:
 			var ts []Task
 			for k := 0; k < 1+rng.Intn(4); k++ {
 				id := fmt.Sprintf("t%d-%d", i, k)
 				ids = append(ids, id)
-				ts = append(ts, Task{ID: id, Partition: fmt.Sprint("p", rng.Intn(3)), FileID: fmt.Sprint("f", rng.Intn(30)), ReqMilli: 250})
+				f := file()
+				tk := Task{ID: id, Partition: part(), FileID: f, ReqMilli: 250,
+					File: FileRef{Hash: hash(), Size: 10, Name: f + ".txt"},
+					Mode: []string{ModeUpsert, ModeUpsert, ModeCreate, ModeReplace}[rng.Intn(4)]}
+				switch rng.Intn(4) {
+				case 0:
+					tk.ReqMilli = 0 // CPU
+				case 1:
+					tk.ReqMilli, tk.ReqMem = 0, uint64(1+rng.Intn(4))<<30 // memory only
+				}
+				if rng.Intn(3) == 0 {
+					tk.Metadata = map[string]any{"k": rng.Intn(3)}
+				}
+				ts = append(ts, tk)
 			}
-			log = append(log, Command{Type: CmdSubmitTasks, Now: now, Tasks: ts})
+			if rng.Intn(10) == 0 {
+				id, _ := pick(anyTask)
+				ts = append(ts, Task{ID: id, Partition: part(), FileID: file()}) // duplicate ID
+			}
+			emit(Command{Type: CmdSubmitTasks, Now: now, Tasks: ts})
 		case 2, 3:
-			log = append(log, Command{Type: CmdAssignTasks, Now: now, Assignments: []Assignment{{
-				TaskID: pick(), Attempt: 1 + rng.Intn(2), NodeID: nodes[rng.Intn(3)], GPU: rng.Intn(3) - 1, Milli: []int{250, 500, 1000}[rng.Intn(3)], MemBytes: uint64(rng.Intn(3)) << 30}}})
+			id, att := pick(queued)
+			emit(Command{Type: CmdAssignTasks, Now: now, Assignments: []Assignment{{
+				TaskID: id, Attempt: att, NodeID: nodes[rng.Intn(3)], GPU: rng.Intn(3) - 1, Milli: []int{250, 500, 1000}[rng.Intn(3)], MemBytes: uint64(rng.Intn(3)) << 30}}})
 		case 4:
-			log = append(log, Command{Type: CmdTaskProgress, Now: now, TaskID: pick(), Attempt: 1 + rng.Intn(2), Stage: StageEmbedding})
+			id, att := pick(active)
+			emit(Command{Type: CmdTaskProgress, Now: now, TaskID: id, Attempt: att, Stage: StageEmbedding})
 		case 5:
-			log = append(log, Command{Type: CmdCompleteTask, Now: now, TaskID: pick(), Attempt: 1 + rng.Intn(2), Chunks: rng.Intn(9), Chain: rng.Intn(2) == 0})
+			id, att := pick(active)
+			emit(Command{Type: CmdCompleteTask, Now: now, TaskID: id, Attempt: att, Chunks: rng.Intn(9), Chain: rng.Intn(2) == 0, ChunkHolders: holders()})
 		case 6:
-			log = append(log, Command{Type: CmdFailTask, Now: now, TaskID: pick(), Attempt: 1 + rng.Intn(2), Error: "x", Permanent: rng.Intn(4) == 0, Chain: rng.Intn(2) == 0})
+			id, att := pick(active)
+			emit(Command{Type: CmdFailTask, Now: now, TaskID: id, Attempt: att, Error: "x", Permanent: rng.Intn(4) == 0, Chain: rng.Intn(2) == 0})
 		case 7:
 			nd := nodes[rng.Intn(3)]
 			st := []string{NodeAlive, NodeFailed}[rng.Intn(2)]
-			log = append(log, Command{Type: CmdBatch, Now: now, Batch: []Command{
+			emit(Command{Type: CmdBatch, Now: now, Batch: []Command{
 				{Type: CmdNodeStatus, Now: now, NodeID: nd, Status: st},
 				{Type: CmdReleaseNode, Now: now, NodeID: nd, OnlyIfFailed: true},
 				{Type: CmdSetDrain, NodeID: nodes[rng.Intn(3)], Draining: rng.Intn(2) == 0},
@@ -235,36 +297,104 @@ func randomLog(seed int64, n int) []Command {
 		case 8:
 			switch rng.Intn(3) {
 			case 0:
-				log = append(log, Command{Type: CmdCancelTask, Now: now, TaskID: pick()})
+				id, _ := pick(anyTask)
+				emit(Command{Type: CmdCancelTask, Now: now, TaskID: id})
 			case 1:
-				log = append(log, Command{Type: CmdDeleteFile, Now: now, Partition: fmt.Sprint("p", rng.Intn(3)), FileID: fmt.Sprint("f", rng.Intn(30))})
+				emit(Command{Type: CmdDeleteFile, Now: now, Partition: part(), FileID: file()})
 			default:
-				log = append(log, Command{Type: CmdRequeueTasks, Now: now, Refs: []TaskRef{{ID: pick(), Attempt: 1}}})
+				id, att := pick(active)
+				emit(Command{Type: CmdRequeueTasks, Now: now, Refs: []TaskRef{{ID: id, Attempt: att}}})
 			}
+		case 9:
+			// Nodes leave and come back, sometimes with another GPU count
+			// (work on a vanished card is requeued).
+			nd := nodes[rng.Intn(3)]
+			if rng.Intn(2) == 0 {
+				emit(Command{Type: CmdRemoveNode, Now: now, NodeID: nd})
+			} else {
+				emit(Command{Type: CmdRegisterNode, Now: now, Node: node(nd, rng.Intn(3), 8<<30)})
+			}
+		case 10:
+			if rng.Intn(8) == 0 {
+				emit(Command{Type: CmdDeletePart, Now: now, Partition: part()})
+				break
+			}
+			// Values set and cleared (null deletes the key).
+			md := map[string]any{}
+			for _, k := range []string{"k", "x", "y"} {
+				switch rng.Intn(3) {
+				case 0:
+					md[k] = rng.Intn(5)
+				case 1:
+					md[k] = nil
+				}
+			}
+			emit(Command{Type: CmdFileMetadata, Now: now, Partition: part(), FileID: file(), Metadata: md})
+		case 11:
+			if rng.Intn(2) == 0 {
+				emit(Command{Type: CmdBlobHolders, Now: now, Blob: &Blob{Hash: hash(), Size: 10, Holders: holders()}, Remove: holders()})
+				break
+			}
+			// Mostly a live version; else a random file and task.
+			p, f, taskID := part(), file(), "none"
+			if len(ids) > 0 {
+				taskID = ids[rng.Intn(len(ids))]
+			}
+			var live []*File
+			for _, fl := range sim.Files {
+				if fl.LiveTask != "" {
+					live = append(live, fl)
+				}
+			}
+			if len(live) > 0 && rng.Intn(4) > 0 {
+				sort.Slice(live, func(i, j int) bool {
+					return FileKey(live[i].Partition, live[i].FileID) < FileKey(live[j].Partition, live[j].FileID)
+				})
+				fl := live[rng.Intn(len(live))]
+				p, f, taskID = fl.Partition, fl.FileID, fl.LiveTask
+			}
+			emit(Command{Type: CmdChunkHolders, Now: now, Partition: p, FileID: f, TaskID: taskID, ChunkHolders: holders(), Remove: holders()})
 		}
 	}
 	return log
 }
 
+// roundTrip is c as a peer decodes it from the Raft log: each replica gets
+// its own copy, so no two states share a command's maps and slices.
+func roundTrip(t *testing.T, c Command) Command {
+	t.Helper()
+	enc, err := Encode(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc, err := Decode(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dc
+}
+
 func TestSameLogSameStateAndInvariants(t *testing.T) {
+	// Commands of each type that some replica applied (not rejected).
+	applied := map[CmdType]int{}
 	for seed := int64(1); seed <= 20; seed++ {
 		log := randomLog(seed, 400)
 		a, b := New(), New()
 		for i, c := range log {
-			// Round-trip through the wire encoding, as Raft does.
-			enc, err := Encode(c)
-			if err != nil {
-				t.Fatal(err)
+			for k, s := range []*State{a, b} {
+				res := s.Apply(uint64(i+1), roundTrip(t, c))
+				if err := s.CheckInvariants(); err != nil {
+					t.Fatalf("seed %d step %d (%s) replica %d: %v", seed, i, c.Type, k, err)
+				}
+				if res.FirstError() == nil {
+					applied[c.Type]++
+				}
+				for j, sub := range res.Batch {
+					if c.Type == CmdBatch && !sub.Rejected() {
+						applied[c.Batch[j].Type]++
+					}
+				}
 			}
-			dc, err := Decode(enc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			a.Apply(uint64(i+1), dc)
-			if err := a.CheckInvariants(); err != nil {
-				t.Fatalf("seed %d step %d (%s): %v", seed, i, c.Type, err)
-			}
-			b.Apply(uint64(i+1), dc)
 		}
 		ja, _ := a.Marshal()
 		jb, _ := b.Marshal()
@@ -285,13 +415,26 @@ func TestSameLogSameStateAndInvariants(t *testing.T) {
 		}
 		more := randomLog(seed+1000, 50)
 		for i, c := range more {
-			a.Apply(uint64(len(log)+i+1), c)
-			r.Apply(uint64(len(log)+i+1), c)
+			for k, s := range []*State{a, r} {
+				s.Apply(uint64(len(log)+i+1), roundTrip(t, c))
+				if err := s.CheckInvariants(); err != nil {
+					t.Fatalf("seed %d more step %d (%s) replica %d: %v", seed, i, c.Type, k, err)
+				}
+			}
 		}
 		ja, _ = a.Marshal()
 		jr, _ = r.Marshal()
 		if !bytes.Equal(ja, jr) {
 			t.Fatalf("seed %d: restored state diverged after more commands", seed)
+		}
+	}
+	t.Logf("applied %v", applied)
+	// The log must apply every command type, or the property says little.
+	for _, ct := range []CmdType{CmdRegisterNode, CmdNodeStatus, CmdRemoveNode, CmdSubmitTasks, CmdAssignTasks,
+		CmdTaskProgress, CmdCompleteTask, CmdFailTask, CmdRequeueTasks, CmdCancelTask, CmdSetDrain, CmdReleaseNode,
+		CmdSettings, CmdDeleteFile, CmdDeletePart, CmdFileMetadata, CmdBlobHolders, CmdChunkHolders, CmdBatch} {
+		if applied[ct] == 0 {
+			t.Errorf("no %s in randomLog was ever applied", ct)
 		}
 	}
 }

@@ -10,8 +10,9 @@ import (
 // CheckInvariants verifies the ledger's safety rules. It is cheap enough
 // (linear in tasks) to run after every Apply in tests and debug builds.
 //
-//   - the milli-GPUs on a GPU never exceed 1000, and its allocated bytes never
-//     exceed its usable memory;
+//   - the milli-GPUs on a GPU never exceed gpu.MilliPerGPU, and its allocated
+//     bytes never exceed its usable memory;
+//   - a node's CPU-slot tasks never exceed its CPU slots;
 //   - every assigned or running task holds exactly one allocation, which
 //     matches the task's own record, and no other task holds one;
 //   - a queued or terminal task holds nothing;

@@ -16,8 +16,8 @@ import (
 type FSM struct {
 	mu    sync.RWMutex
 	state *State
-	// changed is signalled (without blocking) after every apply so watchers
-	// (the worker pool, the scheduler loop) wake up coalesced.
+	// subs are signalled (without blocking) after every apply and restore,
+	// so watchers (the worker pool, the scheduler loop) wake up coalesced.
 	subsMu sync.Mutex
 	subs   []chan struct{}
 	// Check, when set, runs CheckInvariants after every apply and panics on a

@@ -4,7 +4,12 @@
 // Guarantee: State.Apply is a pure function of the state and the command. It
 // reads no clock, draws no random numbers and does no I/O; every time it
 // records comes inside the command. So the same log applied on any node gives
-// the same state, and CheckInvariants holds after every Apply.
+// the same state, and CheckInvariants holds after every Apply. A command it
+// refuses changes nothing of its own and comes back with a Result whose Code
+// says why (errors.Is against the Err sentinels), so callers never parse
+// messages. Card fit and fractions use the scheduler's placement rule
+// (scheduler.Need, scheduler.FitsGPU), so the ledger and the scheduler
+// cannot disagree on what fits a card.
 package fsm
 
 import (

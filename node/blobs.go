@@ -182,7 +182,9 @@ func (b *blobStore) getSmall(hash string) []byte {
 	var out []byte
 	_ = b.db.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(smallBucket).Get([]byte(hash)); v != nil {
-			out = append([]byte(nil), v...)
+			// Never nil once found: an empty file is a blob too, and nil
+			// means "not held" to Open.
+			out = append([]byte{}, v...)
 		}
 		return nil
 	})

@@ -202,6 +202,49 @@ func (c *Config) Validate() error {
 	if c.Placement != scheduler.Spread && c.Placement != scheduler.BinPack {
 		return fmt.Errorf("--placement must be spread or binpack")
 	}
+	return c.validateLimits()
+}
+
+// maxDeclaredGPUs bounds --gpus: no machine has more cards, and the ledger
+// keeps a record per card.
+const maxDeclaredGPUs = 64
+
+// validateLimits refuses counts, sizes and durations that cannot work
+// (after Defaults, so zero already means "the default" where it can).
+func (c *Config) validateLimits() error {
+	for _, f := range []struct {
+		flag string
+		v    int64
+	}{
+		{"--cpu-slots", int64(c.CPUSlots)}, {"--pool-size", int64(c.PoolSize)}, {"--max-concurrent", int64(c.MaxConcurrent)},
+		{"--max-tasks-per-worker", int64(c.MaxTasksPerWorker)}, {"--max-attempts", int64(c.MaxAttempts)},
+		{"--replicas", int64(c.Replicas)}, {"--retain", int64(c.RetainCount)}, {"--max-file-size", c.MaxFileSize},
+		{"--chunk-replicas", int64(c.Indexer.ChunkReplicas)}, {"--embed-batch", int64(c.Indexer.EmbedBatch)},
+		{"--embed-concurrency", int64(c.Indexer.EmbedConcurrency)}, {"--embedder-dim", int64(c.Indexer.EmbedderDim)},
+		{"--chunk-size", int64(c.Indexer.ChunkSize)}, {"--chunk-overlap", int64(c.Indexer.ChunkOverlap)},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("%s must not be negative, got %d", f.flag, f.v)
+		}
+	}
+	for _, f := range []struct {
+		flag string
+		v    time.Duration
+	}{
+		{"--task-timeout", c.TaskTimeout}, {"--requeue-after", c.RequeueAfter}, {"--drain-timeout", c.DrainTimeout},
+		{"--join-timeout", c.JoinTimeout}, {"--stabilization-time", c.StabilizationTime},
+		{"--dead-server-timeout", c.DeadServerTimeout}, {"--retain-age", c.RetainMaxAge},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("%s must not be negative, got %s", f.flag, f.v)
+		}
+	}
+	if c.GPU.Declared > maxDeclaredGPUs {
+		return fmt.Errorf("--gpus %d: at most %d GPUs per node", c.GPU.Declared, maxDeclaredGPUs)
+	}
+	if c.Indexer.ChunkSize > 0 && c.Indexer.ChunkOverlap >= c.Indexer.ChunkSize {
+		return fmt.Errorf("--chunk-overlap (%d) must be smaller than --chunk-size (%d)", c.Indexer.ChunkOverlap, c.Indexer.ChunkSize)
+	}
 	return nil
 }
 

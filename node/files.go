@@ -41,6 +41,9 @@ func (n *Node) File(ctx context.Context, partition, fileID string) (transport.Fi
 // ledger is the source of truth (search answers with the ledger's metadata);
 // the stores are updated too so store-side filters agree.
 func (n *Node) UpdateFileMetadata(ctx context.Context, partition, fileID string, meta map[string]any) error {
+	if err := validMetadata(meta); err != nil {
+		return err
+	}
 	res, err := n.prop.Propose(ctx, fsm.Command{Type: fsm.CmdFileMetadata, Partition: partition, FileID: fileID, Metadata: meta})
 	if err != nil {
 		return err

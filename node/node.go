@@ -78,8 +78,11 @@ type Node struct {
 
 	// detectLag is how long memberlist has already been failing to reach a
 	// node when Serf reports it failed (its suspicion timeout, at least).
-	detectLag    time.Duration
-	reconcileCh  chan struct{}
+	detectLag   time.Duration
+	reconcileCh chan struct{}
+	// caughtUp is set once the FSM has applied the committed log; see
+	// replayed.
+	caughtUp     atomic.Bool
 	leaderNotify chan bool
 	stopCh       chan struct{}
 	doneCh       chan struct{}

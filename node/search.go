@@ -34,6 +34,9 @@ func (n *Node) Search(ctx context.Context, req transport.SearchRequest) ([]trans
 	if req.TopK <= 0 {
 		req.TopK = 5
 	}
+	if req.TopK > maxTopK {
+		return nil, errs.Errorf(errs.Invalid, "top_k is %d; at most %d", req.TopK, maxTopK)
+	}
 	vecs, err := n.emb.Embed(ctx, []string{req.Text})
 	if err != nil {
 		return nil, fmt.Errorf("embed query: %w", err)

@@ -48,6 +48,9 @@ func (n *Node) Submit(ctx context.Context, req transport.SubmitRequest, body io.
 	if err := validPartition(req.Partition); err != nil {
 		return transport.TaskView{}, err
 	}
+	if err := validMetadata(req.Metadata); err != nil {
+		return transport.TaskView{}, err
+	}
 	if req.FileName == "" {
 		req.FileName = filepath.Base(req.FileID)
 	}

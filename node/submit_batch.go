@@ -22,6 +22,12 @@ func (n *Node) SubmitBatch(ctx context.Context, partition string, meta map[strin
 	if partition == "" {
 		partition = "default"
 	}
+	if err := validPartition(partition); err != nil {
+		return nil, err
+	}
+	if err := validMetadata(meta); err != nil {
+		return nil, err
+	}
 	type item struct {
 		res   transport.BatchResult
 		ref   fsm.FileRef

@@ -51,6 +51,9 @@ func (p *workerPool) loop() {
 }
 
 func (p *workerPool) sync() {
+	if !p.n.replayed() {
+		return // running nothing is safe: the leader requeues after the grace
+	}
 	want := map[fsm.TaskRef]fsm.Task{}
 	p.n.fsm.View(func(s *fsm.State) {
 		for _, t := range s.TasksOn(p.n.id) {

@@ -7,7 +7,10 @@
 // PoolSize, it never uses an ineligible node, and it is maximal: a queued
 // task is left unassigned only when it fits nowhere after the pass (or the
 // pool cap is reached). Queues are FIFO within a partition and round-robin
-// across partitions. It does not import Raft, the FSM or the network.
+// across partitions. The placement rule itself (WantsGPU, UsesGPU, Need,
+// FitsGPU, AnyRoom) is exported so the FSM and the leader apply the same
+// test. It does not import Raft, the FSM or the network; the FSM imports it,
+// so it must stay that way.
 package scheduler
 
 import (

@@ -85,7 +85,9 @@ func WriteBatch(w io.Writer, files []BatchFile) error {
 			ModTime: time.Unix(0, 0), PAXRecords: map[string]string{paxFileName: f.FileName}}
 		if err := tw.WriteHeader(h); err != nil {
 			rc.Close()
-			return err
+			// Wrapped: archive/tar's header errors are slices, which
+			// net/http compares with == when the body fails, and panics.
+			return fmt.Errorf("file %q: %w", f.FileID, err)
 		}
 		n, err := io.Copy(tw, rc)
 		rc.Close()
