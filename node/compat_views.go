@@ -52,11 +52,21 @@ func (n *Node) LocalChunkRecords(ctx context.Context, id, partition, fileID stri
 	return rr.FileRecords(ctx, partition, fileID)
 }
 
+// versionTime is when the file version written by task was submitted; the
+// file's last change when the ledger no longer holds that task.
+func versionTime(s *fsm.State, task string, f *fsm.File) int64 {
+	if t := s.Tasks[task]; t != nil && t.Submitted > 0 {
+		return t.Submitted
+	}
+	return f.Updated
+}
+
 // liveFile is what the ledger says a file's live version is.
 type liveFile struct {
 	file    *fsm.File
 	task    string
 	chunks  int
+	created int64    // the live version's submission
 	holders []string // alive chunk holders (local store only)
 }
 
@@ -73,7 +83,7 @@ func (n *Node) liveFile(partition, fileID string) (liveFile, bool) {
 		for k, v := range f.Metadata {
 			c.Metadata[k] = v
 		}
-		lf = liveFile{file: &c, task: f.LiveTask, chunks: f.LiveChunks}
+		lf = liveFile{file: &c, task: f.LiveTask, chunks: f.LiveChunks, created: versionTime(s, f.LiveTask, f)}
 		for _, h := range f.ChunkHolders {
 			if nd := s.Nodes[h]; nd != nil && nd.Status == fsm.NodeAlive {
 				lf.holders = append(lf.holders, h)
@@ -92,7 +102,7 @@ func (lf liveFile) accepts(r store.Record) bool {
 func (lf liveFile) view(r store.Record, vectors bool) transport.ChunkView {
 	cv := transport.ChunkView{ID: r.ID, Partition: r.Partition, FileID: r.FileID, FileName: lf.file.Ref.Name,
 		Index: r.Index, Page: r.Page, Headings: r.Headings, Text: r.Text, Metadata: lf.file.Metadata,
-		FileSize: lf.file.Ref.Size, Updated: lf.file.Updated}
+		FileSize: lf.file.Ref.Size, Created: lf.created}
 	if vectors {
 		cv.Vector = r.Vector
 	}

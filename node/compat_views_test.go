@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/indexer"
@@ -27,6 +28,17 @@ func TestLiveRecordsKeepsOnlyTheLiveVersion(t *testing.T) {
 	}
 	if (liveFile{file: &fsm.File{}, chunks: 1}).accepts(rec(0, "")) {
 		t.Fatal("a file with no live task accepted a chunk")
+	}
+}
+
+func TestVersionTimeIsTheTaskSubmission(t *testing.T) {
+	s := &fsm.State{Tasks: map[string]*fsm.Task{"t1": {ID: "t1", Submitted: 5}}}
+	f := &fsm.File{Updated: 9}
+	if got := versionTime(s, "t1", f); got != 5 {
+		t.Fatalf("versionTime = %d; want the submission 5", got)
+	}
+	if got := versionTime(s, "gone", f); got != 9 {
+		t.Fatalf("versionTime of a trimmed task = %d; want the file's time 9", got)
 	}
 }
 
@@ -52,6 +64,12 @@ func TestCompatChunksAndExtractsFromEveryNode(t *testing.T) {
 	if live == 0 || len(holders) != 2 {
 		t.Fatalf("live chunks %d, holders %v", live, holders)
 	}
+	// created_at is the version's submission, not the file's last change.
+	tv, err := clientOf(ns[0]).Task(ctxT(t, 5*time.Second), taskID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := time.Unix(0, tv.Submitted).UTC().Format("2006-01-02T15:04:05.000000")
 	for _, n := range ns {
 		cc := compatClient{t: t, base: "http://" + n.HTTPAddr()}
 		code, body := cc.do("GET", "/partition/legal/file/lease", nil, "")
@@ -60,7 +78,8 @@ func TestCompatChunksAndExtractsFromEveryNode(t *testing.T) {
 			Documents []map[string]string `json:"documents"`
 		}
 		if json.Unmarshal([]byte(body), &fv); code != 200 || len(fv.Documents) != live || fv.Metadata["author"] != "ana" ||
-			fv.Metadata["source"] != "lease.md" || fv.Metadata["file_size"] == nil || fv.Metadata["page"] == nil {
+			fv.Metadata["source"] != "lease.md" || fv.Metadata["file_size"] == nil || fv.Metadata["page"] == nil ||
+			fv.Metadata["created_at"] != created {
 			t.Fatalf("node %s: file = %d %s (want %d documents)", n.cfg.Name, code, body, live)
 		}
 		var texts []string

@@ -82,7 +82,7 @@ func isoTime(t int64) string {
 // that name. source was the path RAGondin saved the upload to; ragnode
 // keeps uploads by content hash, so it is the file name. created_at is when
 // the file's current version was submitted (RAGondin: when it was saved,
-// so a PUT renewed it too), in UTC.
+// so a PUT renewed it too; a PATCH does not), in UTC.
 func fileMetadata(f FileView) map[string]any {
 	m := make(map[string]any, len(f.Metadata)+6)
 	maps.Copy(m, f.Metadata)
@@ -91,8 +91,8 @@ func fileMetadata(f FileView) map[string]any {
 	m["partition"] = f.Partition
 	m["file_id"] = f.FileID
 	m["file_size"] = humanSize(f.Size)
-	if f.Updated > 0 {
-		m["created_at"] = isoTime(f.Updated)
+	if f.Created > 0 {
+		m["created_at"] = isoTime(f.Created)
 	}
 	return m
 }
@@ -200,7 +200,7 @@ func (c *compat) getFile(w http.ResponseWriter, r *http.Request) {
 // file's metadata, then the chunk's own keys.
 func chunkMetadata(ch ChunkView) map[string]any {
 	m := fileMetadata(FileView{Partition: ch.Partition, FileID: ch.FileID, FileName: ch.FileName,
-		Metadata: ch.Metadata, Size: ch.FileSize, Updated: ch.Updated})
+		Metadata: ch.Metadata, Size: ch.FileSize, Created: ch.Created})
 	m["_id"] = ch.ID
 	m["page"] = ch.Page
 	m["chunk_index"] = ch.Index

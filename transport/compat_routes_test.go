@@ -65,7 +65,7 @@ func (f *fakeCompat) addChunks(partition, fileID string, n int) {
 	for i := range n {
 		cs = append(cs, ChunkView{ID: fmt.Sprintf("%s-c%d", fileID, i), Partition: partition, FileID: fileID,
 			FileName: fv.FileName, Index: i, Page: i + 1, Text: fmt.Sprintf("text %d of %s", i, fileID),
-			Vector: []float32{float32(i), 1}, Metadata: maps.Clone(fv.Metadata), FileSize: fv.Size, Updated: fv.Updated})
+			Vector: []float32{float32(i), 1}, Metadata: maps.Clone(fv.Metadata), FileSize: fv.Size, Created: fv.Created})
 	}
 	fv.Chunks = n
 	f.files[key] = fv

@@ -107,11 +107,11 @@ func (c *compat) search(w http.ResponseWriter, r *http.Request, req SearchReques
 		m := make(map[string]any, len(h.Metadata)+11)
 		maps.Copy(m, h.Metadata)
 		m["source"] = h.FileName
-		if h.FileSize > 0 || h.Updated > 0 {
+		if h.FileSize > 0 || h.Created > 0 {
 			m["file_size"] = humanSize(h.FileSize)
 		}
-		if h.Updated > 0 {
-			m["created_at"] = isoTime(h.Updated)
+		if h.Created > 0 {
+			m["created_at"] = isoTime(h.Created)
 		}
 		m["_id"] = h.ChunkID
 		m["score"] = h.Score

@@ -44,7 +44,7 @@ type fakeCompat struct {
 	seq      int
 }
 
-// fakeUpdated is the ledger time the fake gives every file version.
+// fakeUpdated is the submission time the fake gives every file version.
 const fakeUpdated = 1_700_000_000_123_456_000
 
 func newFakeCompat() *fakeCompat {
@@ -95,7 +95,7 @@ func (f *fakeCompat) Submit(ctx context.Context, req SubmitRequest, body io.Read
 		f.created[req.Partition] = 1_700_000_000 * 1e9
 	}
 	f.files[key] = FileView{Partition: req.Partition, FileID: req.FileID, FileName: req.FileName, TaskID: id,
-		State: string(fsm.Queued), Metadata: maps.Clone(req.Metadata), Size: int64(len(data)), Updated: fakeUpdated}
+		State: string(fsm.Queued), Metadata: maps.Clone(req.Metadata), Size: int64(len(data)), Created: fakeUpdated}
 	delete(f.chunks, key)
 	return tv, nil
 }
@@ -237,7 +237,7 @@ func (f *fakeCompat) Search(ctx context.Context, req SearchRequest) ([]Hit, erro
 				Score: 1 - float32(i*3+c)/100, ChunkID: fmt.Sprintf("%s-%d", fv.TaskID[:8], c),
 				Partition: fv.Partition, FileID: fv.FileID, FileName: fv.FileName, Page: c + 1, Index: c,
 				Text: fmt.Sprintf("chunk %d of %s", c, fv.FileID), Metadata: maps.Clone(fv.Metadata),
-				FileSize: fv.Size, Updated: fv.Updated,
+				FileSize: fv.Size, Created: fv.Created,
 			})
 		}
 	}

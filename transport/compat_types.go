@@ -16,6 +16,8 @@ type FileView struct {
 	Chunks    int            `json:"chunks"`
 	Size      int64          `json:"size"`
 	Updated   int64          `json:"updated"`
+	// Created is when the file's current version was submitted.
+	Created int64 `json:"created,omitempty"`
 }
 
 // PartitionView is one partition and its files.
@@ -45,9 +47,9 @@ type Hit struct {
 	Headings  []string       `json:"headings,omitempty"`
 	Text      string         `json:"text"`
 	Metadata  map[string]any `json:"metadata,omitempty"`
-	// FileSize and Updated are the file version's, from the ledger.
+	// FileSize and Created (submission time) are the file version's.
 	FileSize int64 `json:"file_size,omitempty"`
-	Updated  int64 `json:"updated,omitempty"`
+	Created  int64 `json:"created,omitempty"`
 }
 
 // QueueInfo summarises capacity and work.
@@ -111,5 +113,5 @@ type ChunkView struct {
 	Vector    []float32      `json:"vector,omitempty"`
 	Metadata  map[string]any `json:"metadata"`
 	FileSize  int64          `json:"file_size"`
-	Updated   int64          `json:"updated"` // the file version's time, ledger units
+	Created   int64          `json:"created"` // the live version's submission, ledger units
 }
