@@ -137,3 +137,59 @@ func TestCompatChunksAndExtractsFromEveryNode(t *testing.T) {
 		t.Fatalf("extract of deleted file = %d %s", code, body)
 	}
 }
+
+// DELETE /indexer/task/{id} stops a running task; every compat view then
+// reads CANCELLED.
+func TestCompatCancelRunningTask(t *testing.T) {
+	br := &blockRunner{started: make(chan string, 4), ended: make(chan error, 4)}
+	c := newCluster(t)
+	ns := c.startN(1, func(_ int, cfg *Config) {
+		cfg.Runner = func() (Runner, error) { return br, nil }
+	})
+	waitFor(t, 10*time.Second, "leader", func() bool { return c.leader() != nil })
+	cc := compatClient{t: t, base: "http://" + ns[0].HTTPAddr()}
+	code, body := cc.upload("POST", "p", "slow", "slow.txt", "some text", "")
+	m := taskURL.FindStringSubmatch(body)
+	if code != 201 || m == nil {
+		t.Fatalf("add: %d %s", code, body)
+	}
+	id := m[2]
+	select {
+	case <-br.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("task never started")
+	}
+	code, body = cc.do("DELETE", "/indexer/task/"+id, nil, "")
+	if code != 200 || body != fmt.Sprintf(`{"message":"Cancellation signal sent for task %s"}`, id) {
+		t.Fatalf("cancel = %d %s", code, body)
+	}
+	select {
+	case <-br.ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("cancel did not reach the runner")
+	}
+	_, body = cc.do("GET", "/indexer/task/"+id, nil, "")
+	if !strings.Contains(body, `"task_state":"CANCELLED"`) || !strings.Contains(body, `"error_url":"`+cc.base+"/indexer/task/"+id+`/error"`) {
+		t.Fatalf("task after cancel: %s", body)
+	}
+	code, body = cc.do("DELETE", "/indexer/task/"+id, nil, "")
+	if code != 409 || body != fmt.Sprintf(`{"detail":"Task '%s' is already CANCELLED and cannot be cancelled."}`, id) {
+		t.Fatalf("second cancel = %d %s", code, body)
+	}
+	_, body = cc.do("GET", "/queue/info", nil, "")
+	if !strings.Contains(body, `"total_cancelled":1`) || !strings.Contains(body, `"total_failed":0`) {
+		t.Fatalf("queue info: %s", body)
+	}
+	_, body = cc.do("GET", "/queue/tasks?status=cancelled", nil, "")
+	var qt struct {
+		Tasks []map[string]any `json:"tasks"`
+		Total int              `json:"total"`
+	}
+	if json.Unmarshal([]byte(body), &qt); qt.Total != 1 || len(qt.Tasks) != 1 || qt.Tasks[0]["task_id"] != id {
+		t.Fatalf("queue tasks: %s", body)
+	}
+	_, body = cc.do("GET", "/indexer/task/"+id+"/logs", nil, "")
+	if !strings.Contains(body, "Task queued (filename=slow.txt, size=9).") || !strings.Contains(body, "WARNING - Task cancelled.") {
+		t.Fatalf("logs: %s", body)
+	}
+}
