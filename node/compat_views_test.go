@@ -11,6 +11,7 @@ import (
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/indexer"
 	"github.com/ragnode/ragnode/indexer/store"
+	"github.com/ragnode/ragnode/indexer/store/milvustest"
 )
 
 func TestLiveRecordsKeepsOnlyTheLiveVersion(t *testing.T) {
@@ -191,5 +192,41 @@ func TestCompatCancelRunningTask(t *testing.T) {
 	_, body = cc.do("GET", "/indexer/task/"+id+"/logs", nil, "")
 	if !strings.Contains(body, "Task queued (filename=slow.txt, size=9).") || !strings.Contains(body, "WARNING - Task cancelled.") {
 		t.Fatalf("logs: %s", body)
+	}
+}
+
+// With one shared store (Milvus, here its fake) the chunk views read it
+// directly, and the ledger still decides what is live.
+func TestCompatChunksWithSharedStore(t *testing.T) {
+	addr, _ := milvustest.Start(t)
+	c := newCluster(t)
+	ns := c.startN(1, func(_ int, cfg *Config) {
+		cfg.Indexer.VDB, cfg.Indexer.VDBAddr = "milvus", addr
+	})
+	waitFor(t, 10*time.Second, "leader", func() bool { return c.leader() != nil })
+	cc := compatClient{t: t, base: "http://" + ns[0].HTTPAddr()}
+	code, body := cc.upload("POST", "p", "doc", "doc.md", "# Title\n\nShared stores answer extracts too.", "")
+	m := taskURL.FindStringSubmatch(body)
+	if code != 201 || m == nil {
+		t.Fatalf("add: %d %s", code, body)
+	}
+	cc.waitState(m[2], "COMPLETED")
+	_, body = cc.do("GET", "/partition/p/file/doc", nil, "")
+	var fv struct {
+		Documents []map[string]string `json:"documents"`
+	}
+	if json.Unmarshal([]byte(body), &fv); len(fv.Documents) == 0 {
+		t.Fatalf("file: %s", body)
+	}
+	u, _ := url.Parse(fv.Documents[0]["link"])
+	code, body = cc.do("GET", u.Path, nil, "")
+	if code != 200 || !strings.Contains(body, "Shared stores answer extracts too.") {
+		t.Fatalf("extract = %d %s", code, body)
+	}
+	if code, _ := cc.do("DELETE", "/indexer/partition/p/file/doc", nil, ""); code != 204 {
+		t.Fatalf("delete = %d", code)
+	}
+	if code, body := cc.do("GET", u.Path, nil, ""); code != 404 {
+		t.Fatalf("extract after delete = %d %s", code, body)
 	}
 }
