@@ -76,6 +76,8 @@ type Config struct {
 	GossipKey       []byte
 	Token           string
 	Timing          Timing
+	// CORSOrigins may call the API from a browser ("*": any); none: no CORS.
+	CORSOrigins []string
 
 	DeadServerTimeout time.Duration
 	StabilizationTime time.Duration

@@ -88,7 +88,8 @@ func liveHits(s *fsm.State, hits []store.Hit, req transport.SearchRequest) []tra
 			continue
 		}
 		out = append(out, transport.Hit{Score: h.Score, ChunkID: h.ID, Partition: h.Partition, FileID: h.FileID,
-			FileName: f.Ref.Name, Page: h.Page, Index: h.Index, Headings: h.Headings, Text: h.Text, Metadata: meta})
+			FileName: f.Ref.Name, Page: h.Page, Index: h.Index, Headings: h.Headings, Text: h.Text, Metadata: meta,
+			FileSize: f.Ref.Size, Created: versionTime(s, f.LiveTask, f)})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Score != out[j].Score {

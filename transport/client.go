@@ -221,6 +221,23 @@ func (c *Client) ChunkIDs(ctx context.Context, partition, fileID string) ([]stri
 	return ids, c.Do(ctx, http.MethodGet, "/v1/internal/chunk-ids", q, nil, &ids)
 }
 
+// ChunkRecords reads one node's own store: the chunk with that ID (none or
+// one record) when id is set, else a file's chunks by index.
+func (c *Client) ChunkRecords(ctx context.Context, id, partition, fileID string) ([]store.Record, error) {
+	q := url.Values{}
+	if id != "" {
+		q.Set("id", id)
+	} else {
+		q.Set("partition", partition)
+		q.Set("file_id", fileID)
+	}
+	var ws []WireRecord
+	if err := c.Do(ctx, http.MethodGet, "/v1/internal/chunk-records", q, nil, &ws); err != nil {
+		return nil, err
+	}
+	return RecordsFromWire(ws), nil
+}
+
 // RepairChunks asks a holder to restore a file's chunk copies.
 func (c *Client) RepairChunks(ctx context.Context, r ChunkRepair) error {
 	return c.Do(ctx, http.MethodPost, "/v1/internal/chunks/repair", nil, jsonBody(r), nil)

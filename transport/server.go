@@ -44,6 +44,9 @@ type Backend interface {
 	LocalSearch(ctx context.Context, q store.Query) ([]store.Hit, error)
 	PutChunks(ctx context.Context, w ChunkWrite) error
 	LocalChunkIDs(ctx context.Context, partition, fileID string) ([]string, error)
+	// LocalChunkRecords reads this node's own store: the chunk with that ID
+	// when id is set (none or one record), else the file's chunks by index.
+	LocalChunkRecords(ctx context.Context, id, partition, fileID string) ([]store.Record, error)
 	ChunkMetadata(ctx context.Context, m ChunkMetadata) error
 	ChunkDelete(ctx context.Context, d ChunkDelete) error
 	RepairChunks(ctx context.Context, r ChunkRepair) error
@@ -79,6 +82,10 @@ type Server struct {
 	mux   *http.ServeMux
 	b     Backend
 	token string
+	// Set by MountCompat and SetCORSOrigins (compat_http.go).
+	compat bool
+	public map[string]bool // paths answered without the token (GET)
+	cors   []string
 }
 
 // NewServer builds the API; token "" disables authentication.
@@ -92,10 +99,13 @@ func NewServer(b Backend, token string) *Server {
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 // ServeHTTP checks the bearer token with a constant-time compare, then routes.
+// CORS preflights and the public compat paths come before the check.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.token != "" && !CheckToken(r, s.token) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="ragnode"`)
-		WriteJSON(w, http.StatusUnauthorized, ErrorBody{Error: "missing or invalid bearer token"})
+	if s.applyCORS(w, r) {
+		return
+	}
+	if s.token != "" && !s.isPublic(r) && !CheckToken(r, s.token) {
+		s.writeUnauthorized(w, r)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
@@ -291,6 +301,11 @@ func (s *Server) routes() {
 			ids = []string{}
 		}
 		reply(w, ids, err)
+	})
+	s.mux.HandleFunc("GET /v1/internal/chunk-records", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		recs, err := s.b.LocalChunkRecords(r.Context(), q.Get("id"), q.Get("partition"), q.Get("file_id"))
+		reply(w, RecordsToWire(recs), err)
 	})
 	s.mux.HandleFunc("PUT /v1/blobs/{hash}", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, map[string]string{"stored": r.PathValue("hash")}, s.b.PutBlob(r.Context(), r.PathValue("hash"), r.Body))

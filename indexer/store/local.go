@@ -714,3 +714,27 @@ func (l *Local) HasFile(partition, fileID string) bool {
 	})
 	return has
 }
+
+// Record returns the chunk with that ID, vector included; false when this
+// store holds none.
+func (l *Local) Record(ctx context.Context, id string) (Record, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return Record{}, false, err
+	}
+	var rec Record
+	found := false
+	err := l.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketChunks).Get([]byte(id))
+		if v == nil {
+			return nil
+		}
+		var err error
+		rec, err = decodeRecord(v)
+		found = err == nil
+		return err
+	})
+	if err != nil {
+		return Record{}, false, fmt.Errorf("store: read chunk: %w", err)
+	}
+	return rec, found, nil
+}
