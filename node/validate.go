@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ragnode/ragnode/node/errs"
+	"github.com/ragnode/ragnode/transport"
 )
 
 // maxNameLen bounds file IDs and partition names: both are written into
@@ -55,6 +56,6 @@ func validMetadata(meta map[string]any) error {
 	return nil
 }
 
-// maxTopK caps the hits one search may ask for: each is fetched from every
-// copy holder and held in memory before the answer is written.
-const maxTopK = 1000
+// maxTopK caps the hits one search may ask for (the compat API answers
+// 422 above it, before asking).
+const maxTopK = transport.MaxTopK

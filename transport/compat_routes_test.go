@@ -435,3 +435,13 @@ func TestCompatSimilarityThreshold(t *testing.T) {
 		`{"type":"missing","loc":["query","text"],"msg":"Field required","input":null},`+
 		`{"type":"float_parsing","loc":["query","similarity_threshold"],"msg":"Input should be a valid number, unable to parse string as a number","input":"high"}]}`)
 }
+
+func TestCompatTopKCapped(t *testing.T) {
+	e := newCompatEnv(t)
+	e.add("p", "a", "")
+	e.expect("GET", "/search?text=x&top_k=1001", 422,
+		`{"detail":[{"type":"less_than_equal","loc":["query","top_k"],"msg":"Input should be less than or equal to 1000","input":"1001","ctx":{"le":1000}}]}`)
+	e.expect("GET", "/search?text=x&top_k=1000000000", 422,
+		`{"detail":[{"type":"less_than_equal","loc":["query","top_k"],"msg":"Input should be less than or equal to 1000","input":"1000000000","ctx":{"le":1000}}]}`)
+	e.expect("GET", "/search?text=x&top_k=1000", 200, "")
+}

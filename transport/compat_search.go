@@ -3,6 +3,7 @@ package transport
 import (
 	"maps"
 	"net/http"
+	"strconv"
 )
 
 const defaultCompatTopK = 5
@@ -13,6 +14,10 @@ type searchQuery struct {
 	threshold float64
 	hasThresh bool
 }
+
+// MaxTopK is the most hits one search may ask for (node refuses more too):
+// each hit is fetched from every copy holder and held before the answer.
+const MaxTopK = 1000
 
 // searchParams reads text, top_k and similarity_threshold as FastAPI's
 // Query(...) declarations would: a missing text, a top_k that is not an
@@ -25,6 +30,10 @@ func searchParams(w http.ResponseWriter, r *http.Request) (searchQuery, bool) {
 		verrs = append(verrs, fieldMissing("query", "text"))
 	}
 	topK, ferr := queryInt(r, "top_k", defaultCompatTopK, 1)
+	if ferr == nil && topK > MaxTopK {
+		ferr = &fieldError{Type: "less_than_equal", Loc: []string{"query", "top_k"},
+			Msg: "Input should be less than or equal to " + strconv.Itoa(MaxTopK), Input: r.URL.Query().Get("top_k"), Ctx: map[string]any{"le": MaxTopK}}
+	}
 	if ferr != nil {
 		verrs = append(verrs, *ferr)
 	}
