@@ -1,6 +1,10 @@
 package loader
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
 
 // setOptions changes the process-wide options for one test. Tests that
 // call it must not run in parallel with each other.
@@ -15,4 +19,12 @@ func setOptions(t testing.TB, o Options) {
 		current = prev
 		optMu.Unlock()
 	})
+}
+
+// TestMain keeps wazero's compiled PDFium module between test runs: the
+// compilation takes seconds (far more under -race) and is the same for
+// every run of the same build of the module.
+func TestMain(m *testing.M) {
+	Configure(Options{CompileCacheDir: filepath.Join(os.TempDir(), "ragnode-test-wazero-cache")})
+	os.Exit(m.Run())
 }
