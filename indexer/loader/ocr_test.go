@@ -1,0 +1,122 @@
+package loader
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ragnode/ragnode/indexer/loader/loadertest"
+)
+
+var scanLines = []string{
+	"Scanned invoice for the storage cluster",
+	"Seven new disks were delivered on Monday",
+	"The total amount is due within thirty days",
+	"Please call the operations team",
+}
+
+// scan renders scanLines to a picture with Ghostscript (large clear font,
+// no text layer anywhere) in the given device, e.g. "pnggray", "tiffg4".
+func scan(t *testing.T, device, ext string) string {
+	t.Helper()
+	if m := loadertest.Missing("gs"); m != "" {
+		t.Skip("OCR: cannot render a scanned page: " + m)
+	}
+	dir := t.TempDir()
+	var ps strings.Builder
+	ps.WriteString("%!PS\n/Helvetica findfont 26 scalefont setfont\n")
+	for i, l := range scanLines {
+		ps.WriteString("60 " + itoa(700-60*i) + " moveto (" + l + ") show\n")
+	}
+	ps.WriteString("showpage\n")
+	src := filepath.Join(dir, "page.ps")
+	if err := os.WriteFile(src, []byte(ps.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "page."+ext)
+	if b, err := exec.Command("gs", "-q", "-dBATCH", "-dNOPAUSE", "-dSAFER", "-sDEVICE="+device, "-r200",
+		"-sPAPERSIZE=a4", "-o", out, src).CombinedOutput(); err != nil {
+		t.Fatalf("gs: %v: %s", err, b)
+	}
+	return out
+}
+
+// scannedPDF wraps a rendered page as an image-only PDF with img2pdf.
+func scannedPDF(t *testing.T) []byte {
+	t.Helper()
+	png := scan(t, "pnggray", "png")
+	if m := loadertest.Missing("img2pdf"); m != "" {
+		t.Skip("OCR: cannot wrap the scan as PDF: " + m)
+	}
+	out := png + ".pdf"
+	if b, err := exec.Command("img2pdf", "-o", out, png).CombinedOutput(); err != nil {
+		t.Fatalf("img2pdf: %v: %s", err, b)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func wantOCR(t *testing.T, doc Document) {
+	t.Helper()
+	ref := strings.Join(scanLines, "\n")
+	r := loadertest.Recall(ref, doc.Text())
+	t.Logf("OCR recall %.3f: %q", r, doc.Text())
+	if r < 0.9 {
+		t.Errorf("OCR word recall %.3f < 0.9; missed %v", r, loadertest.Missed(ref, doc.Text(), 10))
+	}
+}
+
+func TestOCRScannedPDF(t *testing.T) {
+	data := scannedPDF(t)
+	if m := loadertest.Missing("tesseract"); m != "" {
+		t.Skip("OCR: " + m)
+	}
+	doc := load(t, PDF, data)
+	if len(doc.Pages) != 1 || doc.Pages[0].Number != 1 {
+		t.Fatalf("pages = %+v", doc.Pages)
+	}
+	wantOCR(t, doc)
+}
+
+func TestOCRImages(t *testing.T) {
+	if m := loadertest.Missing("tesseract"); m != "" {
+		t.Skip("OCR: " + m)
+	}
+	for _, c := range []struct{ device, ext string }{{"pnggray", "png"}, {"tiffg4", "tiff"}, {"jpeggray", "jpg"}} {
+		t.Run(c.ext, func(t *testing.T) {
+			data, err := os.ReadFile(scan(t, c.device, c.ext))
+			if err != nil {
+				t.Fatal(err)
+			}
+			kind, err := Detect("scan."+c.ext, data[:min(len(data), 4096)])
+			if err != nil {
+				t.Fatalf("Detect: %v", err)
+			}
+			wantOCR(t, load(t, kind, data))
+		})
+	}
+}
+
+func TestScannedPDFWithoutOCR(t *testing.T) {
+	data := scannedPDF(t)
+	for name, setup := range map[string]func(t *testing.T){
+		"ocr off":      func(t *testing.T) { setOptions(t, Options{OCR: OCROff}) },
+		"no tesseract": func(t *testing.T) { t.Setenv("PATH", t.TempDir()); setOptions(t, Options{}) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			setup(t)
+			_, err := Load(context.Background(), PDF, data)
+			const want = "pdf: no text layer (scanned?): install tesseract or configure --converter pdf=..."
+			if err == nil || err.Error() != want || !errors.Is(err, ErrNoTextLayer) {
+				t.Fatalf("err = %v, want %q", err, want)
+			}
+		})
+	}
+}
