@@ -31,10 +31,9 @@ func loadHTML(data []byte) (Document, error) {
 	if bytes.IndexByte(data, 0) >= 0 {
 		return Document{}, errorf(HTML, "binary content (NUL byte), not an HTML page")
 	}
+	// html.Parse refuses more than 512 open elements itself, so the tree
+	// walk below is bounded in depth without a cap of ours.
 	title, text, err := htmlToText(decodeLegacy(data))
-	if isLimit(err) {
-		return Document{}, err
-	}
 	if err != nil {
 		return Document{}, errorf(HTML, "%v", err)
 	}
@@ -51,9 +50,6 @@ func htmlToText(src string) (title, text string, err error) {
 	}
 	w := &htmlWriter{}
 	w.walk(root)
-	if w.tooDeep {
-		return "", "", depthError(HTML)
-	}
 	title = strings.Join(strings.Fields(w.title), " ")
 	if title == "" {
 		title = w.firstH1
@@ -66,8 +62,6 @@ type htmlWriter struct {
 	title   string
 	firstH1 string
 	pre     int
-	depth   int
-	tooDeep bool
 }
 
 var skipAtoms = map[atom.Atom]bool{
@@ -104,12 +98,6 @@ func headingLevel(a atom.Atom) int {
 }
 
 func (w *htmlWriter) walk(n *html.Node) {
-	w.depth++
-	defer func() { w.depth-- }()
-	if w.depth > maxDepth || w.tooDeep {
-		w.tooDeep = true
-		return
-	}
 	switch n.Type {
 	case html.TextNode:
 		if w.pre > 0 {

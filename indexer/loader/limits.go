@@ -13,14 +13,15 @@ import (
 // the same total as one big entry.
 const (
 	// maxZipTotal bounds the bytes inflated from one DOCX/PPTX, all parts
-	// together.
-	maxZipTotal = 128 << 20
+	// read together (64 MiB of XML is thousands of pages).
+	maxZipTotal = 64 << 20
 	// maxZipRatio bounds inflated/compressed size of an entry once it has
 	// produced more than zipRatioFloor bytes; XML from office suites stays
 	// well under 50x, bombs are at 1000x.
 	maxZipRatio   = 100
 	zipRatioFloor = 1 << 20
-	// maxDepth bounds element/array nesting in XML, HTML and JSON: real
+	// maxDepth bounds element/array nesting in XML and JSON (x/net/html
+	// has the same cap of its own): real
 	// documents stay under a few dozen levels, and a parser's stack (ours
 	// or the library's) grows with depth.
 	maxDepth = 512
@@ -35,18 +36,8 @@ type zipBudget struct {
 	left int64
 }
 
-func newZipBudget(kind Kind, zr *zip.Reader) (*zipBudget, error) {
-	b := &zipBudget{kind: kind, left: maxZipTotal}
-	// Declared sizes can lie (the reader below enforces the real ones), but
-	// an honest bomb is refused before a single byte is inflated.
-	var declared uint64
-	for _, f := range zr.File {
-		declared += f.UncompressedSize64
-		if declared > maxZipTotal {
-			return nil, b.totalError()
-		}
-	}
-	return b, nil
+func newZipBudget(kind Kind) *zipBudget {
+	return &zipBudget{kind: kind, left: maxZipTotal}
 }
 
 func (b *zipBudget) totalError() error {
@@ -55,6 +46,12 @@ func (b *zipBudget) totalError() error {
 
 // read inflates one entry within the budget.
 func (b *zipBudget) read(f *zip.File) ([]byte, error) {
+	// Declared sizes can lie (budgetReader enforces the real ones), but an
+	// honest bomb is refused before a single byte is inflated. Only parts
+	// we read count: media in the package do not.
+	if f.UncompressedSize64 > uint64(b.left) {
+		return nil, b.totalError()
+	}
 	rc, err := f.Open()
 	if err != nil {
 		return nil, err

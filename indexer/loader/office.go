@@ -28,11 +28,7 @@ func openZip(kind Kind, data []byte) (*pkg, error) {
 		}
 		return nil, errorf(kind, "cannot open zip archive: %v", err)
 	}
-	b, err := newZipBudget(kind, zr)
-	if err != nil {
-		return nil, err
-	}
-	return &pkg{kind: kind, zr: zr, budget: b}, nil
+	return &pkg{kind: kind, zr: zr, budget: newZipBudget(kind)}, nil
 }
 
 // readPart inflates one part within the package's budget; ok is false when
@@ -301,6 +297,9 @@ func loadPPTX(ctx context.Context, data []byte) (Document, error) {
 	// slide10 must follow slide9; the zip order and lexical order do not.
 	sort.Slice(slides, func(i, j int) bool { return slides[i].n < slides[j].n })
 	doc := Document{Title: coreTitle(p)}
+	// Inflate every slide before parsing any, so that a deck over the
+	// package budget fails before the parsing work, not after.
+	parts := make([][]byte, len(slides))
 	for i, s := range slides {
 		if err := ctx.Err(); err != nil {
 			return Document{}, errorf(PPTX, "%v", err)
@@ -309,7 +308,14 @@ func loadPPTX(ctx context.Context, data []byte) (Document, error) {
 		if err != nil {
 			return Document{}, err
 		}
-		text, title, err := slideText(b)
+		parts[i] = b
+	}
+	for i, s := range slides {
+		if err := ctx.Err(); err != nil {
+			return Document{}, errorf(PPTX, "%v", err)
+		}
+		text, title, err := slideText(parts[i])
+		parts[i] = nil
 		if isLimit(err) {
 			return Document{}, err
 		}
