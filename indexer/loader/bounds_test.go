@@ -262,3 +262,22 @@ func TestLargeHTMLMemory(t *testing.T) {
 	}
 	checkRSS(t, p, 300)
 }
+
+// The stream renderer used for large pages keeps the tree walk's output
+// on ordinary markup.
+func TestHTMLStreamRenderer(t *testing.T) {
+	title, text, err := htmlStreamText([]byte(sampleHTML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, tree, _ := htmlToText(sampleHTML)
+	if title != "Cluster Guide" {
+		t.Errorf("title = %q", title)
+	}
+	wantContains(t, text, "# Installing ragnode\n", "## Requirements\n", "First, download the binary.",
+		"- Linux kernel 5.x", "- One GPU optional", "Port | Use\n7000 | Raft", "Line one\nLine two")
+	wantAbsent(t, text, "secret", "Navigation junk", "color:red")
+	if text != tree {
+		t.Logf("stream and tree renderings differ:\nstream:\n%s\ntree:\n%s", text, tree)
+	}
+}

@@ -33,7 +33,13 @@ func loadHTML(data []byte) (Document, error) {
 	}
 	// html.Parse refuses more than 512 open elements itself, so the tree
 	// walk below is bounded in depth without a cap of ours.
-	title, text, err := htmlToText(decodeLegacy(data))
+	var title, text string
+	var err error
+	if len(data) > maxTreeHTML {
+		title, text, err = htmlStreamText(data)
+	} else {
+		title, text, err = htmlToText(decodeLegacy(data))
+	}
 	if err != nil {
 		return Document{}, errorf(HTML, "%v", err)
 	}

@@ -1,7 +1,9 @@
 package loader
 
 import (
+	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 )
@@ -37,6 +39,11 @@ type Options struct {
 	// disk so that the next process starts in well under a second instead
 	// of paying the ~4 s compilation again.
 	CompileCacheDir string
+	// Prestart starts the PDF engine in the background at Configure, so
+	// that the first PDF task does not wait for the compilation. Off, the
+	// engine starts at the first PDF (tests and tools that never read one
+	// pay nothing).
+	Prestart bool
 }
 
 func (o Options) withDefaults() Options {
@@ -63,20 +70,33 @@ var (
 	current = Options{}.withDefaults()
 )
 
-// Configure sets the process-wide options and starts the PDF engine in the
-// background, so the first PDF task does not wait for the module to
-// compile. Call it once at process start; later calls update the OCR and
-// timeout settings but cannot resize an engine that has already started.
+// Configure sets the process-wide options and, with Prestart, starts the
+// PDF engine in the background. Call it once at process start; later calls
+// update the OCR and timeout settings but cannot resize an engine that has
+// already started (it is compiled and sized once per process).
 func Configure(o Options) {
 	o = o.withDefaults()
 	optMu.Lock()
 	current = o
 	optMu.Unlock()
-	go func() { _, _ = engine() }()
+	if o.Prestart {
+		go func() { _, _ = engine() }()
+	}
 }
 
 func options() Options {
 	optMu.Lock()
 	defer optMu.Unlock()
 	return current
+}
+
+// ParseOCRMode validates a --ocr flag value ("" means auto).
+func ParseOCRMode(s string) (OCRMode, error) {
+	switch m := OCRMode(strings.ToLower(strings.TrimSpace(s))); m {
+	case "", OCRAuto:
+		return OCRAuto, nil
+	case OCROff:
+		return OCROff, nil
+	}
+	return "", fmt.Errorf("--ocr %q: want auto or off", s)
 }

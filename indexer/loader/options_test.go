@@ -28,3 +28,14 @@ func TestMain(m *testing.M) {
 	Configure(Options{CompileCacheDir: filepath.Join(os.TempDir(), "ragnode-test-wazero-cache")})
 	os.Exit(m.Run())
 }
+
+func TestParseOCRMode(t *testing.T) {
+	for in, want := range map[string]OCRMode{"": OCRAuto, "auto": OCRAuto, " OFF ": OCROff} {
+		if got, err := ParseOCRMode(in); err != nil || got != want {
+			t.Errorf("ParseOCRMode(%q) = %q, %v", in, got, err)
+		}
+	}
+	if _, err := ParseOCRMode("always"); err == nil {
+		t.Error("ParseOCRMode(always) accepted")
+	}
+}
