@@ -25,6 +25,10 @@ var ErrEncrypted = errors.New("encrypted (password required)")
 // ErrTimeout is wrapped when a document took longer than its time budget.
 var ErrTimeout = errors.New("timed out")
 
+// pageHook, when set by a test, runs before each page is read: it lets a
+// test make the engine fail (panic, kill the instance) mid-document.
+var pageHook func(inst pdfium.Pdfium, page int)
+
 func loadPDF(ctx context.Context, data []byte) (Document, error) {
 	if !bytes.HasPrefix(data, []byte("%PDF-")) {
 		if i := bytes.Index(data[:min(len(data), 1024)], []byte("%PDF-")); i < 0 {
@@ -100,6 +104,9 @@ func pdfText(ctx context.Context, inst pdfium.Pdfium, data []byte, o Options) (D
 	for i := 0; i < count.PageCount; i++ {
 		if err := ctx.Err(); err != nil {
 			return Document{}, 0, err
+		}
+		if pageHook != nil {
+			pageHook(inst, i)
 		}
 		text, needsOCR, err := pdfPage(ctx, inst, d, i, ocr, o)
 		if err != nil {
