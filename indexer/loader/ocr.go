@@ -21,6 +21,10 @@ import (
 // cannot be read because OCR is off or tesseract is missing.
 var ErrNoOCR = errors.New("OCR unavailable")
 
+// errOCR marks a failed tesseract run, so that it is not mistaken for a
+// failure of the PDF engine.
+var errOCR = errors.New("OCR failed")
+
 // maxOCRText bounds what one tesseract run may print.
 const maxOCRText = 16 << 20
 
@@ -97,10 +101,10 @@ func ocrImage(ctx context.Context, img []byte, o Options) (string, error) {
 		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
 			msg = msg[i+1:]
 		}
-		return "", fmt.Errorf("tesseract -l %s: %v: %.200s", o.OCRLang, err, msg)
+		return "", fmt.Errorf("%w: tesseract -l %s: %v: %.200s", errOCR, o.OCRLang, err, msg)
 	}
 	if out.over {
-		return "", fmt.Errorf("tesseract output larger than %d MiB", maxOCRText>>20)
+		return "", fmt.Errorf("%w: tesseract output larger than %d MiB", errOCR, maxOCRText>>20)
 	}
 	return out.String(), nil
 }

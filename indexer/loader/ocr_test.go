@@ -120,3 +120,18 @@ func TestScannedPDFWithoutOCR(t *testing.T) {
 		})
 	}
 }
+
+// A recognition language that is not installed fails the document with
+// tesseract's reason, not as an engine failure.
+func TestOCRMissingLanguage(t *testing.T) {
+	data := scannedPDF(t)
+	if m := loadertest.Missing("tesseract"); m != "" {
+		t.Skip("OCR: " + m)
+	}
+	setOptions(t, Options{OCRLang: "xx_nonexistent"})
+	_, err := Load(context.Background(), PDF, data)
+	if err == nil || !strings.HasPrefix(err.Error(), "pdf: page 1: OCR failed: tesseract -l xx_nonexistent") || errors.Is(err, ErrEngine) {
+		t.Fatalf("err = %v", err)
+	}
+	t.Logf("%v", err)
+}

@@ -72,7 +72,7 @@ func pdfError(err error) error {
 		return errorf(PDF, "damaged or truncated file (PDFium: unable to read file)")
 	case errors.Is(err, pdferr.ErrPage):
 		return errorf(PDF, "damaged page (PDFium: incorrect page)")
-	case errors.Is(err, ErrEngine):
+	case errors.Is(err, ErrEngine), errors.Is(err, errOCR):
 		return errorf(PDF, "%w", err)
 	}
 	return errorf(PDF, "%w: %v", ErrEngine, err)
