@@ -25,6 +25,14 @@ var ErrEncrypted = errors.New("encrypted (password required)")
 // ErrTimeout is wrapped when a document took longer than its time budget.
 var ErrTimeout = errors.New("timed out")
 
+// Documents above these sizes leave their instance to be discarded rather
+// than reused, so that one large file does not pin its memory peak in the
+// pool.
+const (
+	recycleBytes = 16 << 20
+	recyclePages = 500
+)
+
 // pageHook, when set by a test, runs before each page is read: it lets a
 // test make the engine fail (panic, kill the instance) mid-document.
 var pageHook func(inst pdfium.Pdfium, page int)
@@ -40,10 +48,11 @@ func loadPDF(ctx context.Context, data []byte) (Document, error) {
 	defer cancel()
 	var doc Document
 	scanned := 0
-	err := withInstance(dctx, func(inst pdfium.Pdfium) error {
+	err := withInstance(dctx, func(inst pdfium.Pdfium) (bool, error) {
 		var err error
 		doc, scanned, err = pdfText(dctx, inst, data, o)
-		return err
+		keep := len(data) <= recycleBytes && len(doc.Pages) <= recyclePages
+		return keep, err
 	})
 	switch {
 	case ctx.Err() != nil:

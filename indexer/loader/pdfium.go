@@ -17,10 +17,12 @@ import (
 
 // The PDF engine is PDFium compiled to WebAssembly and run by wazero (pure
 // Go, no cgo). Compiling the module costs seconds, so it happens once per
-// process; every document then gets a fresh module instance from the pool.
-// Fresh instances (go-pdfium's default, ReuseWorkers off) are cheap and
-// mean that a document that trapped, timed out or bloated the instance's
-// linear memory can never affect the next one: its instance is discarded.
+// process. Instances (module instantiations) are kept in the pool and
+// reused: instantiating one costs far more than reading a short document.
+// An instance is discarded instead of reused when its document failed,
+// trapped, panicked or timed out (its state is suspect), and after a large
+// document (WebAssembly linear memory never shrinks, so a kept instance
+// would hold its peak for good); the pool makes a fresh one.
 
 var (
 	engineOnce sync.Once
@@ -58,6 +60,7 @@ func engine() (pdfium.Pool, error) {
 			RuntimeConfig: rc,
 			Stdout:        io.Discard,
 			Stderr:        io.Discard,
+			ReuseWorkers:  true,
 		})
 		if engineErr != nil {
 			engineErr = fmt.Errorf("%w: start: %v", ErrEngine, engineErr)
@@ -67,10 +70,11 @@ func engine() (pdfium.Pool, error) {
 	return enginePool, engineErr
 }
 
-// withInstance runs fn on a pool instance. The instance is discarded after
-// fn, killed when ctx ends first (wazero then aborts the running call) and
-// a panic in fn or the runtime fails this document only.
-func withInstance(ctx context.Context, fn func(inst pdfium.Pdfium) error) (err error) {
+// withInstance runs fn on a pool instance. The instance is killed when ctx
+// ends first (wazero then aborts the running call); a panic in fn or the
+// runtime fails this document only. After fn the instance goes back to the
+// pool only if fn succeeded and returned keep.
+func withInstance(ctx context.Context, fn func(inst pdfium.Pdfium) (keep bool, err error)) (err error) {
 	pool, err := engine()
 	if err != nil {
 		return err
@@ -95,12 +99,13 @@ func withInstance(ctx context.Context, fn func(inst pdfium.Pdfium) error) (err e
 		}
 	}
 	stop := context.AfterFunc(ctx, kill)
+	keep := false
 	defer func() {
 		stop()
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %v", ErrEngine, r)
 		}
-		if err != nil || ctx.Err() != nil {
+		if err != nil || ctx.Err() != nil || !keep {
 			kill()
 			if ctx.Err() != nil {
 				err = ctx.Err()
@@ -114,7 +119,8 @@ func withInstance(ctx context.Context, fn func(inst pdfium.Pdfium) error) (err e
 		}
 		mu.Unlock()
 	}()
-	return fn(inst)
+	keep, err = fn(inst)
+	return err
 }
 
 // Warmup blocks until the PDF engine is ready (or failed to start) and
