@@ -107,7 +107,7 @@ func benchPDF(ctx context.Context, tb *benchTB) []section {
 	if len(files) == 0 {
 		return []section{{Title: "8. PDF extraction", Err: "no PDF in the corpus"}}
 	}
-	rounds := scale(20, 1)
+	rounds := scale(6, 1)
 	totalPages := float64(pages * rounds)
 	names := ""
 	for i, f := range files {
@@ -116,33 +116,6 @@ func benchPDF(ctx context.Context, tb *benchTB) []section {
 		}
 		names += fmt.Sprintf("%s (%d p.)", f.name, f.pages)
 	}
-
-	ext := section{
-		Title: "8. PDF text extraction: PDFium (WebAssembly, wazero) vs poppler pdftotext",
-		Setup: fmt.Sprintf("The fidelity corpus (%s), %d rounds, %d workers (one per core) in both columns; pdftotext runs as a process per file "+
-			"(what a converter would do), its text discarded. Start-up (compiling the PDFium module, once per process) is measured apart: %s.",
-			names, rounds, cores, secs(startup)),
-		Header: []string{"extractor", "pages", "wall", "pages/s", "pages/s per core", "vs pdftotext"},
-	}
-	ours, err := parallel(ctx, files, rounds, cores, func(f pdfFile) error {
-		_, err := loader.Load(ctx, loader.PDF, f.data)
-		return err
-	})
-	if err != nil {
-		tb.Fatalf("pdfium: %v", err)
-	}
-	ref, err := parallel(ctx, files, rounds, cores, pdftotext)
-	if err != nil {
-		tb.Fatalf("pdftotext: %v", err)
-	}
-	rate := func(d time.Duration) float64 { return totalPages / d.Seconds() }
-	ext.Rows = append(ext.Rows,
-		[]string{"PDFium (indexer/loader)", fmt.Sprintf("%.0f", totalPages), secs(ours), fmt.Sprintf("%.0f", rate(ours)),
-			fmt.Sprintf("%.0f", rate(ours)/float64(cores)), fmt.Sprintf("%.2fx the time", ours.Seconds()/ref.Seconds())},
-		[]string{"pdftotext (poppler)", fmt.Sprintf("%.0f", totalPages), secs(ref), fmt.Sprintf("%.0f", rate(ref)),
-			fmt.Sprintf("%.0f", rate(ref)/float64(cores)), "1"})
-	ext.Notes = append(ext.Notes, "Target: extraction within 2x of pdftotext's time after start-up.")
-	logf("pdf: pdfium %s, pdftotext %s for %.0f pages", secs(ours), secs(ref), totalPages)
 
 	// End to end: extract, chunk, embed (lexical), upsert into a local store.
 	st, err := store.OpenLocal(filepath.Join(tb.TempDir(), "chunks.db"))
@@ -155,30 +128,68 @@ func benchPDF(ctx context.Context, tb *benchTB) []section {
 	if err != nil {
 		tb.Fatalf("pipeline: %v", err)
 	}
-	var chunks atomic.Int64
-	var seq atomic.Int64
-	e2e, err := parallel(ctx, files, rounds, cores, func(f pdfFile) error {
+	var chunks, seq atomic.Int64
+	pipeline := func(f pdfFile) error {
 		id := fmt.Sprintf("%s-%d", f.name, seq.Add(1))
 		res, err := p.Run(ctx, indexer.Input{TaskID: id, Partition: "bench", FileID: id, FileName: f.name, Data: f.data, GPU: -1}, nil)
 		chunks.Add(int64(res.Chunks))
 		return err
-	})
-	if err != nil {
-		tb.Fatalf("pipeline: %v", err)
 	}
+	extract := func(f pdfFile) error {
+		_, err := loader.Load(ctx, loader.PDF, f.data)
+		return err
+	}
+	// The three runs alternate and each keeps its best of reps: on a
+	// machine shared with other work, a slow stretch then hits all three
+	// alike instead of one column.
+	reps := scale(3, 1)
+	var ours, ref, e2e time.Duration
+	for r := 0; r < reps; r++ {
+		for _, m := range []struct {
+			name string
+			fn   func(pdfFile) error
+			out  *time.Duration
+		}{{"pdfium", extract, &ours}, {"pdftotext", pdftotext, &ref}, {"pipeline", pipeline, &e2e}} {
+			d, err := parallel(ctx, files, rounds, cores, m.fn)
+			if err != nil {
+				tb.Fatalf("%s: %v", m.name, err)
+			}
+			if *m.out == 0 || d < *m.out {
+				*m.out = d
+			}
+			logf("pdf: rep %d %s %s", r+1, m.name, secs(d))
+		}
+	}
+	chunksPerRun := chunks.Load() / int64(reps)
+
+	rate := func(d time.Duration) float64 { return totalPages / d.Seconds() }
+	ext := section{
+		Title: "8. PDF text extraction: PDFium (WebAssembly, wazero) vs poppler pdftotext",
+		Setup: fmt.Sprintf("The fidelity corpus (%s), %d rounds, %d workers (one per core) in both columns; pdftotext runs as a process per file "+
+			"(what a converter would do), its text discarded. Each figure is the best of %d alternating runs (the machine is shared). "+
+			"Start-up (compiling the PDFium module, once per process) is measured apart: %s.",
+			names, rounds, cores, reps, secs(startup)),
+		Header: []string{"extractor", "pages", "wall", "pages/s", "pages/s per core", "vs pdftotext"},
+	}
+	ext.Rows = append(ext.Rows,
+		[]string{"PDFium (indexer/loader)", fmt.Sprintf("%.0f", totalPages), secs(ours), fmt.Sprintf("%.0f", rate(ours)),
+			fmt.Sprintf("%.0f", rate(ours)/float64(cores)), fmt.Sprintf("%.2fx the time", ours.Seconds()/ref.Seconds())},
+		[]string{"pdftotext (poppler)", fmt.Sprintf("%.0f", totalPages), secs(ref), fmt.Sprintf("%.0f", rate(ref)),
+			fmt.Sprintf("%.0f", rate(ref)/float64(cores)), "1"})
+	ext.Notes = append(ext.Notes, "Target: extraction within 2x of pdftotext's time after start-up.")
+
 	n := len(files) * rounds
 	endToEnd := section{
 		Title: "9. PDF end to end: pipeline vs pdftotext alone",
 		Setup: fmt.Sprintf("%d PDFs (the corpus above, %d rounds) through `indexer.Pipeline` (detect, PDFium, chunk at 512 tokens, built-in lexical "+
-			"384-d embedder, upsert into the local bbolt store), %d workers, against pdftotext alone on the same files with the same workers.",
-			n, rounds, cores),
+			"384-d embedder, upsert into the local bbolt store), %d workers, against pdftotext alone on the same files with the same workers; "+
+			"best of %d alternating runs.", n, rounds, cores, reps),
 		Header: []string{"run", "files", "pages", "chunks", "wall", "pages/s", "vs pdftotext"},
 	}
 	endToEnd.Rows = append(endToEnd.Rows,
-		[]string{"pipeline (extract, chunk, embed, store)", fmt.Sprint(n), fmt.Sprintf("%.0f", totalPages), fmt.Sprint(chunks.Load()), secs(e2e),
+		[]string{"pipeline (extract, chunk, embed, store)", fmt.Sprint(n), fmt.Sprintf("%.0f", totalPages), fmt.Sprint(chunksPerRun), secs(e2e),
 			fmt.Sprintf("%.0f", rate(e2e)), fmt.Sprintf("%.2fx the time", e2e.Seconds()/ref.Seconds())},
 		[]string{"pdftotext alone", fmt.Sprint(n), fmt.Sprintf("%.0f", totalPages), "-", secs(ref), fmt.Sprintf("%.0f", rate(ref)), "1"})
 	endToEnd.Notes = append(endToEnd.Notes, "Target: end to end at most 5x pdftotext's time.")
-	logf("pdf: pipeline %s (%d chunks)", secs(e2e), chunks.Load())
 	return []section{ext, endToEnd}
 }
