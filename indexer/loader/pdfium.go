@@ -75,6 +75,18 @@ func engine() (pdfium.Pool, error) {
 // runtime fails this document only. After fn the instance goes back to the
 // pool only if fn succeeded and returned keep.
 func withInstance(ctx context.Context, fn func(inst pdfium.Pdfium) (keep bool, err error)) (err error) {
+	// Wait for the start-up within the document's budget: a canceled task
+	// must not sit out a compilation it no longer needs.
+	select {
+	case <-engineUp:
+	default:
+		go func() { _, _ = engine() }()
+		select {
+		case <-engineUp:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	pool, err := engine()
 	if err != nil {
 		return err
