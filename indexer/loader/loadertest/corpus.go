@@ -1,5 +1,6 @@
 // Package loadertest builds a corpus of documents made by real producers
-// (LibreOffice, groff with Ghostscript, PDFs shipped in /usr/share/doc) and
+// (LibreOffice, groff with Ghostscript, Chromium, PDFs shipped in
+// /usr/share/doc) and
 // extracts reference text from them with independent tools (pdftotext,
 // pandoc), so that the loaders are judged against files they did not write.
 //
@@ -41,6 +42,7 @@ var tools = map[string]string{
 	"pandoc":    "pandoc",
 	"img2pdf":   "img2pdf",
 	"tesseract": "tesseract-ocr",
+	"chromium":  "chromium",
 }
 
 // Missing returns "" when every named command is on PATH, else a sentence
@@ -139,6 +141,19 @@ func Build(dir string) (files []File, skipped []string, err error) {
 		skipped = append(skipped, "manual-groff.pdf: "+err.Error())
 	} else {
 		add("manual-groff.pdf", "pdf", "groff -Tps | Ghostscript ps2pdf")
+	}
+
+	if m := Missing("chromium"); m != "" {
+		skipped = append(skipped, "article-chromium.pdf: "+m)
+	} else {
+		// --no-sandbox: CI runs as root, where Chromium's sandbox refuses.
+		out := filepath.Join(dir, "article-chromium.pdf")
+		if err := run(src, []string{"HOME=" + filepath.Join(dir, "chromehome")}, "chromium", "--headless", "--no-sandbox", "--disable-gpu",
+			"--no-pdf-header-footer", "--print-to-pdf="+out, "file://"+filepath.Join(src, "article.html")); err != nil {
+			skipped = append(skipped, "article-chromium.pdf: "+err.Error())
+		} else {
+			add("article-chromium.pdf", "pdf", "Chromium --print-to-pdf")
+		}
 	}
 
 	// Real-world PDFs shipped by Debian packages (a GNU Texinfo manual and
