@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	_ "image/jpeg" // image.DecodeConfig for the size check
+	_ "image/png"
 	"os"
 	"os/exec"
 	"strings"
@@ -27,6 +29,22 @@ var errOCR = errors.New("OCR failed")
 
 // maxOCRText bounds what one tesseract run may print.
 const maxOCRText = 16 << 20
+
+// maxOCRPixels bounds one image handed to tesseract (and one rendered PDF
+// page): an A4 page at 600 dpi is 35 Mpx; tesseract's memory grows with the
+// pixel count, and a crafted 100,000 x 100,000 image would exhaust the node.
+const maxOCRPixels = 64 << 20
+
+// ocrDPI lowers dpi so that a page of w x h points renders within
+// maxOCRPixels (posters and engineering drawings have huge pages).
+func ocrDPI(w, h float64, dpi int) int {
+	px := w / 72 * float64(dpi) * h / 72 * float64(dpi)
+	for dpi > 36 && px > maxOCRPixels {
+		dpi = dpi * 3 / 4
+		px = w / 72 * float64(dpi) * h / 72 * float64(dpi)
+	}
+	return dpi
+}
 
 func tesseractPath() (string, bool) {
 	p, err := exec.LookPath("tesseract")
@@ -55,6 +73,11 @@ func OCRAvailable() bool { return ocrEnabled(options()) }
 // renderGray renders a page to a binary PGM image: tesseract reads PNM
 // from stdin and it costs nothing to encode, unlike PNG.
 func renderGray(inst pdfium.Pdfium, page requests.Page, dpi int) ([]byte, error) {
+	size, err := inst.GetPageSize(&requests.GetPageSize{Page: page})
+	if err != nil {
+		return nil, err
+	}
+	dpi = ocrDPI(size.Width, size.Height, dpi)
 	r, err := inst.RenderPageInDPI(&requests.RenderPageInDPI{Page: page, DPI: dpi,
 		ImageFormat: requests.RenderImageFormatGrayscale})
 	if err != nil {
@@ -129,6 +152,11 @@ func loadImage(ctx context.Context, kind Kind, data []byte) (Document, error) {
 	o := options()
 	if !ocrEnabled(o) {
 		return Document{}, errorf(kind, "%w: image needs OCR (%w): %s", ErrUnsupported, ErrNoOCR, ocrMissing(o))
+	}
+	// PNG and JPEG say their size in the header; TIFF (no decoder in the
+	// standard library) relies on the time budget.
+	if cfg, _, err := image.DecodeConfig(bytes.NewReader(data)); err == nil && int64(cfg.Width)*int64(cfg.Height) > maxOCRPixels {
+		return Document{}, errorf(kind, "%w: %d x %d pixels, more than %d Mpx", ErrTooLarge, cfg.Width, cfg.Height, maxOCRPixels>>20)
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, o.PDFTimeout, ErrTimeout)
 	defer cancel()

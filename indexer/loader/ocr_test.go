@@ -2,7 +2,9 @@ package loader
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -131,6 +133,28 @@ func TestOCRMissingLanguage(t *testing.T) {
 	setOptions(t, Options{OCRLang: "xx_nonexistent"})
 	_, err := Load(context.Background(), PDF, data)
 	if err == nil || !strings.HasPrefix(err.Error(), "pdf: page 1: OCR failed: tesseract -l xx_nonexistent") || errors.Is(err, ErrEngine) {
+		t.Fatalf("err = %v", err)
+	}
+	t.Logf("%v", err)
+}
+
+func TestOCRLimits(t *testing.T) {
+	// A4 keeps its resolution, a 5 m poster is rendered coarser.
+	if got := ocrDPI(595, 842, 300); got != 300 {
+		t.Errorf("A4 at 300 dpi -> %d", got)
+	}
+	if got := ocrDPI(14000, 14000, 300); got >= 300 || (14000.0/72*float64(got))*(14000.0/72*float64(got)) > maxOCRPixels {
+		t.Errorf("poster -> %d dpi", got)
+	}
+	if m := loadertest.Missing("tesseract"); m != "" {
+		t.Skip("OCR: " + m)
+	}
+	// A PNG header claiming 100,000 x 100,000 pixels is refused unread.
+	ihdr := []byte("IHDR\x00\x01\x86\xa0\x00\x01\x86\xa0\x08\x00\x00\x00\x00")
+	png := append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x0d"), ihdr...)
+	png = binary.BigEndian.AppendUint32(png, crc32.ChecksumIEEE(ihdr))
+	_, err := Load(context.Background(), PNG, png)
+	if !errors.Is(err, ErrTooLarge) || !strings.HasPrefix(err.Error(), "png: ") {
 		t.Fatalf("err = %v", err)
 	}
 	t.Logf("%v", err)
