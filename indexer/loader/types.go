@@ -14,15 +14,24 @@ var kindMIME = map[Kind][]string{
 	CSV:  {"text/csv"},
 	JSON: {"application/json"},
 	EML:  {"message/rfc822"},
+	PNG:  {"image/png"},
+	JPEG: {"image/jpeg"},
+	TIFF: {"image/tiff"},
 }
+
+// imageExts are the extensions of the image kinds (read by OCR).
+var imageExts = []string{"png", "jpg", "jpeg", "tif", "tiff"}
 
 // Extensions lists the file extensions Detect accepts (lower case, no dot),
 // sorted.
 func Extensions() []string {
-	out := make([]string, 0, len(extKinds))
+	out := make([]string, 0, len(extKinds)+len(imageExts))
 	for ext := range extKinds {
 		out = append(out, ext)
 	}
+	// Images are told by their content, not their name; these are the
+	// names they arrive under.
+	out = append(out, imageExts...)
 	sort.Strings(out)
 	return out
 }
