@@ -54,6 +54,7 @@ func startFlags() []cli.Flag {
 		&cli.StringFlag{Name: "placement", Value: "spread", Usage: "spread (across nodes) or binpack", EnvVars: envs("PLACEMENT")},
 		&cli.IntFlag{Name: "retain", Value: 100000, Usage: "finished tasks kept in the ledger", EnvVars: envs("RETAIN")},
 		&cli.DurationFlag{Name: "retain-age", Usage: "drop finished tasks older than this (0: keep by count only)", EnvVars: envs("RETAIN_AGE")},
+		&cli.StringSliceFlag{Name: "shared-root", Usage: "directory that shared-path submissions may name (repeatable; none: shared paths refused)", EnvVars: envs("SHARED_ROOT")},
 		&cli.BoolFlag{Name: "pprof", Usage: "serve Go profiles on /debug/pprof/ (behind --token)", EnvVars: envs("PPROF")},
 		&cli.StringFlag{Name: "runner", Value: "index", Usage: "task body: index (the pipeline), checksum, or sleep:DURATION (benchmarking aid)", EnvVars: envs("RUNNER")},
 	}
@@ -153,6 +154,7 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 		RetainMaxAge:      c.Duration("retain-age"),
 		GPU:               gpu.Config{Declared: c.Int("gpus")},
 		Pprof:             c.Bool("pprof"),
+		SharedRoots:       c.StringSlice("shared-root"),
 		Logger:            hclog.New(&hclog.LoggerOptions{Name: "ragnode", Level: level, Output: c.App.ErrWriter}),
 	}
 	if cfg.Timing != node.TimingLAN && cfg.Timing != node.TimingFast {

@@ -99,6 +99,10 @@ type Config struct {
 	RetainCount       int
 	RetainMaxAge      time.Duration
 
+	// SharedRoots are the directories shared_path submissions may name
+	// (--shared-root); none means shared paths are refused.
+	SharedRoots []string
+
 	// Files.
 	Replicas    int   // copies of each uploaded blob, this node included
 	MaxFileSize int64 // bytes; uploads above it get 413

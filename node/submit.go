@@ -63,6 +63,11 @@ func (n *Node) Submit(ctx context.Context, req transport.SubmitRequest, body io.
 	var cmds []fsm.Command
 	now := time.Now().UnixNano()
 	if req.SharedPath != "" {
+		real, err := n.confined(req.SharedPath)
+		if err != nil {
+			return transport.TaskView{}, err
+		}
+		req.SharedPath = real
 		st, err := os.Stat(req.SharedPath)
 		if err != nil {
 			return transport.TaskView{}, errs.Errorf(errs.Invalid, "shared path: %v", err)

@@ -31,6 +31,8 @@ func StatusOf(err error) int {
 		return http.StatusUnsupportedMediaType
 	case errors.Is(err, errs.NoSpace):
 		return http.StatusInsufficientStorage
+	case errors.Is(err, errs.Forbidden):
+		return http.StatusForbidden
 	case errors.Is(err, errs.Unavailable):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
@@ -55,6 +57,8 @@ func kindOfStatus(code int) *errs.Kind {
 		return errs.Unsupported
 	case http.StatusInsufficientStorage:
 		return errs.NoSpace
+	case http.StatusForbidden:
+		return errs.Forbidden
 	case http.StatusServiceUnavailable:
 		return errs.Unavailable
 	}
