@@ -8,6 +8,10 @@ import "sort"
 type queueIndex struct {
 	byPart map[string][]qent
 	part   map[string]string // task ID -> partition
+	// size and bytes give admission control the queued bytes without a
+	// scan: task ID -> file size, and the total.
+	size  map[string]int64
+	bytes int64
 }
 
 type qent struct {
@@ -16,7 +20,7 @@ type qent struct {
 }
 
 func newQueueIndex() *queueIndex {
-	return &queueIndex{byPart: map[string][]qent{}, part: map[string]string{}}
+	return &queueIndex{byPart: map[string][]qent{}, part: map[string]string{}, size: map[string]int64{}}
 }
 
 func (q *queueIndex) len() int { return len(q.part) }
@@ -41,6 +45,8 @@ func (q *queueIndex) add(t *Task) {
 	l[i] = qent{seq: t.Seq, id: t.ID}
 	q.byPart[t.Partition] = l
 	q.part[t.ID] = t.Partition
+	q.size[t.ID] = t.File.Size
+	q.bytes += t.File.Size
 }
 
 func (q *queueIndex) remove(id string) {
@@ -49,6 +55,8 @@ func (q *queueIndex) remove(id string) {
 		return
 	}
 	delete(q.part, id)
+	q.bytes -= q.size[id]
+	delete(q.size, id)
 	l := q.byPart[p]
 	for i := range l {
 		if l[i].id == id {
@@ -62,6 +70,12 @@ func (q *queueIndex) remove(id string) {
 		q.byPart[p] = l
 	}
 }
+
+// QueuedBytes is the total file size of the queued tasks.
+func (s *State) QueuedBytes() int64 { return s.queue.bytes }
+
+// QueuedIn is the number of queued tasks of one partition.
+func (s *State) QueuedIn(partition string) int { return len(s.queue.byPart[partition]) }
 
 // QueuedHeads returns up to k of the oldest queued tasks of every partition
 // (all of them when k <= 0), ordered by submission. A scheduler that can place

@@ -331,5 +331,6 @@ func WriteJSON(w http.ResponseWriter, code int, v any) {
 
 // WriteError maps an error to a status code and an ErrorBody.
 func WriteError(w http.ResponseWriter, err error) {
+	setRetryAfter(w, err)
 	WriteJSON(w, StatusOf(err), ErrorBody{Error: err.Error()})
 }
