@@ -54,6 +54,10 @@ func startFlags() []cli.Flag {
 		&cli.StringFlag{Name: "placement", Value: "spread", Usage: "spread (across nodes) or binpack", EnvVars: envs("PLACEMENT")},
 		&cli.IntFlag{Name: "retain", Value: 100000, Usage: "finished tasks kept in the ledger", EnvVars: envs("RETAIN")},
 		&cli.DurationFlag{Name: "retain-age", Usage: "drop finished tasks older than this (0: keep by count only)", EnvVars: envs("RETAIN_AGE")},
+		&cli.IntFlag{Name: "max-queued", Usage: "refuse submissions (429, Retry-After) while this many tasks are queued cluster-wide (0: no cap)", EnvVars: envs("MAX_QUEUED")},
+		&cli.StringFlag{Name: "max-queued-bytes", Usage: "refuse submissions while queued files hold this much (e.g. 10GiB; empty: no cap)", EnvVars: envs("MAX_QUEUED_BYTES")},
+		&cli.IntFlag{Name: "max-queued-per-partition", Usage: "refuse submissions to a partition while it has this many tasks queued (0: no cap)", EnvVars: envs("MAX_QUEUED_PER_PARTITION")},
+		&cli.StringSliceFlag{Name: "shared-root", Usage: "directory that shared-path submissions may name (repeatable; none: shared paths refused)", EnvVars: envs("SHARED_ROOT")},
 		&cli.BoolFlag{Name: "pprof", Usage: "serve Go profiles on /debug/pprof/ (behind --token)", EnvVars: envs("PPROF")},
 		&cli.StringFlag{Name: "runner", Value: "index", Usage: "task body: index (the pipeline), checksum, or sleep:DURATION (benchmarking aid)", EnvVars: envs("RUNNER")},
 	}
@@ -126,34 +130,37 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 		return node.Config{}, fmt.Errorf("--log-level %q: want trace, debug, info, warn or error", c.String("log-level"))
 	}
 	cfg := node.Config{
-		DataDir:           c.String("data-dir"),
-		Name:              c.String("name"),
-		Bind:              c.String("bind"),
-		Advertise:         c.String("advertise"),
-		HTTPPort:          c.Int("http-port"),
-		RaftPort:          c.Int("raft-port"),
-		SerfPort:          c.Int("serf-port"),
-		Join:              c.StringSlice("join"),
-		JoinTimeout:       c.Duration("join-timeout"),
-		BootstrapExpect:   c.Int("bootstrap-expect"),
-		Token:             c.String("token"),
-		CORSOrigins:       c.StringSlice("cors-origins"),
-		Timing:            node.Timing(c.String("timing")),
-		DeadServerTimeout: c.Duration("dead-server-timeout"),
-		StabilizationTime: c.Duration("stabilization-time"),
-		CPUSlots:          c.Int("cpu-slots"),
-		PoolSize:          c.Int("pool-size"),
-		MaxConcurrent:     c.Int("max-concurrent"),
-		MaxTasksPerWorker: c.Int("max-tasks-per-worker"),
-		TaskTimeout:       c.Duration("task-timeout"),
-		RequeueAfter:      c.Duration("requeue-after"),
-		MaxAttempts:       c.Int("max-attempts"),
-		DrainTimeout:      c.Duration("drain-timeout"),
-		RetainCount:       c.Int("retain"),
-		RetainMaxAge:      c.Duration("retain-age"),
-		GPU:               gpu.Config{Declared: c.Int("gpus")},
-		Pprof:             c.Bool("pprof"),
-		Logger:            hclog.New(&hclog.LoggerOptions{Name: "ragnode", Level: level, Output: c.App.ErrWriter}),
+		DataDir:               c.String("data-dir"),
+		Name:                  c.String("name"),
+		Bind:                  c.String("bind"),
+		Advertise:             c.String("advertise"),
+		HTTPPort:              c.Int("http-port"),
+		RaftPort:              c.Int("raft-port"),
+		SerfPort:              c.Int("serf-port"),
+		Join:                  c.StringSlice("join"),
+		JoinTimeout:           c.Duration("join-timeout"),
+		BootstrapExpect:       c.Int("bootstrap-expect"),
+		Token:                 c.String("token"),
+		CORSOrigins:           c.StringSlice("cors-origins"),
+		Timing:                node.Timing(c.String("timing")),
+		DeadServerTimeout:     c.Duration("dead-server-timeout"),
+		StabilizationTime:     c.Duration("stabilization-time"),
+		CPUSlots:              c.Int("cpu-slots"),
+		PoolSize:              c.Int("pool-size"),
+		MaxConcurrent:         c.Int("max-concurrent"),
+		MaxTasksPerWorker:     c.Int("max-tasks-per-worker"),
+		TaskTimeout:           c.Duration("task-timeout"),
+		RequeueAfter:          c.Duration("requeue-after"),
+		MaxAttempts:           c.Int("max-attempts"),
+		DrainTimeout:          c.Duration("drain-timeout"),
+		RetainCount:           c.Int("retain"),
+		RetainMaxAge:          c.Duration("retain-age"),
+		GPU:                   gpu.Config{Declared: c.Int("gpus")},
+		Pprof:                 c.Bool("pprof"),
+		SharedRoots:           c.StringSlice("shared-root"),
+		MaxQueued:             c.Int("max-queued"),
+		MaxQueuedPerPartition: c.Int("max-queued-per-partition"),
+		Logger:                hclog.New(&hclog.LoggerOptions{Name: "ragnode", Level: level, Output: c.App.ErrWriter}),
 	}
 	if cfg.Timing != node.TimingLAN && cfg.Timing != node.TimingFast {
 		return cfg, fmt.Errorf("--timing %q: want lan or fast", cfg.Timing)
@@ -173,6 +180,13 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 		if *dst, err = gpu.ParseSize(c.String(flag)); err != nil {
 			return cfg, fmt.Errorf("--%s: %w", flag, err)
 		}
+	}
+	if v := c.String("max-queued-bytes"); v != "" {
+		b, err := gpu.ParseSize(v)
+		if err != nil {
+			return cfg, fmt.Errorf("--max-queued-bytes: %w", err)
+		}
+		cfg.MaxQueuedBytes = int64(b)
 	}
 	if cfg.TaskMem > 0 && !c.IsSet("task-gpus") && os.Getenv("RAY_NUM_GPUS") == "" && os.Getenv("RAGNODE_TASK_GPUS") == "" {
 		// A memory request replaces the default fraction rather than adding to it.

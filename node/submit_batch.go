@@ -28,6 +28,11 @@ func (n *Node) SubmitBatch(ctx context.Context, partition string, meta map[strin
 	if err := validMetadata(meta); err != nil {
 		return nil, err
 	}
+	// The count of files is unknown before the stream is read: the batch is
+	// admitted as one, so a cap is exceeded by at most one batch.
+	if err := n.admit(partition, 1, 0); err != nil {
+		return nil, err
+	}
 	type item struct {
 		res   transport.BatchResult
 		ref   fsm.FileRef

@@ -117,3 +117,16 @@ func TestInputCaps(t *testing.T) {
 		t.Fatalf("refused uploads left %d files in the ledger", files)
 	}
 }
+
+// TestSharedPathsOffByDefault: with no --shared-root, a shared path is
+// refused whatever it names, so an API caller cannot have the node index
+// a file it can read (/etc/passwd).
+func TestSharedPathsOffByDefault(t *testing.T) {
+	c := newCluster(t)
+	n := c.start(baseConfig(t, "n1"))
+	waitFor(t, 10*time.Second, "leader", func() bool { return c.leader() != nil })
+	_, err := clientOf(n).Submit(ctxT(t, 10*time.Second), transport.SubmitRequest{Partition: "p", FileID: "passwd", FileName: "passwd.txt", SharedPath: "/etc/passwd"}, nil)
+	if !transport.IsStatus(err, http.StatusForbidden) || !strings.Contains(err.Error(), "--shared-root") {
+		t.Fatalf("shared path with no root: %v", err)
+	}
+}

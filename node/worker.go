@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
@@ -334,11 +333,7 @@ func (p *workerPool) stopAll() {
 // readFile fetches a task's bytes: shared path, local blob, or a holder.
 func (n *Node) readFile(ctx context.Context, t fsm.Task) ([]byte, error) {
 	if t.File.SharedPath != "" {
-		b, err := os.ReadFile(t.File.SharedPath)
-		if err != nil {
-			return nil, fmt.Errorf("read shared path: %w", err)
-		}
-		return b, nil
+		return n.readShared(t.File.SharedPath)
 	}
 	if rc, _, err := n.blobs.Open(t.File.Hash); err == nil {
 		defer rc.Close()

@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/indexer/store"
@@ -63,7 +65,11 @@ func (c *Client) Do(ctx context.Context, method, path string, q url.Values, body
 		if json.Unmarshal(b, &eb) == nil && eb.Error != "" {
 			msg = eb.Error
 		}
-		return &StatusError{Code: resp.StatusCode, Msg: msg}
+		se := &StatusError{Code: resp.StatusCode, Msg: msg}
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
+			se.RetryAfter = time.Duration(s) * time.Second
+		}
+		return se
 	}
 	if out == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)

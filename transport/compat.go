@@ -104,6 +104,7 @@ func writeDetail(w http.ResponseWriter, code int, format string, args ...any) {
 // replaces the backend's 404 text with RAGondin's wording, which clients
 // match on.
 func writeCompatError(w http.ResponseWriter, err error, notFound string) {
+	setRetryAfter(w, err)
 	code := StatusOf(err)
 	if code == http.StatusNotFound && notFound != "" {
 		writeDetail(w, code, "%s", notFound)

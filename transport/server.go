@@ -113,12 +113,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // CheckToken reports whether r carries the bearer token.
 func CheckToken(r *http.Request, token string) bool {
+	// The scheme is case-insensitive (RFC 7235 section 2.1; RFC 6750
+	// clients send "bearer" too).
 	h := r.Header.Get("Authorization")
-	got, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok {
+	const scheme = "bearer "
+	if len(h) <= len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
 		return false
 	}
-	return subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
+	return subtle.ConstantTimeCompare([]byte(h[len(scheme):]), []byte(token)) == 1
 }
 
 type localStatusKey struct{}
@@ -329,5 +331,6 @@ func WriteJSON(w http.ResponseWriter, code int, v any) {
 
 // WriteError maps an error to a status code and an ErrorBody.
 func WriteError(w http.ResponseWriter, err error) {
+	setRetryAfter(w, err)
 	WriteJSON(w, StatusOf(err), ErrorBody{Error: err.Error()})
 }
