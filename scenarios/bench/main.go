@@ -55,12 +55,13 @@ func benches() []bench {
 		{"failover", benchFailover},
 		{"memory", benchMemory},
 		{"indexing", benchIndexing},
+		{"retrieval", benchRetrieval},
 	}
 }
 
 func names() []string {
 	var ns []string
-	for _, b := range []string{"micro", "ledger", "dispatch", "sched", "failover", "memory", "indexing"} {
+	for _, b := range []string{"micro", "ledger", "dispatch", "sched", "failover", "memory", "indexing", "retrieval"} {
 		ns = append(ns, b)
 	}
 	return ns
