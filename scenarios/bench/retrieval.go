@@ -27,6 +27,15 @@ func benchRetrieval(ctx context.Context, tb *benchTB) []section {
 	}
 	chunks := paragraphChunks(string(data), 500, 1000)
 	sets := deriveQueries(chunks, scale(60, 10))
+	qdata, err := os.ReadFile(filepath.Join(filepath.Dir(file), "testdata", "godocs_questions.txt"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	hand, err := handQueries(string(qdata), chunks)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sets = append([]querySet{hand}, sets...)
 
 	emb := embed.NewLexical(0)
 	st, err := store.OpenLocal(filepath.Join(tb.TempDir(), "chunks.db"))
@@ -56,7 +65,8 @@ func benchRetrieval(ctx context.Context, tb *benchTB) []section {
 		Setup: fmt.Sprintf("`go run ./scenarios/bench -only retrieval`. Corpus: package docs of %d Go standard-library packages "+
 			"(scenarios/bench/testdata/godocs.txt), %d paragraph chunks of 500–1000 bytes. Dense uses the built-in lexical "+
 			"embedder (%s); BM25 k1=1.2, b=0.75; hybrid is RRF with k=%d over %d candidates per list. Each query comes "+
-			"from one sentence found in exactly one chunk (the answer): *keywords* keeps every other non-stop word of it, "+
+			"from one sentence found in exactly one chunk (the answer): *hand-written* are natural questions "+
+			"(testdata/godocs_questions.txt) whose answer chunk is the one holding a given passage; *keywords* keeps every other non-stop word of it, "+
 			"*short* keeps the first 4 of those, *mixed* the first 6 with every other one inflected (plural/singular, -ed), *inflected* all 8 inflected.",
 			countDocs(chunks), len(chunks), emb.Name(), store.DefaultRRFK, max(4*10, store.MinCandidateDepth)),
 		Header: []string{"query set", "queries", "dense recall@5", "BM25 recall@5", "hybrid recall@5", "dense MRR@10", "BM25 MRR@10", "hybrid MRR@10"},
@@ -100,6 +110,38 @@ func benchRetrieval(ctx context.Context, tb *benchTB) []section {
 	}
 	sec.Notes = append(sec.Notes, "Example queries — "+strings.Join(ex, "; ")+".")
 	return []section{sec}
+}
+
+// handQueries parses "question | passage" lines; each passage must occur
+// in exactly one chunk, which becomes the question's answer.
+func handQueries(data string, chunks []docChunk) (querySet, error) {
+	set := querySet{name: "hand-written"}
+	var bad []string
+	for _, line := range strings.Split(data, "\n") {
+		if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		q, passage, ok := strings.Cut(line, " | ")
+		if !ok {
+			bad = append(bad, "no ' | ': "+line)
+			continue
+		}
+		var in []int
+		for i, c := range chunks {
+			if strings.Contains(c.text, passage) {
+				in = append(in, i)
+			}
+		}
+		if len(in) != 1 {
+			bad = append(bad, fmt.Sprintf("%q is in %d chunks", passage, len(in)))
+			continue
+		}
+		set.queries = append(set.queries, query{q, in[0]})
+	}
+	if len(bad) > 0 {
+		return set, fmt.Errorf("questions: %s", strings.Join(bad, "; "))
+	}
+	return set, nil
 }
 
 type docChunk struct {
