@@ -1,6 +1,9 @@
 package store
 
-import "math"
+import (
+	"math"
+	"sync"
+)
 
 // BM25 parameters, Milvus's and Lucene's defaults.
 const (
@@ -118,12 +121,13 @@ func (x *bm25Index) moved(partition string, doc uint32, slot int) {
 // dropPartition forgets a partition's index in O(1).
 func (x *bm25Index) dropPartition(partition string) { delete(x.parts, partition) }
 
-// score adds the BM25 score of query against every document of the given
-// partitions (all when nil) that keep(slot) accepts into out, keyed by
-// slot. Statistics are pooled over those partitions, so a query over
-// several partitions scores as if they were one corpus. A token repeated
-// in the query counts once per occurrence, as a sum of term queries does.
-func (x *bm25Index) score(query string, partitions []string, keep func(slot int) bool, out map[int]float64) {
+// score computes the BM25 score of query against every document of the
+// given partitions (all when nil) and calls offer for each one that scored
+// and that keep(slot) accepts. Statistics are pooled over those
+// partitions, so a query over several partitions scores as if they were
+// one corpus. A token repeated in the query counts once per occurrence,
+// as a sum of term queries does.
+func (x *bm25Index) score(query string, partitions []string, keep func(slot int) bool, offer func(slot int, score float64)) {
 	qc, _ := termCounts(query)
 	if len(qc) == 0 {
 		return
@@ -151,26 +155,50 @@ func (x *bm25Index) score(query string, partitions []string, keep func(slot int)
 		return
 	}
 	avgdl := float64(total) / float64(n)
+	weights := make(map[string]float64, len(qc))
 	for t, qtf := range qc {
 		df := 0
 		for _, p := range parts {
 			df += len(p.terms[t])
 		}
-		if df == 0 {
-			continue
-		}
-		w := float64(qtf) * idf(n, df)
-		for _, p := range parts {
-			for _, ps := range p.terms[t] {
-				slot := int(p.slot[ps.doc])
-				if !keep(slot) {
-					continue
-				}
-				out[slot] += w * tfNorm(float64(ps.tf), float64(p.lens[ps.doc]), avgdl)
-			}
+		if df > 0 {
+			weights[t] = float64(qtf) * idf(n, df)
 		}
 	}
+	for _, p := range parts {
+		// Accumulating in a dense array by document number is several
+		// times faster than a map when common terms touch most documents;
+		// the filter then runs once per document, not per posting.
+		acc := getScratch(len(p.lens))
+		for t, w := range weights {
+			for _, ps := range p.terms[t] {
+				acc[ps.doc] += w * tfNorm(float64(ps.tf), float64(p.lens[ps.doc]), avgdl)
+			}
+		}
+		for doc, sc := range acc {
+			if sc > 0 {
+				if slot := int(p.slot[doc]); keep(slot) {
+					offer(slot, sc)
+				}
+			}
+		}
+		putScratch(acc)
+	}
 }
+
+var scratchPool sync.Pool // *[]float64
+
+// getScratch returns a zeroed []float64 of length n.
+func getScratch(n int) []float64 {
+	if bp, ok := scratchPool.Get().(*[]float64); ok && cap(*bp) >= n {
+		b := (*bp)[:n]
+		clear(b)
+		return b
+	}
+	return make([]float64, n)
+}
+
+func putScratch(b []float64) { scratchPool.Put(&b) }
 
 // idf is Lucene's BM25 idf, ln(1 + (N - df + 0.5)/(df + 0.5)): always
 // positive, so a term in every document still counts a little.

@@ -119,15 +119,11 @@ func (l *Local) denseTop(vector []float32, match func(int) bool, k int) []candid
 // bm25Top returns the k best matching slots by BM25 of text, best first;
 // chunks sharing no token with the text are not candidates.
 func (l *Local) bm25Top(text string, partitions []string, match func(int) bool, k int) []candidate {
-	scores := map[int]float64{}
 	if len(partitions) == 0 {
 		partitions = nil
 	}
-	l.bm.score(text, partitions, match, scores)
 	h := topK{l: l, k: k}
-	for slot, s := range scores {
-		h.offer(slot, float32(s))
-	}
+	l.bm.score(text, partitions, match, func(slot int, s float64) { h.offer(slot, float32(s)) })
 	return h.sorted()
 }
 
