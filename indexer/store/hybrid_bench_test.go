@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// BenchmarkLocalSearchText100k times BM25 and hybrid search over 100k
+// BenchmarkLocalSearchText100k times dense, BM25 and hybrid search over 100k
 // chunks of ~150 Zipf-distributed words (a 20k-word vocabulary, like
 // prose), and reports the postings count and their memory.
 func BenchmarkLocalSearchText100k(b *testing.B) {
@@ -48,7 +48,7 @@ func BenchmarkLocalSearchText100k(b *testing.B) {
 		q[j] = rng.Float32()*2 - 1
 	}
 	qt := text(6)
-	for _, mode := range []Mode{ModeBM25, ModeHybrid} {
+	for _, mode := range []Mode{ModeDense, ModeBM25, ModeHybrid} {
 		b.Run(string(mode), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				hs, err := l.Search(ctx, Query{Vector: q, Text: qt, Mode: mode, TopK: 10})

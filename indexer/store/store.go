@@ -15,8 +15,11 @@
 //   - ChunkIDs is sorted, so callers can diff it against what they expect.
 //
 // Local (OpenLocal) keeps everything in one bbolt file plus an in-memory
-// copy of the vectors and searches exactly; package store/milvus implements
-// the same interface on a Milvus collection.
+// copy of the vectors and a per-partition BM25 index of the texts, both
+// rebuilt from the file at open and kept in step with every write, and
+// searches exactly in all three modes; package store/milvus implements the
+// same interface on a Milvus collection (dense only for now: it ignores
+// Text and Mode).
 package store
 
 import (
