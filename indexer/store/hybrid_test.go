@@ -293,6 +293,10 @@ func TestHybridRRFOrder(t *testing.T) {
 			}
 		}
 	}
+	// Text with no indexable token leaves the dense ranking as it is.
+	if got := hitIDs(search(t, l, Query{Vector: qv, Text: "the of and"})); !slices.Equal(got, dense) {
+		t.Fatalf("stop-word text: %v, want dense order %v", got, dense)
+	}
 	// Depth 1 keeps only each list's head: a and c tie at 1/2, by ID.
 	got := hitIDs(search(t, l, Query{Vector: qv, Text: "alpha beta", RRFK: 1, Depth: 1}))
 	ac := []string{a.ID, c.ID}
