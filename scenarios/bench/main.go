@@ -56,12 +56,13 @@ func benches() []bench {
 		{"memory", benchMemory},
 		{"indexing", benchIndexing},
 		{"pdf", benchPDF},
+		{"retrieval", benchRetrieval},
 	}
 }
 
 func names() []string {
 	var ns []string
-	for _, b := range []string{"micro", "ledger", "dispatch", "sched", "failover", "memory", "indexing", "pdf"} {
+	for _, b := range []string{"micro", "ledger", "dispatch", "sched", "failover", "memory", "indexing", "pdf", "retrieval"} {
 		ns = append(ns, b)
 	}
 	return ns
