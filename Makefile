@@ -4,7 +4,7 @@ export CGO_CFLAGS ?= -Wno-deprecated-declarations
 GO ?= go
 BIN ?= bin/ragnode
 
-.PHONY: build test vet scenarios bench demo clean
+.PHONY: build test vet scenarios bench fuzz demo clean
 
 build:
 	$(GO) build -o $(BIN) .
@@ -27,6 +27,19 @@ scenarios: build
 
 bench:
 	$(GO) run ./scenarios/bench -out BENCHMARKS.md
+
+# Each fuzz target for FUZZTIME (go test -fuzz takes one target at a time).
+# Their seed corpora, and any crasher saved under testdata/fuzz, also run in
+# plain go test.
+FUZZTIME ?= 60s
+FUZZ_TARGETS = ./indexer/chunk:FuzzSplit ./indexer/chunk:FuzzCount ./fsm:FuzzApply
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== $$fn in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 demo: build
 	./scripts/demo.sh

@@ -3,9 +3,13 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -180,5 +184,37 @@ func TestStartRefusesFlagsThatCannotWork(t *testing.T) {
 		if _, err := os.Stat(dir); err == nil {
 			t.Errorf("%s %s: the data dir was created", c.flag, c.value)
 		}
+	}
+}
+
+// TestSubmitWaitsOutBackpressure: a cluster over its admission cap answers
+// 429 with Retry-After; the CLI says so, waits, and retries until accepted.
+func TestSubmitWaitsOutBackpressure(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if calls.Add(1) <= 2 {
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = io.WriteString(w, `{"error":"the cluster has 3 tasks queued (--max-queued 3); retry later"}`)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, `[{"file_id":"a.txt","task":{"id":"t1","state":"queued","partition":"p","file_id":"a.txt"}}]`)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.txt"), []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := run(t, "submit", filepath.Join(dir, "a.txt"), "--addr", strings.TrimPrefix(srv.URL, "http://"), "--partition", "p")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if n := strings.Count(errOut, "retrying in"); n != 2 || !strings.Contains(errOut, "--max-queued 3") {
+		t.Fatalf("stderr %q: want two visible retries", errOut)
+	}
+	if calls.Load() != 3 {
+		t.Fatalf("%d calls, want 3", calls.Load())
 	}
 }

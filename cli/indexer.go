@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ragnode/ragnode/gpu"
+	"github.com/ragnode/ragnode/indexer/loader"
 	"github.com/ragnode/ragnode/node"
 	"github.com/ragnode/ragnode/transport"
 )
@@ -30,6 +31,8 @@ func indexerFlags() []cli.Flag {
 		&cli.IntFlag{Name: "chunk-size", Value: 512, Usage: "target chunk size in tokens (cl100k_base)", EnvVars: envs("CHUNK_SIZE")},
 		&cli.IntFlag{Name: "chunk-overlap", Value: 100, Usage: "tokens repeated between consecutive chunks", EnvVars: envs("CHUNK_OVERLAP")},
 		&cli.StringSliceFlag{Name: "converter", Usage: "EXT=COMMAND with {in}/{out}: external converter run under the task's GPU (repeatable)", EnvVars: envs("CONVERTER")},
+		&cli.StringFlag{Name: "ocr", Value: "auto", Usage: "auto: read pages without text and image uploads with tesseract when it is on the PATH; off: never", EnvVars: envs("OCR")},
+		&cli.StringFlag{Name: "ocr-lang", Value: "eng", Usage: "tesseract languages, e.g. eng+fra", EnvVars: envs("OCR_LANG")},
 		&cli.IntFlag{Name: "chunk-replicas", Value: 2, Usage: "nodes keeping each file's chunks with --vdb local", EnvVars: envs("CHUNK_REPLICAS")},
 		&cli.IntFlag{Name: "replicas", Value: 2, Usage: "nodes keeping each uploaded file before the upload is acknowledged", EnvVars: envs("REPLICAS")},
 		&cli.StringFlag{Name: "max-file-size", Value: "100MiB", Usage: "largest accepted upload", EnvVars: envs("MAX_FILE_SIZE")},
@@ -53,6 +56,12 @@ func applyIndexerFlags(c *cli.Context, cfg *node.Config) error {
 		ChunkOverlap:     c.Int("chunk-overlap"),
 		Converters:       c.StringSlice("converter"),
 		ChunkReplicas:    c.Int("chunk-replicas"),
+		OCR:              c.String("ocr"),
+		OCRLang:          c.String("ocr-lang"),
+		PDFPrestart:      true,
+	}
+	if _, err := loader.ParseOCRMode(ic.OCR); err != nil {
+		return err
 	}
 	if ic.VDB != "local" && ic.VDB != "milvus" {
 		return fmt.Errorf("--vdb %q: want local or milvus", ic.VDB)

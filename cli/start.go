@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/urfave/cli/v2"
@@ -31,6 +32,7 @@ func startFlags() []cli.Flag {
 		&cli.IntFlag{Name: "bootstrap-expect", Usage: "wait for N nodes, then bootstrap one cluster with all of them", EnvVars: envs("BOOTSTRAP_EXPECT")},
 		&cli.StringFlag{Name: "gossip-key", Usage: "base64 key (16/24/32 bytes) encrypting gossip; see 'ragnode keygen'", EnvVars: envs("GOSSIP_KEY")},
 		&cli.StringFlag{Name: "token", Usage: "bearer token every API call must carry", EnvVars: envs("TOKEN")},
+		&cli.StringSliceFlag{Name: "cors-origins", Usage: "browser origins allowed to call the API, comma-separated or repeated (* for any; default none)", EnvVars: envs("CORS_ORIGINS")},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "trace, debug, info, warn, error", EnvVars: envs("LOG_LEVEL")},
 		&cli.StringFlag{Name: "timing", Value: "lan", Usage: "failure detection: lan (real networks) or fast (one machine: tests, demos)", EnvVars: envs("TIMING")},
 		&cli.DurationFlag{Name: "stabilization-time", Usage: "health a new node must show before it is promoted to voter (default 10s; 1s with --timing fast)", EnvVars: envs("STABILIZATION_TIME")},
@@ -52,6 +54,10 @@ func startFlags() []cli.Flag {
 		&cli.StringFlag{Name: "placement", Value: "spread", Usage: "spread (across nodes) or binpack", EnvVars: envs("PLACEMENT")},
 		&cli.IntFlag{Name: "retain", Value: 100000, Usage: "finished tasks kept in the ledger", EnvVars: envs("RETAIN")},
 		&cli.DurationFlag{Name: "retain-age", Usage: "drop finished tasks older than this (0: keep by count only)", EnvVars: envs("RETAIN_AGE")},
+		&cli.IntFlag{Name: "max-queued", Usage: "refuse submissions (429, Retry-After) while this many tasks are queued cluster-wide (0: no cap)", EnvVars: envs("MAX_QUEUED")},
+		&cli.StringFlag{Name: "max-queued-bytes", Usage: "refuse submissions while queued files hold this much (e.g. 10GiB; empty: no cap)", EnvVars: envs("MAX_QUEUED_BYTES")},
+		&cli.IntFlag{Name: "max-queued-per-partition", Usage: "refuse submissions to a partition while it has this many tasks queued (0: no cap)", EnvVars: envs("MAX_QUEUED_PER_PARTITION")},
+		&cli.StringSliceFlag{Name: "shared-root", Usage: "directory that shared-path submissions may name (repeatable; none: shared paths refused)", EnvVars: envs("SHARED_ROOT")},
 		&cli.BoolFlag{Name: "metrics-open", Usage: "serve /metrics without --token (every other route keeps it)", EnvVars: envs("METRICS_OPEN")},
 		&cli.BoolFlag{Name: "pprof", Usage: "serve Go profiles on /debug/pprof/ (behind --token)", EnvVars: envs("PPROF")},
 		&cli.StringFlag{Name: "runner", Value: "index", Usage: "task body: index (the pipeline), checksum, or sleep:DURATION (benchmarking aid)", EnvVars: envs("RUNNER")},
@@ -87,13 +93,25 @@ func startCommand() *cli.Command {
 					cfg.Logger.Warn("second signal: exiting now")
 					os.Exit(1)
 				}()
-				n.Stop()
+				// A hard deadline: the drain, a leadership transfer and the
+				// stores' close all have their own bounds, but shutdown must
+				// end even if one of them does not.
+				stopped := make(chan struct{})
+				go func() { n.Stop(); close(stopped) }()
+				select {
+				case <-stopped:
+				case <-time.After(cfg.DrainTimeout + stopDeadline):
+					cfg.Logger.Warn("shutdown did not finish in time; exiting", "after", cfg.DrainTimeout+stopDeadline)
+				}
 			case <-n.Done():
 			}
 			return nil
 		},
 	}
 }
+
+// stopDeadline is how long shutdown may take beyond the drain timeout.
+const stopDeadline = 30 * time.Second
 
 // mustBePositive lists the flags where an explicit 0 cannot work (the node
 // treats a zero field as "use the default", so it cannot tell on its own).
@@ -113,34 +131,38 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 		return node.Config{}, fmt.Errorf("--log-level %q: want trace, debug, info, warn or error", c.String("log-level"))
 	}
 	cfg := node.Config{
-		DataDir:           c.String("data-dir"),
-		Name:              c.String("name"),
-		Bind:              c.String("bind"),
-		Advertise:         c.String("advertise"),
-		HTTPPort:          c.Int("http-port"),
-		RaftPort:          c.Int("raft-port"),
-		SerfPort:          c.Int("serf-port"),
-		Join:              c.StringSlice("join"),
-		JoinTimeout:       c.Duration("join-timeout"),
-		BootstrapExpect:   c.Int("bootstrap-expect"),
-		Token:             c.String("token"),
-		Timing:            node.Timing(c.String("timing")),
-		DeadServerTimeout: c.Duration("dead-server-timeout"),
-		StabilizationTime: c.Duration("stabilization-time"),
-		CPUSlots:          c.Int("cpu-slots"),
-		PoolSize:          c.Int("pool-size"),
-		MaxConcurrent:     c.Int("max-concurrent"),
-		MaxTasksPerWorker: c.Int("max-tasks-per-worker"),
-		TaskTimeout:       c.Duration("task-timeout"),
-		RequeueAfter:      c.Duration("requeue-after"),
-		MaxAttempts:       c.Int("max-attempts"),
-		DrainTimeout:      c.Duration("drain-timeout"),
-		RetainCount:       c.Int("retain"),
-		RetainMaxAge:      c.Duration("retain-age"),
-		GPU:               gpu.Config{Declared: c.Int("gpus")},
-		Pprof:             c.Bool("pprof"),
-		MetricsOpen:       c.Bool("metrics-open"),
-		Logger:            hclog.New(&hclog.LoggerOptions{Name: "ragnode", Level: level, Output: c.App.ErrWriter}),
+		DataDir:               c.String("data-dir"),
+		Name:                  c.String("name"),
+		Bind:                  c.String("bind"),
+		Advertise:             c.String("advertise"),
+		HTTPPort:              c.Int("http-port"),
+		RaftPort:              c.Int("raft-port"),
+		SerfPort:              c.Int("serf-port"),
+		Join:                  c.StringSlice("join"),
+		JoinTimeout:           c.Duration("join-timeout"),
+		BootstrapExpect:       c.Int("bootstrap-expect"),
+		Token:                 c.String("token"),
+		CORSOrigins:           c.StringSlice("cors-origins"),
+		Timing:                node.Timing(c.String("timing")),
+		DeadServerTimeout:     c.Duration("dead-server-timeout"),
+		StabilizationTime:     c.Duration("stabilization-time"),
+		CPUSlots:              c.Int("cpu-slots"),
+		PoolSize:              c.Int("pool-size"),
+		MaxConcurrent:         c.Int("max-concurrent"),
+		MaxTasksPerWorker:     c.Int("max-tasks-per-worker"),
+		TaskTimeout:           c.Duration("task-timeout"),
+		RequeueAfter:          c.Duration("requeue-after"),
+		MaxAttempts:           c.Int("max-attempts"),
+		DrainTimeout:          c.Duration("drain-timeout"),
+		RetainCount:           c.Int("retain"),
+		RetainMaxAge:          c.Duration("retain-age"),
+		GPU:                   gpu.Config{Declared: c.Int("gpus")},
+		Pprof:                 c.Bool("pprof"),
+		MetricsOpen:           c.Bool("metrics-open"),
+		SharedRoots:           c.StringSlice("shared-root"),
+		MaxQueued:             c.Int("max-queued"),
+		MaxQueuedPerPartition: c.Int("max-queued-per-partition"),
+		Logger:                hclog.New(&hclog.LoggerOptions{Name: "ragnode", Level: level, Output: c.App.ErrWriter}),
 	}
 	if cfg.Timing != node.TimingLAN && cfg.Timing != node.TimingFast {
 		return cfg, fmt.Errorf("--timing %q: want lan or fast", cfg.Timing)
@@ -160,6 +182,13 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 		if *dst, err = gpu.ParseSize(c.String(flag)); err != nil {
 			return cfg, fmt.Errorf("--%s: %w", flag, err)
 		}
+	}
+	if v := c.String("max-queued-bytes"); v != "" {
+		b, err := gpu.ParseSize(v)
+		if err != nil {
+			return cfg, fmt.Errorf("--max-queued-bytes: %w", err)
+		}
+		cfg.MaxQueuedBytes = int64(b)
 	}
 	if cfg.TaskMem > 0 && !c.IsSet("task-gpus") && os.Getenv("RAY_NUM_GPUS") == "" && os.Getenv("RAGNODE_TASK_GPUS") == "" {
 		// A memory request replaces the default fraction rather than adding to it.

@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -40,7 +42,11 @@ func submitBulk(c *cli.Context, cl *transport.Client, ups []upload, idx []int, m
 	}
 	ctx, cancel := context.WithTimeout(c.Context, 10*time.Minute)
 	defer cancel()
-	res, err := cl.SubmitBatch(ctx, c.String("partition"), meta, files)
+	var res []transport.BatchResult
+	err := whileBusy(ctx, c, func() (err error) {
+		res, err = cl.SubmitBatch(ctx, c.String("partition"), meta, files)
+		return err
+	})
 	if err != nil {
 		for _, i := range idx {
 			errs[i] = err
@@ -242,9 +248,37 @@ func runSubmit(c *cli.Context) error {
 }
 
 func submitOne(c *cli.Context, cl *transport.Client, u upload, meta map[string]any) (transport.TaskView, error) {
-	req := transport.SubmitRequest{Partition: c.String("partition"), FileID: u.fileID, FileName: filepath.Base(u.path), Metadata: meta}
 	ctx, cancel := context.WithTimeout(c.Context, 10*time.Minute)
 	defer cancel()
+	var tv transport.TaskView
+	err := whileBusy(ctx, c, func() (err error) {
+		tv, err = submitOnce(ctx, c, cl, u, meta)
+		return err
+	})
+	return tv, err
+}
+
+// whileBusy retries a submission the cluster refused for load (429),
+// waiting what its Retry-After says and saying so, until ctx ends.
+func whileBusy(ctx context.Context, c *cli.Context, try func() error) error {
+	for {
+		err := try()
+		var se *transport.StatusError
+		if !errors.As(err, &se) || se.Code != http.StatusTooManyRequests {
+			return err
+		}
+		wait := max(se.RetryAfter, time.Second)
+		fmt.Fprintf(c.App.ErrWriter, "ragnode: %s; retrying in %s\n", se.Msg, wait)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+func submitOnce(ctx context.Context, c *cli.Context, cl *transport.Client, u upload, meta map[string]any) (transport.TaskView, error) {
+	req := transport.SubmitRequest{Partition: c.String("partition"), FileID: u.fileID, FileName: filepath.Base(u.path), Metadata: meta}
 	if c.Bool("shared-path") {
 		abs, err := filepath.Abs(u.path)
 		if err != nil {

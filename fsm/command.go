@@ -28,6 +28,9 @@ const (
 	CmdBlobHolders  CmdType = "blob_holders"
 	CmdChunkHolders CmdType = "chunk_holders"
 	CmdBatch        CmdType = "batch"
+	// CmdClusterID records the cluster's identity once; a different ID
+	// later is refused, so two clusters' logs can never be told apart.
+	CmdClusterID CmdType = "cluster_id"
 )
 
 // Command is one ledger change. Exactly the payload fields its Type needs are
@@ -74,8 +77,10 @@ type Command struct {
 	// queued task that fits it, in the same Apply.
 	Chain bool `json:"chain,omitempty"`
 	// OnlyIfFailed makes CmdReleaseNode a no-op when the node is alive again.
-	OnlyIfFailed bool      `json:"only_if_failed,omitempty"`
-	Batch        []Command `json:"batch,omitempty"`
+	OnlyIfFailed bool `json:"only_if_failed,omitempty"`
+	// ClusterID, in CmdClusterID, is the identity generated at bootstrap.
+	ClusterID string    `json:"cluster_id,omitempty"`
+	Batch     []Command `json:"batch,omitempty"`
 }
 
 // TaskRef names one attempt of a task.

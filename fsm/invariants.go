@@ -27,6 +27,7 @@ func (s *State) CheckInvariants() error {
 	cpu := map[string]int{}
 	active := map[string]int{}
 	queued := 0
+	var queuedBytes int64
 	for id, a := range s.Allocs {
 		t := s.Tasks[id]
 		if t == nil {
@@ -73,10 +74,14 @@ func (s *State) CheckInvariants() error {
 		}
 		if t.State == Queued {
 			queued++
+			queuedBytes += t.File.Size
 		}
 	}
 	if queued != s.queue.len() {
 		return fmt.Errorf("queue index holds %d tasks, %d are queued", s.queue.len(), queued)
+	}
+	if queuedBytes != s.queue.bytes {
+		return fmt.Errorf("queue index counts %d bytes, queued tasks hold %d", s.queue.bytes, queuedBytes)
 	}
 	for p, l := range s.queue.byPart {
 		for i, e := range l {

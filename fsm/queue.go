@@ -7,7 +7,9 @@ import "sort"
 // queue (tens of thousands of tasks) while Apply waits for the lock.
 type queueIndex struct {
 	byPart map[string][]qent
-	part   map[string]string // task ID -> partition
+	meta   map[string]qmeta // task ID -> where it sits
+	// bytes is the queued tasks' total file size, for admission control.
+	bytes int64
 }
 
 type qent struct {
@@ -15,14 +17,20 @@ type qent struct {
 	id  string
 }
 
-func newQueueIndex() *queueIndex {
-	return &queueIndex{byPart: map[string][]qent{}, part: map[string]string{}}
+type qmeta struct {
+	partition string
+	seq       uint64
+	size      int64
 }
 
-func (q *queueIndex) len() int { return len(q.part) }
+func newQueueIndex() *queueIndex {
+	return &queueIndex{byPart: map[string][]qent{}, meta: map[string]qmeta{}}
+}
+
+func (q *queueIndex) len() int { return len(q.meta) }
 
 func (q *queueIndex) has(id string) bool {
-	_, ok := q.part[id]
+	_, ok := q.meta[id]
 	return ok
 }
 
@@ -40,28 +48,45 @@ func (q *queueIndex) add(t *Task) {
 	copy(l[i+1:], l[i:])
 	l[i] = qent{seq: t.Seq, id: t.ID}
 	q.byPart[t.Partition] = l
-	q.part[t.ID] = t.Partition
+	q.meta[t.ID] = qmeta{partition: t.Partition, seq: t.Seq, size: t.File.Size}
+	q.bytes += t.File.Size
 }
 
+// remove finds the entry by its seq (the list is sorted by it) and drops
+// it; the head, which is what scheduling and chaining take, goes without
+// copying the rest, so draining a partition of 100k tasks stays linear.
 func (q *queueIndex) remove(id string) {
-	p, ok := q.part[id]
+	m, ok := q.meta[id]
 	if !ok {
 		return
 	}
-	delete(q.part, id)
-	l := q.byPart[p]
-	for i := range l {
-		if l[i].id == id {
-			l = append(l[:i], l[i+1:]...)
-			break
-		}
+	delete(q.meta, id)
+	q.bytes -= m.size
+	l := q.byPart[m.partition]
+	i := sort.Search(len(l), func(j int) bool { return l[j].seq >= m.seq })
+	for i < len(l) && l[i].id != id { // equal seqs: scan the few ties
+		i++
+	}
+	switch {
+	case i >= len(l):
+		return
+	case i == 0:
+		l = l[1:]
+	default:
+		l = append(l[:i], l[i+1:]...)
 	}
 	if len(l) == 0 {
-		delete(q.byPart, p)
+		delete(q.byPart, m.partition)
 	} else {
-		q.byPart[p] = l
+		q.byPart[m.partition] = l
 	}
 }
+
+// QueuedBytes is the total file size of the queued tasks.
+func (s *State) QueuedBytes() int64 { return s.queue.bytes }
+
+// QueuedIn is the number of queued tasks of one partition.
+func (s *State) QueuedIn(partition string) int { return len(s.queue.byPart[partition]) }
 
 // QueuedHeads returns up to k of the oldest queued tasks of every partition
 // (all of them when k <= 0), ordered by submission. A scheduler that can place

@@ -265,3 +265,32 @@ func TestFileMetadataNullDeletesKey(t *testing.T) {
 		t.Fatalf("metadata after clearing: %v / %v", f.Metadata, s.Tasks["t1"].Metadata)
 	}
 }
+
+func TestClusterIDIsWrittenOnce(t *testing.T) {
+	s := New()
+	if r := s.Apply(1, Command{Type: CmdClusterID, ClusterID: "a1"}); r.Rejected() || s.ClusterID() != "a1" {
+		t.Fatalf("first id: %+v, have %q", r, s.ClusterID())
+	}
+	if r := s.Apply(2, Command{Type: CmdClusterID, ClusterID: "a1"}); r.Rejected() {
+		t.Fatalf("same id again must be a no-op: %+v", r)
+	}
+	r := s.Apply(3, Command{Type: CmdClusterID, ClusterID: "b2"})
+	if !errors.Is(r.Error(), ErrConflict) || s.ClusterID() != "a1" {
+		t.Fatalf("another id: %+v, have %q", r, s.ClusterID())
+	}
+	if r := s.Apply(4, Command{Type: CmdClusterID}); !errors.Is(r.Error(), ErrInvalid) {
+		t.Fatalf("empty id: %+v", r)
+	}
+	// The identity survives a snapshot.
+	b, err := s.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.ClusterID() != "a1" {
+		t.Fatalf("restored id %q", back.ClusterID())
+	}
+}

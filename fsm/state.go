@@ -17,6 +17,13 @@ type gpuUse struct {
 	mem   uint64
 }
 
+// MetaClusterID is the State.Meta key of the cluster's identity.
+const MetaClusterID = "cluster_id"
+
+// ClusterID returns the cluster's identity, "" before the first leader
+// recorded it.
+func (s *State) ClusterID() string { return s.Meta[MetaClusterID] }
+
 // State is the whole replicated state. The exported fields are the snapshot;
 // the unexported indexes are derived from them and rebuilt on restore.
 type State struct {
@@ -310,6 +317,20 @@ func (s *State) apply(c Command) Result {
 			reason = "node " + n.Name + " released its work"
 		}
 		return Result{Applied: s.releaseNode(c.NodeID, reason, c.Now)}
+	case CmdClusterID:
+		switch have := s.Meta[MetaClusterID]; {
+		case c.ClusterID == "":
+			return rejectf(CodeInvalid, "cluster_id without an ID")
+		case have == c.ClusterID:
+			return Result{}
+		case have != "":
+			return rejectf(CodeConflict, "this ledger belongs to cluster %s, not %s", have, c.ClusterID)
+		}
+		if s.Meta == nil {
+			s.Meta = map[string]string{}
+		}
+		s.Meta[MetaClusterID] = c.ClusterID
+		return Result{Applied: 1}
 	case CmdSettings:
 		if c.Settings != nil {
 			s.Settings = *c.Settings
@@ -443,12 +464,34 @@ func (s *State) registerNode(c Command) Result {
 	}
 	in.Status = NodeAlive
 	s.Nodes[in.ID] = &in
-	// Work the node can no longer hold (a GPU vanished, slots shrank) goes back
-	// to the queue so the capacity invariants keep holding.
+	// Work the node can no longer hold (a GPU vanished, fewer CPU slots, a
+	// smaller card or a larger reserve) goes back to the queue so the
+	// capacity invariants keep holding. Tasks keep their place in ID order,
+	// so every replica requeues the same ones.
+	cpuLeft := in.CPUSlots
+	memLeft := make([]uint64, len(in.GPUs))
+	for i := range in.GPUs {
+		memLeft[i] = usableMem(&in, i)
+	}
 	for _, t := range s.TasksOn(in.ID) {
 		a := s.Allocs[t.ID]
-		if a.GPU >= len(in.GPUs) {
-			t.Error = "GPU inventory of node changed"
+		keep := true
+		switch {
+		case a.GPU >= len(in.GPUs):
+			keep = false
+		case a.GPU < 0:
+			keep = cpuLeft > 0
+			if keep {
+				cpuLeft--
+			}
+		case a.MemBytes > 0:
+			keep = a.MemBytes <= memLeft[a.GPU]
+			if keep {
+				memLeft[a.GPU] -= a.MemBytes
+			}
+		}
+		if !keep {
+			t.Error = "capacity of node changed"
 			s.requeue(t, c.Now)
 		}
 	}

@@ -59,6 +59,9 @@ type Config struct {
 	Chunk      chunk.Options
 	Converters convert.Set
 	TmpDir     string
+	// Loader sets the process-wide loader options (PDF engine size, OCR);
+	// New applies them. The zero value keeps the defaults.
+	Loader loader.Options
 }
 
 // Pipeline is safe for concurrent use by many tasks.
@@ -75,6 +78,7 @@ func New(cfg Config, emb embed.Embedder, sink Sink) (*Pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
+	loader.Configure(cfg.Loader)
 	return &Pipeline{cfg: cfg, tok: tok, embedder: emb, sink: sink}, nil
 }
 
@@ -128,8 +132,8 @@ func (p *Pipeline) Run(ctx context.Context, in Input, progress func(stage string
 		return Result{}, err
 	}
 	progress(StageChunking)
-	chunks := chunk.Split(doc, p.cfg.Chunk, p.tok)
-	if err := ctx.Err(); err != nil {
+	chunks, err := chunk.Split(ctx, doc, p.cfg.Chunk, p.tok)
+	if err != nil {
 		return Result{}, err
 	}
 	progress(StageEmbedding)

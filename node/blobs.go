@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ragnode/ragnode/node/errs"
@@ -24,6 +26,45 @@ import (
 type blobStore struct {
 	dir string
 	db  *bolt.DB
+	// fault, when set (tests), fails every write with that error, as a
+	// full or read-only disk would.
+	fault atomic.Pointer[error]
+}
+
+// diskError classifies a write failure: a full, over-quota or read-only
+// disk is errs.NoSpace (the node cannot store data; another node may),
+// anything else stays as it is.
+func diskError(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EROFS) {
+		return errs.Wrap(errs.NoSpace, err)
+	}
+	return err
+}
+
+// writable fails with the injected fault, if any.
+func (b *blobStore) writable() error {
+	if e := b.fault.Load(); e != nil {
+		return diskError(*e)
+	}
+	return nil
+}
+
+// probe writes, syncs and removes a small file where blobs are written:
+// the node's check that its disk takes writes again.
+func (b *blobStore) probe() error {
+	if err := b.writable(); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Join(b.dir, "tmp"), "probe-*")
+	if err != nil {
+		return diskError(err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if _, err := f.Write(make([]byte, 4096)); err != nil {
+		return diskError(err)
+	}
+	return diskError(f.Sync())
 }
 
 var smallBucket = []byte("blobs")
@@ -67,6 +108,9 @@ func (b *blobStore) path(hash string) string { return filepath.Join(b.dir, hash[
 // returns the content hash. want, when set, must match the hash. The data is
 // durable when Put returns.
 func (b *blobStore) Put(r io.Reader, max int64, want string) (string, int64, error) {
+	if err := b.writable(); err != nil {
+		return "", 0, err
+	}
 	head, err := io.ReadAll(io.LimitReader(r, smallBlob+1))
 	if err != nil {
 		return "", 0, fmt.Errorf("receive file: %w", err)
@@ -91,6 +135,9 @@ func tooLarge(max int64) error {
 // PutSmall stores many small blobs in one transaction (one fsync). wants
 // (optional, per blob) are the expected hashes.
 func (b *blobStore) PutSmall(datas [][]byte, wants []string) ([]string, error) {
+	if err := b.writable(); err != nil {
+		return nil, err
+	}
 	hashes := make([]string, len(datas))
 	for i, d := range datas {
 		sum := sha256.Sum256(d)
@@ -117,13 +164,16 @@ func (b *blobStore) PutSmall(datas [][]byte, wants []string) ([]string, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store blobs: %w", err)
+		return nil, diskError(fmt.Errorf("store blobs: %w", err))
 	}
 	return hashes, nil
 }
 
 // PutLargeNoSync stores a large blob without fsync; call Sync after a batch.
 func (b *blobStore) PutLargeNoSync(r io.Reader, max int64, want string) (string, int64, error) {
+	if err := b.writable(); err != nil {
+		return "", 0, err
+	}
 	return b.putLarge(r, max, want, false)
 }
 
@@ -143,7 +193,7 @@ func (b *blobStore) Sync() error {
 func (b *blobStore) putLarge(r io.Reader, max int64, want string, sync bool) (string, int64, error) {
 	tmp, err := os.CreateTemp(filepath.Join(b.dir, "tmp"), "upload-*")
 	if err != nil {
-		return "", 0, fmt.Errorf("blob temp file: %w", err)
+		return "", 0, diskError(fmt.Errorf("blob temp file: %w", err))
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
@@ -154,14 +204,14 @@ func (b *blobStore) putLarge(r io.Reader, max int64, want string, sync bool) (st
 	}
 	n, err := io.Copy(io.MultiWriter(tmp, h), src)
 	if err != nil {
-		return "", 0, fmt.Errorf("receive file: %w", err)
+		return "", 0, diskError(fmt.Errorf("receive file: %w", err))
 	}
 	if max > 0 && n > max {
 		return "", 0, tooLarge(max)
 	}
 	if sync {
 		if err := tmp.Sync(); err != nil {
-			return "", 0, err
+			return "", 0, diskError(err)
 		}
 	}
 	hash := hex.EncodeToString(h.Sum(nil))
@@ -182,7 +232,9 @@ func (b *blobStore) getSmall(hash string) []byte {
 	var out []byte
 	_ = b.db.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(smallBucket).Get([]byte(hash)); v != nil {
-			out = append([]byte(nil), v...)
+			// Never nil once found: an empty file is a blob too, and nil
+			// means "not held" to Open.
+			out = append([]byte{}, v...)
 		}
 		return nil
 	})

@@ -76,6 +76,8 @@ type Config struct {
 	GossipKey       []byte
 	Token           string
 	Timing          Timing
+	// CORSOrigins may call the API from a browser ("*": any); none: no CORS.
+	CORSOrigins []string
 
 	DeadServerTimeout time.Duration
 	StabilizationTime time.Duration
@@ -96,6 +98,17 @@ type Config struct {
 	Placement         scheduler.Policy
 	RetainCount       int
 	RetainMaxAge      time.Duration
+
+	// Admission control: past these caps (0: none) a submission answers
+	// 429 with Retry-After and nothing of it is stored. Queued tasks and
+	// their bytes count cluster-wide; MaxQueuedPerPartition per partition.
+	MaxQueued             int
+	MaxQueuedBytes        int64
+	MaxQueuedPerPartition int
+
+	// SharedRoots are the directories shared_path submissions may name
+	// (--shared-root); none means shared paths are refused.
+	SharedRoots []string
 
 	// Files.
 	Replicas    int   // copies of each uploaded blob, this node included
@@ -220,7 +233,8 @@ func (c *Config) validateLimits() error {
 		{"--cpu-slots", int64(c.CPUSlots)}, {"--pool-size", int64(c.PoolSize)}, {"--max-concurrent", int64(c.MaxConcurrent)},
 		{"--max-tasks-per-worker", int64(c.MaxTasksPerWorker)}, {"--max-attempts", int64(c.MaxAttempts)},
 		{"--replicas", int64(c.Replicas)}, {"--retain", int64(c.RetainCount)}, {"--max-file-size", c.MaxFileSize},
-		{"--chunk-replicas", int64(c.Indexer.ChunkReplicas)}, {"--embed-batch", int64(c.Indexer.EmbedBatch)},
+		{"--chunk-replicas", int64(c.Indexer.ChunkReplicas)}, {"--max-queued", int64(c.MaxQueued)},
+		{"--max-queued-bytes", c.MaxQueuedBytes}, {"--max-queued-per-partition", int64(c.MaxQueuedPerPartition)}, {"--embed-batch", int64(c.Indexer.EmbedBatch)},
 		{"--embed-concurrency", int64(c.Indexer.EmbedConcurrency)}, {"--embedder-dim", int64(c.Indexer.EmbedderDim)},
 		{"--chunk-size", int64(c.Indexer.ChunkSize)}, {"--chunk-overlap", int64(c.Indexer.ChunkOverlap)},
 	} {

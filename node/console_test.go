@@ -36,7 +36,7 @@ func TestConsoleEndpointsOnCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "both tasks final", func() bool {
+	waitFor(t, 90*time.Second, "both tasks final", func() bool {
 		st := taskStates(n)
 		return st[ok.ID] == fsm.Completed && st[bad.ID] == fsm.Failed
 	})
@@ -78,15 +78,16 @@ func TestConsoleEndpointsOnCluster(t *testing.T) {
 		t.Fatalf("detail %+v", det)
 	}
 
+	// The observer diffs the ledger at most every observeMinGap: wait for it.
 	var evs []transport.ConsoleEvent
-	consoleGet(t, n, "/v1/console/events", &evs)
-	kinds := map[string]bool{}
-	for _, e := range evs {
-		kinds[e.Kind] = true
-	}
-	if !kinds["leader"] || !kinds["task_failed"] {
-		t.Fatalf("events %+v", evs)
-	}
+	waitFor(t, 5*time.Second, "leader and task_failed events", func() bool {
+		consoleGet(t, n, "/v1/console/events", &evs)
+		kinds := map[string]bool{}
+		for _, e := range evs {
+			kinds[e.Kind] = true
+		}
+		return kinds["leader"] && kinds["task_failed"]
+	})
 	var ser transport.ConsoleSeries
 	consoleGet(t, n, "/v1/console/series", &ser)
 	done := 0

@@ -13,13 +13,14 @@ import (
 	"github.com/ragnode/ragnode/transport"
 )
 
-func fileView(f *fsm.File) transport.FileView {
+func fileView(s *fsm.State, f *fsm.File) transport.FileView {
 	meta := map[string]any{}
 	for k, v := range f.Metadata {
 		meta[k] = v
 	}
 	return transport.FileView{Partition: f.Partition, FileID: f.FileID, FileName: f.Ref.Name, TaskID: f.TaskID,
-		State: string(f.State), Metadata: meta, Chunks: f.LiveChunks, Size: f.Ref.Size, Updated: f.Updated}
+		State: string(f.State), Metadata: meta, Chunks: f.LiveChunks, Size: f.Ref.Size, Updated: f.Updated,
+		Created: versionTime(s, f.TaskID, f)}
 }
 
 // File implements transport.CompatBackend.
@@ -28,7 +29,7 @@ func (n *Node) File(ctx context.Context, partition, fileID string) (transport.Fi
 	ok := false
 	n.fsm.View(func(s *fsm.State) {
 		if f := s.Files[fsm.FileKey(partition, fileID)]; f != nil {
-			fv, ok = fileView(f), true
+			fv, ok = fileView(s, f), true
 		}
 	})
 	if !ok {
@@ -41,6 +42,9 @@ func (n *Node) File(ctx context.Context, partition, fileID string) (transport.Fi
 // ledger is the source of truth (search answers with the ledger's metadata);
 // the stores are updated too so store-side filters agree.
 func (n *Node) UpdateFileMetadata(ctx context.Context, partition, fileID string, meta map[string]any) error {
+	if err := validMetadata(meta); err != nil {
+		return err
+	}
 	res, err := n.prop.Propose(ctx, fsm.Command{Type: fsm.CmdFileMetadata, Partition: partition, FileID: fileID, Metadata: meta})
 	if err != nil {
 		return err
@@ -70,15 +74,16 @@ func (n *Node) Partitions(ctx context.Context) ([]transport.PartitionView, error
 	byName := map[string]*transport.PartitionView{}
 	n.fsm.View(func(s *fsm.State) {
 		for _, f := range s.Files {
+			fv := fileView(s, f)
 			p := byName[f.Partition]
 			if p == nil {
-				p = &transport.PartitionView{Name: f.Partition, Created: f.Updated}
+				p = &transport.PartitionView{Name: f.Partition, Created: fv.Created}
 				byName[f.Partition] = p
 			}
-			if f.Updated < p.Created {
-				p.Created = f.Updated
+			if fv.Created < p.Created {
+				p.Created = fv.Created
 			}
-			p.Files = append(p.Files, fileView(f))
+			p.Files = append(p.Files, fv)
 		}
 	})
 	out := make([]transport.PartitionView, 0, len(byName))

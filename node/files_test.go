@@ -283,7 +283,7 @@ func TestCompatAPIWalkthroughThroughFollower(t *testing.T) {
 	if code != 200 || !strings.Contains(body, "contract-1") {
 		t.Fatalf("partition search: %d %s", code, body)
 	}
-	code, body = cc.upload("POST", "legal", "pic", "pic.png", "\x89PNG\r\n\x1a\n....", "")
+	code, body = cc.upload("POST", "legal", "pic", "pic.gif", "GIF89a....", "")
 	if code != 415 {
 		t.Fatalf("unsupported type: %d %s", code, body)
 	}

@@ -46,6 +46,7 @@ func (n *Node) startSerf(hasState bool) error {
 		tagHTTP:    n.httpAddr,
 		tagRaft:    n.raftAddr,
 		tagVersion: Version,
+		tagCluster: n.clusterID.Load().(string),
 	}
 	if n.cfg.BootstrapExpect > 0 {
 		sc.Tags[tagExpect] = strconv.Itoa(n.cfg.BootstrapExpect)

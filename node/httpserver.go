@@ -22,6 +22,7 @@ func (n *Node) startHTTP() error {
 	n.httpAddr = net.JoinHostPort(n.cfg.advertiseIP(), strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 	n.api = transport.NewServer(n, n.cfg.Token)
 	n.api.MountCompat(n)
+	n.api.SetCORSOrigins(n.cfg.CORSOrigins)
 	n.api.MountConsole(n, n.metrics.handler(), n.cfg.MetricsOpen)
 	if n.cfg.Pprof {
 		n.api.Handle("/debug/pprof/", http.HandlerFunc(pprof.Index))

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -333,11 +334,28 @@ func TestConverterSeesAllocatedGPU(t *testing.T) {
 }
 
 func TestSharedPathSubmission(t *testing.T) {
-	c, ns := indexCluster(t, nil)
 	dir := t.TempDir()
+	c, ns := indexCluster(t, func(_ int, cfg *Config) { cfg.SharedRoots = []string{dir} })
 	p := filepath.Join(dir, "nfs-doc.md")
 	if err := os.WriteFile(p, []byte("# Shared storage\n\nEvery node mounts the same NFS export."), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	// Outside the root, directly or through a link inside it: refused.
+	secret := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(secret, []byte("private"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secret, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"/etc/passwd", secret, filepath.Join(dir, "link"), dir + "/../" + filepath.Base(dir) + "/../x"} {
+		_, err := clientOf(ns[0]).Submit(ctxT(t, 10*time.Second), transport.SubmitRequest{Partition: "p", FileID: "bad", FileName: "bad.txt", SharedPath: bad}, nil)
+		if !transport.IsStatus(err, http.StatusForbidden) && !transport.IsStatus(err, http.StatusBadRequest) {
+			t.Fatalf("shared path %s: %v, want 403", bad, err)
+		}
+		if bad != dir+"/../"+filepath.Base(dir)+"/../x" && !transport.IsStatus(err, http.StatusForbidden) {
+			t.Fatalf("shared path %s: %v, want 403", bad, err)
+		}
 	}
 	tv, err := clientOf(ns[1]).Submit(ctxT(t, 10*time.Second), transport.SubmitRequest{Partition: "p", FileID: "nfs-doc.md", FileName: "nfs-doc.md", SharedPath: p}, nil)
 	if err != nil {

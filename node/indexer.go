@@ -13,6 +13,7 @@ import (
 	"github.com/ragnode/ragnode/indexer/chunk"
 	"github.com/ragnode/ragnode/indexer/convert"
 	"github.com/ragnode/ragnode/indexer/embed"
+	"github.com/ragnode/ragnode/indexer/loader"
 	"github.com/ragnode/ragnode/indexer/store"
 	"github.com/ragnode/ragnode/indexer/store/milvus"
 )
@@ -39,6 +40,14 @@ type IndexerConfig struct {
 	// ChunkReplicas is how many nodes keep each file's chunks in the local
 	// store (this node included), so search survives a node's loss.
 	ChunkReplicas int
+	// OCR is auto (tesseract for pages without text and for images, when
+	// it is on the PATH) or off; OCRLang is tesseract's -l.
+	OCR     string
+	OCRLang string
+	// PDFPrestart compiles the PDF engine in the background at start-up,
+	// so the first PDF task does not wait for it (the CLI sets it; tests
+	// that never read a PDF leave it off).
+	PDFPrestart bool
 }
 
 func (c *IndexerConfig) defaults() {
@@ -106,7 +115,15 @@ func (n *Node) startIndexer() error {
 	if err := os.MkdirAll(tmp, 0o750); err != nil {
 		return err
 	}
-	p, err := indexer.New(indexer.Config{Chunk: chunk.Options{Size: ic.ChunkSize, Overlap: ic.ChunkOverlap}, Converters: convs, TmpDir: tmp},
+	ocr, err := loader.ParseOCRMode(ic.OCR)
+	if err != nil {
+		return err
+	}
+	// One PDF engine per process, sized to this node's slots; its compiled
+	// module is cached in the data dir so a restart starts in under a second.
+	lo := loader.Options{PDFSlots: max(n.slotCapacity(), 1), PDFTimeout: n.cfg.TaskTimeout, OCR: ocr, OCRLang: ic.OCRLang,
+		CompileCacheDir: filepath.Join(n.cfg.DataDir, "cache", "wazero"), Prestart: ic.PDFPrestart}
+	p, err := indexer.New(indexer.Config{Chunk: chunk.Options{Size: ic.ChunkSize, Overlap: ic.ChunkOverlap}, Converters: convs, TmpDir: tmp, Loader: lo},
 		emb, n.chunks)
 	if err != nil {
 		return err

@@ -80,6 +80,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 		return
 	}
 	n.writeSettings(ctx)
+	n.ensureClusterID(ctx)
 
 	upd, rec := 2*time.Second, 10*time.Second
 	if n.cfg.Timing == TimingFast {

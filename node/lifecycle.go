@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/ragnode/ragnode/fsm"
+	"github.com/ragnode/ragnode/gpu"
 	"github.com/ragnode/ragnode/node/errs"
 )
 
@@ -19,6 +20,7 @@ func (n *Node) selfRegisterLoop() {
 }
 
 func (n *Node) registerSelf() {
+	n.adoptClusterID()
 	if n.leaving.Load() {
 		return
 	}
@@ -37,7 +39,7 @@ func (n *Node) registerSelf() {
 	if cur == nil || !sameRecord(cur, want) || cur.Status != fsm.NodeAlive {
 		cmds = append(cmds, fsm.Command{Type: fsm.CmdRegisterNode, Node: want})
 	}
-	if cur != nil && cur.Draining && cur.DrainReason == "restart" && !n.stopping() {
+	if cur != nil && cur.Draining && (cur.DrainReason == "restart" || cur.DrainReason == drainDisk && n.diskRecovered()) && !n.stopping() {
 		cmds = append(cmds, fsm.Command{Type: fsm.CmdSetDrain, NodeID: n.id, Draining: false})
 	}
 	if len(cmds) == 0 {
@@ -55,11 +57,43 @@ func (n *Node) registerSelf() {
 }
 
 func (n *Node) selfRecord() *fsm.Node {
-	return &fsm.Node{
+	rec := &fsm.Node{
 		ID: n.id, Name: n.name, RaftAddr: n.raftAddr, SerfAddr: n.serfAddr, HTTPAddr: n.httpAddr,
 		Version: Version, GPUs: n.devices, GPUReserve: n.cfg.GPUReserve, CPUSlots: n.cfg.CPUSlots,
 		MaxConcurrent: n.cfg.MaxConcurrent,
 	}
+	// An abandoned run still burns its slot: advertise that much less, so
+	// the scheduler never hands the slot to another task.
+	cpuOut, gpuOut := n.pool.Abandoned()
+	rec.CPUSlots = max(rec.CPUSlots-cpuOut, 0)
+	if gpuOut > 0 {
+		// Card capacity is in milli-GPUs the node cannot lower per card;
+		// the concurrency cap bounds the node instead. It never goes to 0,
+		// which would mean "unlimited".
+		rec.MaxConcurrent = max(n.slotCapacity()-cpuOut-gpuOut, 1)
+	}
+	return rec
+}
+
+// slotCapacity is how many tasks of the configured shape this node can
+// run at once, before any cap.
+func (n *Node) slotCapacity() int {
+	if n.cfg.MaxConcurrent > 0 {
+		return n.cfg.MaxConcurrent
+	}
+	if len(n.devices) == 0 || (n.cfg.TaskMilli == 0 && n.cfg.TaskMem == 0) {
+		return n.cfg.CPUSlots
+	}
+	k := 0
+	for _, d := range n.devices {
+		switch {
+		case n.cfg.TaskMilli > 0:
+			k += gpu.MilliPerGPU / n.cfg.TaskMilli
+		case d.MemTotal > n.cfg.GPUReserve:
+			k += int((d.MemTotal - n.cfg.GPUReserve) / n.cfg.TaskMem)
+		}
+	}
+	return k
 }
 
 func sameRecord(a, b *fsm.Node) bool {

@@ -37,6 +37,7 @@ const (
 	// back while Serf still lists it alive. A restarted process gossips
 	// fresh tags without it, so a node that left can come back.
 	tagLeaving = "leaving"
+	tagCluster = "cluster" // the cluster identity from the data dir, "" until known
 )
 
 // Node is one running ragnode.
@@ -78,8 +79,15 @@ type Node struct {
 
 	// detectLag is how long memberlist has already been failing to reach a
 	// node when Serf reports it failed (its suspicion timeout, at least).
-	detectLag    time.Duration
-	reconcileCh  chan struct{}
+	detectLag   time.Duration
+	reconcileCh chan struct{}
+	// caughtUp is set once the FSM has applied the committed log; see
+	// replayed.
+	caughtUp atomic.Bool
+	// diskFaulty is set while a disk drain is under way; see diskfault.go.
+	diskFaulty atomic.Bool
+	// clusterID (a string) is this node's cluster identity, "" until known.
+	clusterID    atomic.Value
 	leaderNotify chan bool
 	stopCh       chan struct{}
 	doneCh       chan struct{}
@@ -129,6 +137,10 @@ func Start(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	clusterID, err := loadClusterID(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	n := &Node{
 		cfg:         cfg,
 		id:          id,
@@ -139,6 +151,7 @@ func Start(cfg Config) (*Node, error) {
 		stopCh:      make(chan struct{}),
 		doneCh:      make(chan struct{}),
 	}
+	n.clusterID.Store(clusterID)
 	if n.name == "" {
 		host, _ := os.Hostname()
 		n.name = fmt.Sprintf("%s-%s", host, id[:6])
@@ -179,7 +192,7 @@ func Start(cfg Config) (*Node, error) {
 	if err := n.startSerf(hasState); err != nil {
 		return nil, err
 	}
-	n.peers = newPeers(n.id, n.httpAddr, n.cfg.Token, n.serf, n.raft, n.fsm)
+	n.peers = newPeers(n.id, n.httpAddr, n.cfg.Token, n.serf, n.raft, n.fsm, n.foreignMember)
 	n.pool = newWorkerPool(n)
 	n.serveHTTP()
 
@@ -203,6 +216,10 @@ func Start(cfg Config) (*Node, error) {
 	}
 	if len(cfg.Join) > 0 {
 		if err := n.joinWithRetry(cfg.Join, cfg.JoinTimeout); err != nil {
+			return nil, err
+		}
+		if err := n.checkJoinedCluster(); err != nil {
+			_ = n.serf.Leave() // so the other cluster forgets us at once
 			return nil, err
 		}
 	}

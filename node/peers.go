@@ -30,13 +30,16 @@ type peers struct {
 	serf     *serf.Serf
 	raft     *raft.Raft
 	fsm      *fsm.FSM
+	// foreign tells members of another cluster, which are never peers.
+	foreign func(serf.Member) bool
 
 	mu      sync.Mutex
 	clients map[string]*transport.Client
 }
 
-func newPeers(selfID, selfHTTP, token string, s *serf.Serf, r *raft.Raft, f *fsm.FSM) *peers {
-	return &peers{selfID: selfID, selfHTTP: selfHTTP, token: token, serf: s, raft: r, fsm: f, clients: map[string]*transport.Client{}}
+func newPeers(selfID, selfHTTP, token string, s *serf.Serf, r *raft.Raft, f *fsm.FSM, foreign func(serf.Member) bool) *peers {
+	return &peers{selfID: selfID, selfHTTP: selfHTTP, token: token, serf: s, raft: r, fsm: f, foreign: foreign,
+		clients: map[string]*transport.Client{}}
 }
 
 // alive returns the other alive members that serve an API, sorted by ID.
@@ -44,7 +47,7 @@ func (p *peers) alive() []peer {
 	var out []peer
 	for _, m := range p.serf.Members() {
 		id := m.Tags[tagID]
-		if id == "" || id == p.selfID || m.Status != serf.StatusAlive || m.Tags[tagHTTP] == "" {
+		if id == "" || id == p.selfID || m.Status != serf.StatusAlive || m.Tags[tagHTTP] == "" || p.foreign(m) {
 			continue
 		}
 		out = append(out, peer{ID: id, HTTP: m.Tags[tagHTTP]})

@@ -124,3 +124,49 @@ func (n *Node) maybeBootstrapExpect() {
 		n.log.Error("bootstrap-expect", "error", err)
 	}
 }
+
+// replayed reports whether this node's FSM has applied everything the
+// leader says is committed. Until then the state is an intermediate one of
+// the replay after a restart: an assignment there may have completed, or
+// its partition been deleted, further down the log, and acting on it would
+// run the task a second time. Raft's own applied index is not enough: it
+// moves when an entry is handed to the FSM, before the FSM has applied it,
+// so the test is on the FSM's index of the last command at or below the
+// commit index. Once true it stays true (a snapshot installed later is a
+// consistent state, not a replay).
+func (n *Node) replayed() bool {
+	if n.caughtUp.Load() {
+		return true
+	}
+	commit := n.raft.CommitIndex()
+	if n.raft.Leader() == "" || commit == 0 {
+		return false
+	}
+	if n.fsm.AppliedIndex() >= n.lastCommandAtOrBelow(commit) {
+		n.caughtUp.Store(true)
+		n.log.Debug("log replayed; work may start", "commit", commit)
+		return true
+	}
+	return false
+}
+
+// lastCommandAtOrBelow finds the index of the last ledger command in the
+// local log at or below idx (configuration and no-op entries never reach
+// the FSM). Entries already compacted into a snapshot are applied by the
+// restore, so 0 is returned for them.
+func (n *Node) lastCommandAtOrBelow(idx uint64) uint64 {
+	first, err := n.logStore.FirstIndex()
+	if err != nil {
+		return idx
+	}
+	var l raft.Log
+	for i := idx; i >= first && i > 0; i-- {
+		if err := n.logStore.GetLog(i, &l); err != nil {
+			return 0
+		}
+		if l.Type == raft.LogCommand {
+			return i
+		}
+	}
+	return 0
+}

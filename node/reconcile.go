@@ -69,6 +69,10 @@ func (n *Node) reconcileMembers(ctx context.Context, ap *autopilot.Autopilot) {
 			if (n.leaving.Load() && id == n.id) || m.Tags[tagLeaving] == "1" {
 				continue
 			}
+			if n.foreignMember(m) {
+				n.log.Warn("refusing a member of another cluster", "member", m.Name, "its_cluster", m.Tags[tagCluster], "this_cluster", n.clusterID.Load())
+				continue
+			}
 			if s, ok := inRaft[id]; !ok || string(s.Address) != m.Tags[tagRaft] {
 				err := ap.AddServer(&autopilot.Server{ID: raft.ServerID(id), Name: m.Name, Address: raft.ServerAddress(m.Tags[tagRaft]),
 					NodeStatus: autopilot.NodeAlive, Version: m.Tags[tagVersion]})

@@ -34,6 +34,9 @@ func (n *Node) Search(ctx context.Context, req transport.SearchRequest) ([]trans
 	if req.TopK <= 0 {
 		req.TopK = 5
 	}
+	if req.TopK > maxTopK {
+		return nil, errs.Errorf(errs.Invalid, "top_k is %d; at most %d", req.TopK, maxTopK)
+	}
 	vecs, err := n.emb.Embed(ctx, []string{req.Text})
 	if err != nil {
 		return nil, fmt.Errorf("embed query: %w", err)
@@ -85,7 +88,8 @@ func liveHits(s *fsm.State, hits []store.Hit, req transport.SearchRequest) []tra
 			continue
 		}
 		out = append(out, transport.Hit{Score: h.Score, ChunkID: h.ID, Partition: h.Partition, FileID: h.FileID,
-			FileName: f.Ref.Name, Page: h.Page, Index: h.Index, Headings: h.Headings, Text: h.Text, Metadata: meta})
+			FileName: f.Ref.Name, Page: h.Page, Index: h.Index, Headings: h.Headings, Text: h.Text, Metadata: meta,
+			FileSize: f.Ref.Size, Created: versionTime(s, f.LiveTask, f)})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Score != out[j].Score {

@@ -48,6 +48,12 @@ func (n *Node) Submit(ctx context.Context, req transport.SubmitRequest, body io.
 	if err := validPartition(req.Partition); err != nil {
 		return transport.TaskView{}, err
 	}
+	if err := validMetadata(req.Metadata); err != nil {
+		return transport.TaskView{}, err
+	}
+	if err := n.admit(req.Partition, 1, max(req.Size, 0)); err != nil {
+		return transport.TaskView{}, err
+	}
 	if req.FileName == "" {
 		req.FileName = filepath.Base(req.FileID)
 	}
@@ -60,6 +66,11 @@ func (n *Node) Submit(ctx context.Context, req transport.SubmitRequest, body io.
 	var cmds []fsm.Command
 	now := time.Now().UnixNano()
 	if req.SharedPath != "" {
+		real, err := n.confined(req.SharedPath)
+		if err != nil {
+			return transport.TaskView{}, err
+		}
+		req.SharedPath = real
 		st, err := os.Stat(req.SharedPath)
 		if err != nil {
 			return transport.TaskView{}, errs.Errorf(errs.Invalid, "shared path: %v", err)
@@ -75,6 +86,7 @@ func (n *Node) Submit(ctx context.Context, req transport.SubmitRequest, body io.
 		}
 		hash, size, err := n.blobs.Put(br, n.cfg.MaxFileSize, "")
 		if err != nil {
+			n.noteDiskFault(err)
 			return transport.TaskView{}, err
 		}
 		ref.Hash, ref.Size = hash, size

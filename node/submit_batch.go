@@ -22,6 +22,17 @@ func (n *Node) SubmitBatch(ctx context.Context, partition string, meta map[strin
 	if partition == "" {
 		partition = "default"
 	}
+	if err := validPartition(partition); err != nil {
+		return nil, err
+	}
+	if err := validMetadata(meta); err != nil {
+		return nil, err
+	}
+	// The count of files is unknown before the stream is read: the batch is
+	// admitted as one, so a cap is exceeded by at most one batch.
+	if err := n.admit(partition, 1, 0); err != nil {
+		return nil, err
+	}
 	type item struct {
 		res   transport.BatchResult
 		ref   fsm.FileRef
@@ -85,6 +96,7 @@ func (n *Node) SubmitBatch(ctx context.Context, partition string, meta map[strin
 	if len(smalls) > 0 {
 		hs, err := n.blobs.PutSmall(smalls, nil)
 		if err != nil {
+			n.noteDiskFault(err)
 			return nil, err
 		}
 		for i, it := range owners {

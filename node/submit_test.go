@@ -70,3 +70,63 @@ func TestUploadsRefusedWithTheirOwnKind(t *testing.T) {
 		t.Fatalf("replace of missing: %v", err)
 	}
 }
+
+// TestEmptyFileCompletesWithNoChunks: an empty upload is a file with no
+// text, indexed once as zero chunks, never retried.
+func TestEmptyFileCompletesWithNoChunks(t *testing.T) {
+	c := newCluster(t)
+	n := c.start(baseConfig(t, "n1"))
+	waitFor(t, 10*time.Second, "leader", func() bool { return c.leader() != nil })
+	tv, err := clientOf(n).Submit(ctxT(t, 10*time.Second), transport.SubmitRequest{Partition: "p", FileID: "empty.txt", FileName: "empty.txt"}, strings.NewReader(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	final := waitTerminal(t, c, []string{tv.ID}, 20*time.Second)
+	if tk := final[tv.ID]; tk.State != fsm.Completed || tk.Chunks != 0 || tk.Failures != 0 || tk.Attempt != 1 {
+		t.Fatalf("empty file ended %s with %d chunks after %d failures (attempt %d): %s", tk.State, tk.Chunks, tk.Failures, tk.Attempt, tk.Error)
+	}
+}
+
+// TestInputCaps: metadata above the cap is refused with 413 naming it, on
+// every route that takes metadata; top_k above the cap is refused.
+func TestInputCaps(t *testing.T) {
+	c := newCluster(t)
+	n := c.start(baseConfig(t, "n1"))
+	waitFor(t, 10*time.Second, "leader", func() bool { return c.leader() != nil })
+	cl := clientOf(n)
+	ctx := ctxT(t, 20*time.Second)
+	big := map[string]any{"blob": strings.Repeat("m", maxMetadataBytes)}
+	_, err := cl.Submit(ctx, transport.SubmitRequest{Partition: "p", FileID: "a.txt", FileName: "a.txt", Metadata: big}, strings.NewReader("hello"))
+	if !transport.IsStatus(err, http.StatusRequestEntityTooLarge) || !strings.Contains(err.Error(), "65536") {
+		t.Fatalf("large metadata, single route: %v", err)
+	}
+	_, err = cl.SubmitBatch(ctx, "p", big, []transport.BatchFile{{FileID: "b.txt", FileName: "b.txt", Size: 1,
+		Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("b")), nil }}})
+	if !transport.IsStatus(err, http.StatusRequestEntityTooLarge) {
+		t.Fatalf("large metadata, bulk route: %v", err)
+	}
+	if err := n.UpdateFileMetadata(ctx, "p", "a.txt", big); transport.StatusOf(err) != http.StatusRequestEntityTooLarge {
+		t.Fatalf("large metadata, patch: %v", err)
+	}
+	if _, err := cl.Search(ctx, transport.SearchRequest{Text: "hello", TopK: maxTopK + 1}); !transport.IsStatus(err, http.StatusBadRequest) {
+		t.Fatalf("top_k above the cap: %v", err)
+	}
+	var files int
+	n.FSM().View(func(s *fsm.State) { files = len(s.Files) })
+	if files != 0 {
+		t.Fatalf("refused uploads left %d files in the ledger", files)
+	}
+}
+
+// TestSharedPathsOffByDefault: with no --shared-root, a shared path is
+// refused whatever it names, so an API caller cannot have the node index
+// a file it can read (/etc/passwd).
+func TestSharedPathsOffByDefault(t *testing.T) {
+	c := newCluster(t)
+	n := c.start(baseConfig(t, "n1"))
+	waitFor(t, 10*time.Second, "leader", func() bool { return c.leader() != nil })
+	_, err := clientOf(n).Submit(ctxT(t, 10*time.Second), transport.SubmitRequest{Partition: "p", FileID: "passwd", FileName: "passwd.txt", SharedPath: "/etc/passwd"}, nil)
+	if !transport.IsStatus(err, http.StatusForbidden) || !strings.Contains(err.Error(), "--shared-root") {
+		t.Fatalf("shared path with no root: %v", err)
+	}
+}

@@ -1,11 +1,13 @@
 package node
 
 import (
+	"encoding/json"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/ragnode/ragnode/node/errs"
+	"github.com/ragnode/ragnode/transport"
 )
 
 // maxNameLen bounds file IDs and partition names: both are written into
@@ -33,3 +35,27 @@ func validName(what, v string) error {
 	}
 	return nil
 }
+
+// maxMetadataBytes caps a file's metadata as JSON: it is copied into the
+// ledger entry and into every chunk of the file, so 1 MB on a file of 500
+// chunks would be 500 MB of store.
+const maxMetadataBytes = 64 << 10
+
+// validMetadata refuses metadata above the cap, naming it.
+func validMetadata(meta map[string]any) error {
+	if len(meta) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(meta)
+	if err != nil {
+		return errs.Errorf(errs.Invalid, "metadata: %w", err)
+	}
+	if len(b) > maxMetadataBytes {
+		return errs.Errorf(errs.TooLarge, "metadata is %d bytes as JSON; the limit is %d", len(b), maxMetadataBytes)
+	}
+	return nil
+}
+
+// maxTopK caps the hits one search may ask for (the compat API answers
+// 422 above it, before asking).
+const maxTopK = transport.MaxTopK

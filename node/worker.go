@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
@@ -24,7 +23,18 @@ type workerPool struct {
 	idle    []*slot
 	stopped bool
 	wg      sync.WaitGroup
+	// abandoned counts runs whose runner ignored cancellation past
+	// abandonGrace, by the slot kind they held: their goroutine still
+	// burns the slot, so the node advertises that much less capacity.
+	abandonedCPU, abandonedGPU int
 }
+
+// abandonGrace is how long a cancelled or timed-out runner may take to
+// return before its run is abandoned.
+const abandonGrace = 2 * time.Second
+
+// stopGrace bounds how long shutdown waits for runs to return.
+const stopGrace = 10 * time.Second
 
 type run struct {
 	cancel    context.CancelFunc
@@ -51,6 +61,9 @@ func (p *workerPool) loop() {
 }
 
 func (p *workerPool) sync() {
+	if !p.n.replayed() {
+		return // running nothing is safe: the leader requeues after the grace
+	}
 	want := map[fsm.TaskRef]fsm.Task{}
 	p.n.fsm.View(func(s *fsm.State) {
 		for _, t := range s.TasksOn(p.n.id) {
@@ -174,8 +187,14 @@ func (p *workerPool) execute(ctx context.Context, ref fsm.TaskRef, t fsm.Task) {
 	startedAt := time.Now().UnixNano()
 	s, err := p.getSlot()
 	if err == nil {
-		out, err = safeRun(runCtx, s.r, job)
-		p.putSlot(s)
+		var abandoned bool
+		out, err, abandoned = p.runBounded(runCtx, s.r, job, t)
+		if abandoned {
+			// The runner still holds the slot: never reuse it.
+			err = fmt.Errorf("runner did not stop within %s of being cancelled; its slot stays out of use: %w", abandonGrace, runCtx.Err())
+		} else {
+			p.putSlot(s)
+		}
 	}
 	if started != nil {
 		started.Stop()
@@ -198,8 +217,61 @@ func (p *workerPool) execute(ctx context.Context, ref fsm.TaskRef, t fsm.Task) {
 			Error: fmt.Sprintf("task timed out after %s", p.n.cfg.TaskTimeout), Chain: true, Started: startedAt}, true)
 	default:
 		log.Warn("task failed", "error", err)
+		p.n.noteDiskFault(diskError(err))
 		p.report(fsm.Command{Type: fsm.CmdFailTask, TaskID: t.ID, Attempt: t.Attempt, Error: err.Error(), Permanent: IsPermanent(err), Chain: true, Started: startedAt}, true)
 	}
+}
+
+// runBounded runs the runner, and gives up on it abandonGrace after its
+// context ends: a runner that ignores cancellation must not hold a report,
+// a shutdown, or a slot count hostage.
+func (p *workerPool) runBounded(ctx context.Context, r Runner, job Job, t fsm.Task) (Outcome, error, bool) {
+	type result struct {
+		out Outcome
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := safeRun(ctx, r, job)
+		done <- result{out, err}
+	}()
+	select {
+	case res := <-done:
+		return res.out, res.err, false
+	case <-ctx.Done():
+	}
+	select {
+	case res := <-done:
+		return res.out, res.err, false
+	case <-time.After(abandonGrace):
+	}
+	p.mu.Lock()
+	if t.GPU >= 0 {
+		p.abandonedGPU++
+	} else {
+		p.abandonedCPU++
+	}
+	p.mu.Unlock()
+	p.n.log.Error("runner ignored cancellation; run abandoned, slot kept out of use", "task", t.ID, "attempt", t.Attempt, "gpu", t.GPU)
+	go func() { // the slot comes back if the runner ever returns
+		<-done
+		p.mu.Lock()
+		if t.GPU >= 0 {
+			p.abandonedGPU--
+		} else {
+			p.abandonedCPU--
+		}
+		p.mu.Unlock()
+		p.n.log.Info("abandoned run returned; slot back in use", "task", t.ID)
+	}()
+	return Outcome{}, ctx.Err(), true
+}
+
+// Abandoned returns the runs given up on that have not returned since.
+func (p *workerPool) Abandoned() (cpu, gpu int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.abandonedCPU, p.abandonedGPU
 }
 
 // startReportDelay is how long a run goes before it is reported running.
@@ -247,7 +319,15 @@ func (p *workerPool) stopAll() {
 	idle := p.idle
 	p.idle = nil
 	p.mu.Unlock()
-	p.wg.Wait()
+	done := make(chan struct{})
+	go func() { p.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(stopGrace + abandonGrace):
+		// Only an abandoned runner can still be here; the process exits
+		// without it.
+		p.n.log.Warn("shutdown: runs still executing after the grace; leaving them")
+	}
 	for _, s := range idle {
 		_ = s.r.Close()
 	}
@@ -256,11 +336,7 @@ func (p *workerPool) stopAll() {
 // readFile fetches a task's bytes: shared path, local blob, or a holder.
 func (n *Node) readFile(ctx context.Context, t fsm.Task) ([]byte, error) {
 	if t.File.SharedPath != "" {
-		b, err := os.ReadFile(t.File.SharedPath)
-		if err != nil {
-			return nil, fmt.Errorf("read shared path: %w", err)
-		}
-		return b, nil
+		return n.readShared(t.File.SharedPath)
 	}
 	if rc, _, err := n.blobs.Open(t.File.Hash); err == nil {
 		defer rc.Close()

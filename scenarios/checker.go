@@ -125,7 +125,9 @@ func (e *Env) checkLedger(tasks []transport.TaskView) {
 		switch {
 		case !s.Corrupt && tv.State != "completed":
 			e.Fail("good file %s ended %s (error %q), want completed", k, tv.State, tv.Error)
-		case !s.Corrupt && tv.Chunks <= 0:
+		case s.Empty && tv.Chunks != 0:
+			e.Fail("empty file %s completed with %d chunks", k, tv.Chunks)
+		case !s.Corrupt && !s.Empty && tv.Chunks <= 0:
 			e.Fail("good file %s completed with %d chunks", k, tv.Chunks)
 		case s.Corrupt && tv.State != "failed":
 			e.Fail("corrupt file %s ended %s, want failed", k, tv.State)

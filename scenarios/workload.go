@@ -23,6 +23,10 @@ type Doc struct {
 	// prefix their task's error must start with.
 	Corrupt bool
 	Reason  string
+	// Empty documents complete with zero chunks.
+	Empty bool
+	// Metadata is sent with the upload.
+	Metadata map[string]any
 }
 
 var words = strings.Fields(`raft leader follower term quorum gossip member shard chunk vector
@@ -52,6 +56,18 @@ func GenDoc(r *rand.Rand, run string, i int, big bool) Doc {
 		}
 		return Doc{Partition: part, FileID: base + ".pdf", Name: "bad.pdf",
 			Body: append([]byte("%PDF-1.7\n"), bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef, 0x00}, 40)...), Corrupt: true, Reason: "pdf:"}
+	}
+	// Hostile but valid shapes, one each per 50 documents: a long word
+	// with no space or newline (the chunker must cut it in linear time),
+	// an empty file, and metadata near the cap on a small file.
+	switch i % 50 {
+	case 11:
+		return Doc{Partition: part, FileID: base + "-longword.txt", Name: "w.txt", Body: bytes.Repeat([]byte("x"), 100<<10)}
+	case 23:
+		return Doc{Partition: part, FileID: base + "-empty.txt", Name: "e.txt", Body: nil, Empty: true}
+	case 37:
+		return Doc{Partition: part, FileID: base + "-meta.txt", Name: "m.txt", Body: []byte(sentence(r, 50) + ".\n"),
+			Metadata: map[string]any{"notes": strings.Repeat("n", 60<<10)}}
 	}
 	var b strings.Builder
 	switch i % 5 {
@@ -195,7 +211,7 @@ func (w *Workload) submit(d Doc) {
 		p := live[w.r.Intn(len(live))]
 		w.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
-		tv, err := p.Client().Submit(ctx, transport.SubmitRequest{Partition: d.Partition, FileID: d.FileID, FileName: d.Name, Mode: fsm.ModeCreate}, bytes.NewReader(d.Body))
+		tv, err := p.Client().Submit(ctx, transport.SubmitRequest{Partition: d.Partition, FileID: d.FileID, FileName: d.Name, Mode: fsm.ModeCreate, Metadata: d.Metadata}, bytes.NewReader(d.Body))
 		cancel()
 		if err == nil || transport.IsStatus(err, 409) {
 			lat := time.Since(start)

@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/indexer/store"
@@ -63,7 +65,11 @@ func (c *Client) Do(ctx context.Context, method, path string, q url.Values, body
 		if json.Unmarshal(b, &eb) == nil && eb.Error != "" {
 			msg = eb.Error
 		}
-		return &StatusError{Code: resp.StatusCode, Msg: msg}
+		se := &StatusError{Code: resp.StatusCode, Msg: msg}
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 {
+			se.RetryAfter = time.Duration(s) * time.Second
+		}
+		return se
 	}
 	if out == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
@@ -219,6 +225,23 @@ func (c *Client) ChunkIDs(ctx context.Context, partition, fileID string) ([]stri
 	}
 	var ids []string
 	return ids, c.Do(ctx, http.MethodGet, "/v1/internal/chunk-ids", q, nil, &ids)
+}
+
+// ChunkRecords reads one node's own store: the chunk with that ID (none or
+// one record) when id is set, else a file's chunks by index.
+func (c *Client) ChunkRecords(ctx context.Context, id, partition, fileID string) ([]store.Record, error) {
+	q := url.Values{}
+	if id != "" {
+		q.Set("id", id)
+	} else {
+		q.Set("partition", partition)
+		q.Set("file_id", fileID)
+	}
+	var ws []WireRecord
+	if err := c.Do(ctx, http.MethodGet, "/v1/internal/chunk-records", q, nil, &ws); err != nil {
+		return nil, err
+	}
+	return RecordsFromWire(ws), nil
 }
 
 // RepairChunks asks a holder to restore a file's chunk copies.

@@ -40,7 +40,12 @@ type fakeCompat struct {
 	reqs     map[string]SubmitRequest
 	lastReq  SearchRequest
 	maxBytes int64
+	chunks   map[[2]string][]ChunkView // set by addChunks
+	seq      int
 }
+
+// fakeUpdated is the submission time the fake gives every file version.
+const fakeUpdated = 1_700_000_000_123_456_000
 
 func newFakeCompat() *fakeCompat {
 	return &fakeCompat{
@@ -50,6 +55,7 @@ func newFakeCompat() *fakeCompat {
 		bodies:   map[string]string{},
 		reqs:     map[string]SubmitRequest{},
 		maxBytes: 1 << 16,
+		chunks:   map[[2]string][]ChunkView{},
 	}
 }
 
@@ -78,8 +84,10 @@ func (f *fakeCompat) Submit(ctx context.Context, req SubmitRequest, body io.Read
 	var b [24]byte
 	_, _ = rand.Read(b[:])
 	id := hex.EncodeToString(b[:])
+	f.seq++
 	tv := TaskView{ID: id, State: string(fsm.Queued), Partition: req.Partition, FileID: req.FileID,
-		FileName: req.FileName, Metadata: maps.Clone(req.Metadata), Size: int64(len(data))}
+		FileName: req.FileName, Metadata: maps.Clone(req.Metadata), Size: int64(len(data)),
+		Submitted: fakeUpdated + int64(f.seq)*1e9}
 	f.tasks[id] = tv
 	f.bodies[id] = string(data)
 	f.reqs[id] = req
@@ -87,7 +95,8 @@ func (f *fakeCompat) Submit(ctx context.Context, req SubmitRequest, body io.Read
 		f.created[req.Partition] = 1_700_000_000 * 1e9
 	}
 	f.files[key] = FileView{Partition: req.Partition, FileID: req.FileID, FileName: req.FileName, TaskID: id,
-		State: string(fsm.Queued), Metadata: maps.Clone(req.Metadata), Size: int64(len(data))}
+		State: string(fsm.Queued), Metadata: maps.Clone(req.Metadata), Size: int64(len(data)), Created: fakeUpdated}
+	delete(f.chunks, key)
 	return tv, nil
 }
 
@@ -228,6 +237,7 @@ func (f *fakeCompat) Search(ctx context.Context, req SearchRequest) ([]Hit, erro
 				Score: 1 - float32(i*3+c)/100, ChunkID: fmt.Sprintf("%s-%d", fv.TaskID[:8], c),
 				Partition: fv.Partition, FileID: fv.FileID, FileName: fv.FileName, Page: c + 1, Index: c,
 				Text: fmt.Sprintf("chunk %d of %s", c, fv.FileID), Metadata: maps.Clone(fv.Metadata),
+				FileSize: fv.Size, Created: fv.Created,
 			})
 		}
 	}
@@ -396,7 +406,8 @@ func TestCompatSequence(t *testing.T) {
 	e.expect("GET", "/partition/check-file/docs/file/f1", 200, `"File 'f1' exists in partition 'docs'."`)
 	body = e.expect("GET", "/partition/docs/file/f1", 200, "")
 	jsonEq(t, body, map[string]any{"metadata": map[string]any{"author": "ann", "tags": []string{"a"},
-		"filename": "report.pdf", "partition": "docs", "file_id": "f1"}, "documents": []any{}})
+		"source": "report.pdf", "filename": "report.pdf", "partition": "docs", "file_id": "f1",
+		"file_size": "10.00 B", "created_at": "2023-11-14T22:13:20.123456"}, "documents": []any{}})
 
 	// Second add of the same ID.
 	code, body = e.upload("POST", fpath, part{name: "file", filename: "report.pdf", body: "x"})
@@ -455,7 +466,7 @@ func TestCompatSequence(t *testing.T) {
 		t.Fatalf("slash id = %d %s", code, body)
 	}
 	code, body = e.upload("POST", "/indexer/partition/docs/file/nofile", part{name: "metadata", body: `{}`})
-	if code != 400 || body != `{"detail":"Missing 'file' part."}` {
+	if code != 422 || body != `{"detail":[{"type":"missing","loc":["body","file"],"msg":"Field required","input":null}]}` {
 		t.Fatalf("no file = %d %s", code, body)
 	}
 	code, body = e.do("POST", "/indexer/partition/docs/file/plain", "text/plain", strings.NewReader("x"))
@@ -517,7 +528,8 @@ func TestCompatSequence(t *testing.T) {
 		"link":    e.srv.URL + "/extract/" + id3[:8] + "-0",
 		"content": "chunk 0 of f2",
 		"metadata": map[string]any{"kind": "note", "_id": id3[:8] + "-0", "score": first["metadata"].(map[string]any)["score"],
-			"file_id": "f2", "partition": "docs", "filename": "notes.md", "page": 1, "chunk_index": 0},
+			"file_id": "f2", "partition": "docs", "filename": "notes.md", "page": 1, "chunk_index": 0,
+			"source": "notes.md", "file_size": "7.00 B", "created_at": "2023-11-14T22:13:20.123456"},
 	})
 
 	body = e.expect("GET", "/search?partitions=all&text=hello", 200, "")
@@ -532,9 +544,11 @@ func TestCompatSequence(t *testing.T) {
 	if docs := decode(t, body)["documents"].([]any); len(docs) != 3 || fmt.Sprint(e.fake.lastSearch().Partitions) != "[other]" {
 		t.Fatalf("search partition: %s", body)
 	}
-	e.expect("GET", "/search?partitions=all", 400, `{"detail":"Query parameter 'text' is required."}`)
-	e.expect("GET", "/search/partition/docs?text=x&top_k=zero", 400,
-		`{"detail":"Query parameter 'top_k' must be a positive integer."}`)
+	e.expect("GET", "/search?partitions=all", 422, `{"detail":[{"type":"missing","loc":["query","text"],"msg":"Field required","input":null}]}`)
+	e.expect("GET", "/search/partition/docs?text=x&top_k=zero", 422,
+		`{"detail":[{"type":"int_parsing","loc":["query","top_k"],"msg":"Input should be a valid integer, unable to parse string as an integer","input":"zero"}]}`)
+	e.expect("GET", "/search/partition/docs?text=x&top_k=0", 422,
+		`{"detail":[{"type":"greater_than_equal","loc":["query","top_k"],"msg":"Input should be greater than or equal to 1","input":"0","ctx":{"ge":1}}]}`)
 
 	// Delete a file: 204 with no body, then 404.
 	e.expect("DELETE", "/indexer/partition/docs/file/f2", 204, "")
@@ -545,8 +559,8 @@ func TestCompatSequence(t *testing.T) {
 	// Partitions.
 	body = e.expect("GET", "/partition/", 200, "")
 	jsonEq(t, body, map[string]any{"partitions": []any{
-		map[string]any{"partition": "docs", "created_at": 1_700_000_000},
-		map[string]any{"partition": "other", "created_at": 1_700_000_000}}})
+		map[string]any{"partition": "docs", "created_at": 1_700_000_000, "file_count": 1},
+		map[string]any{"partition": "other", "created_at": 1_700_000_000, "file_count": 1}}})
 	e.expect("GET", "/partition", 200, body)
 	body = e.expect("GET", "/partition/docs", 200, "")
 	files := decode(t, body)["files"].([]any)
@@ -583,7 +597,7 @@ func TestCompatSequence(t *testing.T) {
 	body = e.expect("GET", "/queue/info", 200, "")
 	jsonEq(t, body, map[string]any{
 		"workers": map[string]any{"total_slots": 8, "free_slots": 5, "busy_slots": 3, "pool_size": 2, "max_per_actor": 4},
-		"tasks": map[string]any{"active": 7, "total_completed": 7, "total_failed": 3,
+		"tasks": map[string]any{"active": 7, "total_completed": 7, "total_failed": 1, "total_cancelled": 2,
 			"active_statuses": map[string]any{"QUEUED": 3, "SERIALIZING": 1, "CHUNKING": 1, "INSERTING": 2}},
 	})
 }
@@ -610,14 +624,16 @@ func TestCompatForwardedURL(t *testing.T) {
 
 func TestCompatRequiresToken(t *testing.T) {
 	e := newCompatEnv(t)
-	for _, path := range []string{"/health_check", "/partition/", "/indexer/task/x", "/queue/info"} {
+	for _, path := range []string{"/partition/", "/indexer/task/x", "/queue/info", "/queue/tasks", "/extract/x",
+		"/indexer/supported/types", "/search?text=x"} {
 		resp, err := http.Get(e.srv.URL + path)
 		if err != nil {
 			t.Fatal(err)
 		}
+		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("GET %s without token = %d", path, resp.StatusCode)
+		if resp.StatusCode != http.StatusUnauthorized || strings.TrimSpace(string(b)) != `{"detail":"Not authenticated"}` {
+			t.Fatalf("GET %s without token = %d %s", path, resp.StatusCode, b)
 		}
 	}
 	body, ct := multipartBody(t, part{name: "file", filename: "a.txt", body: "x"})
@@ -628,8 +644,9 @@ func TestCompatRequiresToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized || e.fake.fileCount() != 0 {
+	if resp.StatusCode != http.StatusUnauthorized || e.fake.fileCount() != 0 || strings.TrimSpace(string(b)) != `{"detail":"Invalid token"}` {
 		t.Fatalf("upload with wrong token = %d, %d files", resp.StatusCode, e.fake.fileCount())
 	}
 }
@@ -645,7 +662,7 @@ func TestRagTaskState(t *testing.T) {
 		{"running", fsm.StageInserting, "INSERTING"},
 		{"completed", "", "COMPLETED"},
 		{"failed", "", "FAILED"},
-		{"cancelled", "", "FAILED"},
+		{"cancelled", "", "CANCELLED"},
 	} {
 		if got := ragTaskState(c.state, c.stage); got != c.want {
 			t.Errorf("ragTaskState(%q, %q) = %q; want %q", c.state, c.stage, got, c.want)

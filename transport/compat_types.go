@@ -16,6 +16,8 @@ type FileView struct {
 	Chunks    int            `json:"chunks"`
 	Size      int64          `json:"size"`
 	Updated   int64          `json:"updated"`
+	// Created is when the file's current version was submitted.
+	Created int64 `json:"created,omitempty"`
 }
 
 // PartitionView is one partition and its files.
@@ -45,6 +47,9 @@ type Hit struct {
 	Headings  []string       `json:"headings,omitempty"`
 	Text      string         `json:"text"`
 	Metadata  map[string]any `json:"metadata,omitempty"`
+	// FileSize and Created (submission time) are the file version's.
+	FileSize int64 `json:"file_size,omitempty"`
+	Created  int64 `json:"created,omitempty"`
 }
 
 // QueueInfo summarises capacity and work.
@@ -72,4 +77,41 @@ type CompatBackend interface {
 	DeletePartition(ctx context.Context, partition string) error
 	Search(ctx context.Context, req SearchRequest) ([]Hit, error)
 	QueueInfo(ctx context.Context) (QueueInfo, error)
+	// Tasks lists tasks, oldest first; empty state or partition match all.
+	Tasks(ctx context.Context, state, partition string) ([]TaskView, error)
+	// Cancel stops a task: fsm.ErrUnknownTask when there is none,
+	// fsm.ErrConflict when it is already final.
+	Cancel(ctx context.Context, id string) error
+	// CompatInfo is static: version and the upload types accepted.
+	CompatInfo() CompatInfo
+	// Chunk returns one chunk of a file's live version by chunk ID
+	// (errs.NotFound otherwise).
+	Chunk(ctx context.Context, id string) (ChunkView, error)
+	// FileChunks returns the live chunks of a file, by index; vectors only
+	// when asked. errs.NotFound when the file is not in the ledger.
+	FileChunks(ctx context.Context, partition, fileID string, vectors bool) ([]ChunkView, error)
+}
+
+// CompatInfo is what /version and /indexer/supported/types report.
+type CompatInfo struct {
+	Version    string   `json:"version"`
+	Extensions []string `json:"extensions"` // lower case, no dot
+	MimeTypes  []string `json:"mimetypes"`
+}
+
+// ChunkView is one stored chunk of a file's live version, with the file's
+// current ledger metadata (user keys plus filename, partition, file_id).
+type ChunkView struct {
+	ID        string         `json:"id"`
+	Partition string         `json:"partition"`
+	FileID    string         `json:"file_id"`
+	FileName  string         `json:"filename"`
+	Index     int            `json:"chunk_index"`
+	Page      int            `json:"page"`
+	Headings  []string       `json:"headings,omitempty"`
+	Text      string         `json:"text"`
+	Vector    []float32      `json:"vector,omitempty"`
+	Metadata  map[string]any `json:"metadata"`
+	FileSize  int64          `json:"file_size"`
+	Created   int64          `json:"created"` // the live version's submission, ledger units
 }

@@ -35,9 +35,9 @@ type consoleAccess struct {
 	metricsOpen bool
 }
 
-// public reports whether r may be answered without the token: the page and
+// consoleOpen reports whether r may be answered without the token: the page and
 // its assets, the redirect to it, and /metrics when opened.
-func (s *Server) public(r *http.Request) bool {
+func (s *Server) consoleOpen(r *http.Request) bool {
 	if !s.access.mounted || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
 		return false
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/node/errs"
@@ -31,6 +33,10 @@ func StatusOf(err error) int {
 		return http.StatusUnsupportedMediaType
 	case errors.Is(err, errs.NoSpace):
 		return http.StatusInsufficientStorage
+	case errors.Is(err, errs.Forbidden):
+		return http.StatusForbidden
+	case errors.Is(err, errs.Busy):
+		return http.StatusTooManyRequests
 	case errors.Is(err, errs.Unavailable):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
@@ -55,6 +61,10 @@ func kindOfStatus(code int) *errs.Kind {
 		return errs.Unsupported
 	case http.StatusInsufficientStorage:
 		return errs.NoSpace
+	case http.StatusForbidden:
+		return errs.Forbidden
+	case http.StatusTooManyRequests:
+		return errs.Busy
 	case http.StatusServiceUnavailable:
 		return errs.Unavailable
 	}
@@ -68,6 +78,19 @@ func invalidf(format string, args ...any) error { return errs.Errorf(errs.Invali
 type StatusError struct {
 	Code int
 	Msg  string
+	// RetryAfter is the server's Retry-After on a 429 or 503, else 0.
+	RetryAfter time.Duration
+}
+
+// RetryAfterSeconds is what a node puts in Retry-After when it refuses a
+// submission for being over an admission cap.
+const RetryAfterSeconds = 2
+
+// setRetryAfter tells a client refused for load when to come back.
+func setRetryAfter(w http.ResponseWriter, err error) {
+	if errors.Is(err, errs.Busy) {
+		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
+	}
 }
 
 func (e *StatusError) Error() string { return fmt.Sprintf("%s (HTTP %d)", e.Msg, e.Code) }

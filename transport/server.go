@@ -44,6 +44,9 @@ type Backend interface {
 	LocalSearch(ctx context.Context, q store.Query) ([]store.Hit, error)
 	PutChunks(ctx context.Context, w ChunkWrite) error
 	LocalChunkIDs(ctx context.Context, partition, fileID string) ([]string, error)
+	// LocalChunkRecords reads this node's own store: the chunk with that ID
+	// when id is set (none or one record), else the file's chunks by index.
+	LocalChunkRecords(ctx context.Context, id, partition, fileID string) ([]store.Record, error)
 	ChunkMetadata(ctx context.Context, m ChunkMetadata) error
 	ChunkDelete(ctx context.Context, d ChunkDelete) error
 	RepairChunks(ctx context.Context, r ChunkRepair) error
@@ -76,10 +79,14 @@ func Errorf(code int, format string, args ...any) error {
 // Server serves the /v1 API over a Backend. Extra handlers (search, the
 // RAGondin-compatible API) are mounted with Handle.
 type Server struct {
-	mux    *http.ServeMux
-	b      Backend
-	token  string
-	access consoleAccess // console.go: which paths skip the token
+	mux   *http.ServeMux
+	b     Backend
+	token string
+	// Set by MountCompat and SetCORSOrigins (compat_http.go).
+	compat bool
+	public map[string]bool // paths answered without the token (GET)
+	cors   []string
+	access consoleAccess // console.go: /ui/ and an opened /metrics skip the token
 }
 
 // NewServer builds the API; token "" disables authentication.
@@ -93,10 +100,13 @@ func NewServer(b Backend, token string) *Server {
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 // ServeHTTP checks the bearer token with a constant-time compare, then routes.
+// CORS preflights and the public compat paths come before the check.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.token != "" && !s.public(r) && !CheckToken(r, s.token) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="ragnode"`)
-		WriteJSON(w, http.StatusUnauthorized, ErrorBody{Error: "missing or invalid bearer token"})
+	if s.applyCORS(w, r) {
+		return
+	}
+	if s.token != "" && !s.isPublic(r) && !s.consoleOpen(r) && !CheckToken(r, s.token) {
+		s.writeUnauthorized(w, r)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
@@ -104,12 +114,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // CheckToken reports whether r carries the bearer token.
 func CheckToken(r *http.Request, token string) bool {
+	// The scheme is case-insensitive (RFC 7235 section 2.1; RFC 6750
+	// clients send "bearer" too).
 	h := r.Header.Get("Authorization")
-	got, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok {
+	const scheme = "bearer "
+	if len(h) <= len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
 		return false
 	}
-	return subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
+	return subtle.ConstantTimeCompare([]byte(h[len(scheme):]), []byte(token)) == 1
 }
 
 type localStatusKey struct{}
@@ -293,6 +305,11 @@ func (s *Server) routes() {
 		}
 		reply(w, ids, err)
 	})
+	s.mux.HandleFunc("GET /v1/internal/chunk-records", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		recs, err := s.b.LocalChunkRecords(r.Context(), q.Get("id"), q.Get("partition"), q.Get("file_id"))
+		reply(w, RecordsToWire(recs), err)
+	})
 	s.mux.HandleFunc("PUT /v1/blobs/{hash}", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, map[string]string{"stored": r.PathValue("hash")}, s.b.PutBlob(r.Context(), r.PathValue("hash"), r.Body))
 	})
@@ -315,5 +332,6 @@ func WriteJSON(w http.ResponseWriter, code int, v any) {
 
 // WriteError maps an error to a status code and an ErrorBody.
 func WriteError(w http.ResponseWriter, err error) {
+	setRetryAfter(w, err)
 	WriteJSON(w, StatusOf(err), ErrorBody{Error: err.Error()})
 }

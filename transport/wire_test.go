@@ -2,6 +2,7 @@ package transport
 
 import (
 	"encoding/json"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -85,5 +86,22 @@ func mustDecode(t *testing.T, s string, v any) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		t.Fatalf("decode %s: %v", s, err)
+	}
+}
+
+func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
+	for _, h := range []string{"Bearer s3cret", "bearer s3cret", "BEARER s3cret"} {
+		r, _ := http.NewRequest("GET", "/", nil)
+		r.Header.Set("Authorization", h)
+		if !CheckToken(r, "s3cret") {
+			t.Errorf("%q refused", h)
+		}
+	}
+	for _, h := range []string{"", "Bearer", "Bearer ", "Basic s3cret", "Bearer s3cret2", "Bearers3cret"} {
+		r, _ := http.NewRequest("GET", "/", nil)
+		r.Header.Set("Authorization", h)
+		if CheckToken(r, "s3cret") {
+			t.Errorf("%q accepted", h)
+		}
 	}
 }

@@ -1,15 +1,25 @@
 package chunk
 
 import (
+	"context"
 	"fmt"
 	"math/rand"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/ragnode/ragnode/indexer/loader"
 )
+
+// mustSplit runs Split under a context that never ends.
+func mustSplit(t testing.TB, doc loader.Document, opt Options, tok Tokenizer) []Chunk {
+	t.Helper()
+	chunks, err := Split(context.Background(), doc, opt, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return chunks
+}
 
 func tokenizer(t testing.TB) Tokenizer {
 	t.Helper()
@@ -127,7 +137,7 @@ func TestSplitProperties(t *testing.T) {
 }
 
 func checkProperties(t *testing.T, doc loader.Document, order []string, info map[string]wordInfo, opt Options, tok Tokenizer) {
-	chunks := Split(doc, opt, tok)
+	chunks := mustSplit(t, doc, opt, tok)
 	n := opt.normalized()
 	if len(chunks) == 0 {
 		t.Fatal("no chunks")
@@ -200,7 +210,7 @@ func checkProperties(t *testing.T, doc loader.Document, order []string, info map
 		}
 		t.Fatalf("rebuilt %d words, input has %d", len(rebuilt), len(order))
 	}
-	if again := Split(doc, opt, tok); !reflect.DeepEqual(again, chunks) {
+	if again := mustSplit(t, doc, opt, tok); !reflect.DeepEqual(again, chunks) {
 		t.Fatal("Split is not deterministic")
 	}
 }
@@ -211,7 +221,7 @@ func TestHeadingsAndPages(t *testing.T) {
 		{Number: 1, Text: "# Guide\n## Install\n\nDownload the binary and unpack it somewhere.\n\n## Configure\n\nEdit the config file with care."},
 		{Number: 2, Text: "More configuration notes continue on this page.\n\n# Appendix\n\n```\n# not a heading inside code\n```\nThe end of the appendix text."},
 	}}
-	got := Split(doc, Options{}, tok)
+	got := mustSplit(t, doc, Options{}, tok)
 	want := []struct {
 		page     int
 		headings []string
@@ -238,18 +248,18 @@ func TestHeadingsAndPages(t *testing.T) {
 
 func TestTinyDocuments(t *testing.T) {
 	tok := tokenizer(t)
-	if got := Split(loader.Document{Pages: []loader.Page{{Text: " \n\n\t "}}}, Options{}, tok); len(got) != 0 {
+	if got := mustSplit(t, loader.Document{Pages: []loader.Page{{Text: " \n\n\t "}}}, Options{}, tok); len(got) != 0 {
 		t.Fatalf("whitespace doc gave %+v", got)
 	}
-	if got := Split(loader.Document{}, Options{}, tok); len(got) != 0 {
+	if got := mustSplit(t, loader.Document{}, Options{}, tok); len(got) != 0 {
 		t.Fatalf("empty doc gave %+v", got)
 	}
-	got := Split(loader.Document{Pages: []loader.Page{{Text: "Hello"}}}, Options{}, tok)
+	got := mustSplit(t, loader.Document{Pages: []loader.Page{{Text: "Hello"}}}, Options{}, tok)
 	if len(got) != 1 || got[0].Text != "Hello" || got[0].Tokens != 1 {
 		t.Fatalf("tiny doc gave %+v", got)
 	}
 	// Below MinTokens chunks vanish when the document has bigger ones.
-	got = Split(loader.Document{Pages: []loader.Page{{Text: "# A\nok\n\n# B\n\nThis section has enough words to be kept as a chunk."}}}, Options{}, tok)
+	got = mustSplit(t, loader.Document{Pages: []loader.Page{{Text: "# A\nok\n\n# B\n\nThis section has enough words to be kept as a chunk."}}}, Options{}, tok)
 	if len(got) != 1 || got[0].Headings[0] != "B" || got[0].Index != 0 {
 		t.Fatalf("got %+v", got)
 	}
@@ -264,7 +274,7 @@ func TestGiantWord(t *testing.T) {
 		b[i] = alphabet[r.Intn(len(alphabet))]
 	}
 	word := string(b) + "日本語のテキスト" + strings.Repeat("é", 300)
-	chunks := Split(loader.Document{Pages: []loader.Page{{Text: "before " + word + " after"}}}, Options{Size: 50, Overlap: -1}, tok)
+	chunks := mustSplit(t, loader.Document{Pages: []loader.Page{{Text: "before " + word + " after"}}}, Options{Size: 50, Overlap: -1}, tok)
 	var all strings.Builder
 	for _, c := range chunks {
 		if c.Tokens > 50 {
@@ -287,67 +297,5 @@ func TestOptionsDefaults(t *testing.T) {
 	}
 	if o := (Options{Overlap: -1, MinTokens: -1}).normalized(); o.Overlap != 0 || o.MinTokens != 0 {
 		t.Fatalf("negatives = %+v", o)
-	}
-}
-
-func TestTokenizerConcurrent(t *testing.T) {
-	var wg sync.WaitGroup
-	for i := 0; i < 8; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tok, err := NewTokenizer()
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if n := tok.Count("hello world <|endoftext|>"); n < 3 {
-				t.Errorf("count = %d", n)
-			}
-		}()
-	}
-	wg.Wait()
-	tok := tokenizer(t)
-	if n := tok.Count("hello world"); n != 2 {
-		t.Fatalf("cl100k count of %q = %d, want 2", "hello world", n)
-	}
-}
-
-func benchDoc() loader.Document {
-	var b strings.Builder
-	r := rand.New(rand.NewSource(1))
-	for sec := 0; b.Len() < 300<<10; sec++ {
-		fmt.Fprintf(&b, "## Section %d\n\n", sec)
-		for p := 0; p < 6; p++ {
-			for s := 0; s < 5; s++ {
-				for w := 0; w < 8+r.Intn(12); w++ {
-					b.WriteString(vocab[r.Intn(len(vocab))])
-					b.WriteByte(' ')
-				}
-				b.WriteString("end. ")
-			}
-			b.WriteString("\n\n")
-		}
-	}
-	return loader.Document{Pages: []loader.Page{{Text: b.String()}}}
-}
-
-func BenchmarkSplit(b *testing.B) {
-	tok := tokenizer(b)
-	doc := benchDoc()
-	b.SetBytes(int64(len(doc.Pages[0].Text)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		Split(doc, Options{}, tok)
-	}
-}
-
-func BenchmarkCount(b *testing.B) {
-	tok := tokenizer(b)
-	doc := benchDoc()
-	b.SetBytes(int64(len(doc.Pages[0].Text)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		tok.Count(doc.Pages[0].Text)
 	}
 }

@@ -3,6 +3,7 @@ package loader
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"unicode/utf8"
@@ -24,8 +25,6 @@ var binaryMagic = []struct {
 	magic string
 	what  string
 }{
-	{"\x89PNG\r\n\x1a\n", "PNG image"},
-	{"\xff\xd8\xff", "JPEG image"},
 	{"GIF87a", "GIF image"},
 	{"GIF89a", "GIF image"},
 	{"\x7fELF", "ELF executable"},
@@ -41,12 +40,22 @@ var binaryMagic = []struct {
 	{"ID3", "MP3 audio"},
 	{"fLaC", "FLAC audio"},
 	{"\x00\x00\x00\x0cjP  ", "JPEG 2000 image"},
-	{"II*\x00", "TIFF image"},
-	{"MM\x00*", "TIFF image"},
 	{"\xca\xfe\xba\xbe", "Java class / Mach-O file"},
 	{"\xcf\xfa\xed\xfe", "Mach-O executable"},
 	{"SQLite format 3\x00", "SQLite database"},
 	{"\x00asm", "WebAssembly module"},
+}
+
+// imageMagic lists the pictures OCR can read.
+var imageMagic = []struct {
+	magic string
+	kind  Kind
+	what  string
+}{
+	{"\x89PNG\r\n\x1a\n", PNG, "PNG image"},
+	{"\xff\xd8\xff", JPEG, "JPEG image"},
+	{"II*\x00", TIFF, "TIFF image"},
+	{"MM\x00*", TIFF, "TIFF image"},
 }
 
 // knownBinaryExts are refused even when their content happens to look like
@@ -74,6 +83,14 @@ func Detect(name string, head []byte) (Kind, error) {
 	}
 	if bytes.HasPrefix(head, []byte("PK\x03\x04")) || bytes.HasPrefix(head, []byte("PK\x05\x06")) {
 		return detectZip(ext, head)
+	}
+	for _, m := range imageMagic {
+		if bytes.HasPrefix(head, []byte(m.magic)) {
+			if o := options(); !ocrEnabled(o) {
+				return "", fmt.Errorf("%w (%w: %s)", unsupportedError(m.what), ErrNoOCR, ocrMissing(o))
+			}
+			return m.kind, nil
+		}
 	}
 	for _, m := range binaryMagic {
 		if bytes.HasPrefix(head, []byte(m.magic)) {

@@ -53,6 +53,7 @@ func TestDetect(t *testing.T) {
 }
 
 func TestDetectUnsupported(t *testing.T) {
+	setOptions(t, Options{OCR: OCROff})
 	tests := []struct {
 		name string
 		data []byte
@@ -84,9 +85,27 @@ func TestDetectUnsupported(t *testing.T) {
 	}
 }
 
+func TestDetectImages(t *testing.T) {
+	png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+	setOptions(t, Options{OCR: OCROff})
+	_, err := Detect("scan.png", png)
+	if !errors.Is(err, ErrUnsupported) || !errors.Is(err, ErrNoOCR) || !strings.Contains(err.Error(), "--ocr=off") {
+		t.Fatalf("OCR off: err = %v", err)
+	}
+	t.Setenv("PATH", t.TempDir())
+	setOptions(t, Options{})
+	_, err = Detect("scan.png", png)
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "tesseract is not on PATH") {
+		t.Fatalf("no tesseract: err = %v", err)
+	}
+	if _, err := Load(context.Background(), PNG, png); !errors.Is(err, ErrUnsupported) || !strings.HasPrefix(err.Error(), "png: ") {
+		t.Fatalf("Load without tesseract: err = %v", err)
+	}
+}
+
 func TestSupported(t *testing.T) {
 	s := Supported()
-	if len(s) != 9 {
+	if len(s) != 12 {
 		t.Fatalf("Supported() = %v", s)
 	}
 	s[0] = "mutated"

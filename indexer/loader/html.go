@@ -31,7 +31,15 @@ func loadHTML(data []byte) (Document, error) {
 	if bytes.IndexByte(data, 0) >= 0 {
 		return Document{}, errorf(HTML, "binary content (NUL byte), not an HTML page")
 	}
-	title, text, err := htmlToText(decodeLegacy(data))
+	// html.Parse refuses more than 512 open elements itself, so the tree
+	// walk below is bounded in depth without a cap of ours.
+	var title, text string
+	var err error
+	if len(data) > maxTreeHTML {
+		title, text, err = htmlStreamText(data)
+	} else {
+		title, text, err = htmlToText(decodeLegacy(data))
+	}
 	if err != nil {
 		return Document{}, errorf(HTML, "%v", err)
 	}

@@ -1,13 +1,16 @@
 // Package loader turns uploaded files into plain text for indexing.
 //
 // Guarantees: Detect never reads beyond the head it is given and reports
-// anything it cannot parse (images, executables, archives, unknown binaries)
-// as ErrUnsupported. Load never panics, whatever the input: a panic inside a
+// anything it cannot parse (executables, archives, unknown binaries, and
+// images while OCR is unavailable) as ErrUnsupported. Load never panics, whatever the input: a panic inside a
 // parser library is recovered and returned as an error. Every Load error
 // starts with the kind ("pdf: ...", "docx: ...") so it can be shown to an
 // operator as is. Text returned by Load is valid UTF-8 with "\n" line ends;
 // headings found in structured formats (HTML, DOCX, PPTX titles) are rendered
-// as markdown "#" lines so the chunker can keep a heading path.
+// as markdown "#" lines so the chunker can keep a heading path. PDF pages
+// and slides keep their 1-based page number. Resources are bounded per
+// document: a total decompressed-size and ratio cap for zip containers, a
+// nesting-depth cap for XML, HTML and JSON, a time budget for PDF and OCR.
 package loader
 
 import (
@@ -31,9 +34,13 @@ const (
 	CSV  Kind = "csv"
 	JSON Kind = "json"
 	EML  Kind = "eml"
+	// Images are read by OCR (tesseract) and refused without it.
+	PNG  Kind = "png"
+	JPEG Kind = "jpeg"
+	TIFF Kind = "tiff"
 )
 
-var supported = []Kind{TXT, MD, HTML, PDF, DOCX, PPTX, CSV, JSON, EML}
+var supported = []Kind{TXT, MD, HTML, PDF, DOCX, PPTX, CSV, JSON, EML, PNG, JPEG, TIFF}
 
 // Supported returns the kinds Load understands, in a fixed order.
 func Supported() []Kind {
@@ -103,6 +110,8 @@ func Load(ctx context.Context, kind Kind, data []byte) (doc Document, err error)
 		doc, err = loadJSON(ctx, data)
 	case EML:
 		doc, err = loadEML(data)
+	case PNG, JPEG, TIFF:
+		doc, err = loadImage(ctx, kind, data)
 	default:
 		return Document{}, unsupportedError(fmt.Sprintf("kind %q", string(kind)))
 	}

@@ -13,11 +13,14 @@ import (
 	"strings"
 )
 
-// maxPartSize bounds one decompressed XML part so a zip bomb fails fast
-// instead of exhausting memory.
-const maxPartSize = 256 << 20
+// pkg is an opened OOXML package with its inflation budget.
+type pkg struct {
+	kind   Kind
+	zr     *zip.Reader
+	budget *zipBudget
+}
 
-func openZip(kind Kind, data []byte) (*zip.Reader, error) {
+func openZip(kind Kind, data []byte) (*pkg, error) {
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		if errors.Is(err, zip.ErrFormat) {
@@ -25,25 +28,22 @@ func openZip(kind Kind, data []byte) (*zip.Reader, error) {
 		}
 		return nil, errorf(kind, "cannot open zip archive: %v", err)
 	}
-	return zr, nil
+	return &pkg{kind: kind, zr: zr, budget: newZipBudget(kind)}, nil
 }
 
-func readPart(kind Kind, zr *zip.Reader, name string) ([]byte, bool, error) {
-	for _, f := range zr.File {
+// readPart inflates one part within the package's budget; ok is false when
+// the part does not exist.
+func (p *pkg) readPart(name string) ([]byte, bool, error) {
+	for _, f := range p.zr.File {
 		if f.Name != name {
 			continue
 		}
-		rc, err := f.Open()
+		b, err := p.budget.read(f)
 		if err != nil {
-			return nil, true, errorf(kind, "part %s: %v", name, err)
-		}
-		defer rc.Close()
-		b, err := io.ReadAll(io.LimitReader(rc, maxPartSize+1))
-		if err != nil {
-			return nil, true, errorf(kind, "part %s: damaged data: %v", name, err)
-		}
-		if len(b) > maxPartSize {
-			return nil, true, errorf(kind, "part %s larger than %d MiB", name, maxPartSize>>20)
+			if isLimit(err) {
+				return nil, true, err
+			}
+			return nil, true, errorf(p.kind, "part %s: damaged data: %v", name, err)
 		}
 		return b, true, nil
 	}
@@ -52,12 +52,12 @@ func readPart(kind Kind, zr *zip.Reader, name string) ([]byte, bool, error) {
 
 // coreTitle reads dc:title from docProps/core.xml; a missing or broken
 // properties part only loses the title.
-func coreTitle(kind Kind, zr *zip.Reader) string {
-	b, ok, err := readPart(kind, zr, "docProps/core.xml")
+func coreTitle(p *pkg) string {
+	b, ok, err := p.readPart("docProps/core.xml")
 	if !ok || err != nil {
 		return ""
 	}
-	dec := xml.NewDecoder(bytes.NewReader(b))
+	dec := newXMLReader(p.kind, b)
 	in := false
 	var t strings.Builder
 	for {
@@ -95,13 +95,13 @@ var headingStyleRe = regexp.MustCompile(`(?i)^heading\s*([1-9])$`)
 // docxHeadingStyles maps style IDs to heading levels using the style names
 // in word/styles.xml, because localized Word writes IDs like "berschrift1"
 // while the name stays "heading 1".
-func docxHeadingStyles(zr *zip.Reader) map[string]int {
+func docxHeadingStyles(p *pkg) map[string]int {
 	levels := map[string]int{}
-	b, ok, err := readPart(DOCX, zr, "word/styles.xml")
+	b, ok, err := p.readPart("word/styles.xml")
 	if !ok || err != nil {
 		return levels
 	}
-	dec := xml.NewDecoder(bytes.NewReader(b))
+	dec := newXMLReader(DOCX, b)
 	id := ""
 	for {
 		tok, err := dec.Token()
@@ -140,23 +140,23 @@ func styleLevel(id string, named map[string]int) int {
 }
 
 func loadDOCX(ctx context.Context, data []byte) (Document, error) {
-	zr, err := openZip(DOCX, data)
+	p, err := openZip(DOCX, data)
 	if err != nil {
 		return Document{}, err
 	}
-	body, ok, err := readPart(DOCX, zr, "word/document.xml")
+	body, ok, err := p.readPart("word/document.xml")
 	if err != nil {
 		return Document{}, err
 	}
 	if !ok {
 		return Document{}, errorf(DOCX, "missing word/document.xml (not a Word document)")
 	}
-	styles := docxHeadingStyles(zr)
+	styles := docxHeadingStyles(p)
 	text, firstHeading, err := docxText(ctx, body, styles)
 	if err != nil {
 		return Document{}, err
 	}
-	title := coreTitle(DOCX, zr)
+	title := coreTitle(p)
 	if title == "" {
 		title = firstHeading
 	}
@@ -164,7 +164,7 @@ func loadDOCX(ctx context.Context, data []byte) (Document, error) {
 }
 
 func docxText(ctx context.Context, body []byte, styles map[string]int) (string, string, error) {
-	dec := xml.NewDecoder(bytes.NewReader(body))
+	dec := newXMLReader(DOCX, body)
 	var out strings.Builder
 	var para strings.Builder
 	level := 0
@@ -184,6 +184,9 @@ func docxText(ctx context.Context, body []byte, styles map[string]int) (string, 
 		tok, err := dec.Token()
 		if err == io.EOF {
 			break
+		}
+		if isLimit(err) {
+			return "", "", err
 		}
 		if err != nil {
 			return "", "", errorf(DOCX, "damaged word/document.xml: %v", err)
@@ -270,7 +273,7 @@ func docxText(ctx context.Context, body []byte, styles map[string]int) (string, 
 var slideRe = regexp.MustCompile(`^ppt/slides/slide([0-9]+)\.xml$`)
 
 func loadPPTX(ctx context.Context, data []byte) (Document, error) {
-	zr, err := openZip(PPTX, data)
+	p, err := openZip(PPTX, data)
 	if err != nil {
 		return Document{}, err
 	}
@@ -279,7 +282,7 @@ func loadPPTX(ctx context.Context, data []byte) (Document, error) {
 		file *zip.File
 	}
 	var slides []slide
-	for _, f := range zr.File {
+	for _, f := range p.zr.File {
 		if m := slideRe.FindStringSubmatch(f.Name); m != nil {
 			n, err := strconv.Atoi(m[1])
 			if err != nil {
@@ -293,16 +296,29 @@ func loadPPTX(ctx context.Context, data []byte) (Document, error) {
 	}
 	// slide10 must follow slide9; the zip order and lexical order do not.
 	sort.Slice(slides, func(i, j int) bool { return slides[i].n < slides[j].n })
-	doc := Document{Title: coreTitle(PPTX, zr)}
+	doc := Document{Title: coreTitle(p)}
+	// Inflate every slide before parsing any, so that a deck over the
+	// package budget fails before the parsing work, not after.
+	parts := make([][]byte, len(slides))
 	for i, s := range slides {
 		if err := ctx.Err(); err != nil {
 			return Document{}, errorf(PPTX, "%v", err)
 		}
-		b, _, err := readPart(PPTX, zr, s.file.Name)
+		b, _, err := p.readPart(s.file.Name)
 		if err != nil {
 			return Document{}, err
 		}
-		text, title, err := slideText(b)
+		parts[i] = b
+	}
+	for i, s := range slides {
+		if err := ctx.Err(); err != nil {
+			return Document{}, errorf(PPTX, "%v", err)
+		}
+		text, title, err := slideText(parts[i])
+		parts[i] = nil
+		if isLimit(err) {
+			return Document{}, err
+		}
 		if err != nil {
 			return Document{}, errorf(PPTX, "slide %d: damaged XML: %v", s.n, err)
 		}
@@ -317,7 +333,7 @@ func loadPPTX(ctx context.Context, data []byte) (Document, error) {
 // slideText renders a slide; the text of its title placeholder becomes a
 // "#" heading so chunks carry the slide title in their heading path.
 func slideText(b []byte) (string, string, error) {
-	dec := xml.NewDecoder(bytes.NewReader(b))
+	dec := newXMLReader(PPTX, b)
 	var out, para, titleText strings.Builder
 	inText, isTitle := false, false
 	spDepth := 0

@@ -141,6 +141,11 @@ func loadJSON(ctx context.Context, data []byte) (Document, error) {
 	if !utf8.Valid(data) {
 		return Document{}, errorf(JSON, "not valid UTF-8 (offset %d)", invalidOffset(data))
 	}
+	// encoding/json's own nesting limit (10,000) is far above ours; check
+	// depth first so the error names the cap rather than a syntax problem.
+	if jsonTooDeep(data) {
+		return Document{}, depthError(JSON)
+	}
 	var raw json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
 		var se *json.SyntaxError
@@ -154,6 +159,35 @@ func loadJSON(ctx context.Context, data []byte) (Document, error) {
 		return Document{}, errorf(JSON, "%v", err)
 	}
 	return Document{Pages: []Page{{Text: text}}}, nil
+}
+
+// jsonTooDeep scans brackets outside strings; it needs no parse, so it is
+// safe on any input.
+func jsonTooDeep(b []byte) bool {
+	depth, inStr, esc := 0, false, false
+	for _, c := range b {
+		switch {
+		case inStr:
+			switch {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				inStr = false
+			}
+		case c == '"':
+			inStr = true
+		case c == '{' || c == '[':
+			depth++
+			if depth > maxDepth {
+				return true
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return false
 }
 
 type jsonFrame struct {

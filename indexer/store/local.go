@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -31,7 +30,8 @@ var (
 )
 
 // Local is a Store in a single bbolt file. Vectors are also held in memory,
-// normalised, for exact brute-force cosine search.
+// normalised, for exact brute-force cosine search, next to a BM25 inverted
+// index of the chunk texts (rebuilt from the file at open).
 type Local struct {
 	db *bolt.DB
 
@@ -40,6 +40,7 @@ type Local struct {
 	vecs  []float32 // slot i occupies vecs[i*dim : (i+1)*dim], L2-normalised
 	slots []slotInfo
 	byID  map[string]int
+	bm    *bm25Index
 }
 
 // slotInfo is what search and the index maintenance need without reading
@@ -48,6 +49,7 @@ type slotInfo struct {
 	id, partition, fileID string
 	index                 int
 	strMeta               map[string]string // string-valued metadata, for filters
+	doc                   uint32            // document number in the partition's BM25 index
 }
 
 // OpenLocal opens or creates the store at path. If another process holds the
@@ -60,7 +62,7 @@ func OpenLocal(path string) (*Local, error) {
 		}
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	l := &Local{db: db, byID: make(map[string]int)}
+	l := &Local{db: db, byID: make(map[string]int), bm: newBM25Index()}
 	err = db.Update(func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(bucketFiles); err != nil {
 			return err
@@ -80,7 +82,7 @@ func OpenLocal(path string) (*Local, error) {
 			if len(rec.Vector) != l.dim {
 				return fmt.Errorf("chunk %s has dimension %d, others %d", rec.ID, len(rec.Vector), l.dim)
 			}
-			l.put(&rec)
+			l.put(&rec, "")
 			return nil
 		})
 	})
@@ -133,6 +135,8 @@ func (l *Local) Upsert(ctx context.Context, recs []Record) error {
 			return fmt.Errorf("store: record %s has dimension %d, store holds dimension %d", r.ID, len(r.Vector), dim)
 		}
 	}
+	// The replaced records' texts, to unindex them from BM25.
+	oldText := make(map[string]string)
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		chunks, files := tx.Bucket(bucketChunks), tx.Bucket(bucketFiles)
 		for i := range recs {
@@ -144,6 +148,11 @@ func (l *Local) Upsert(ctx context.Context, recs []Record) error {
 				if err := unindex(files, &l.slots[s]); err != nil {
 					return err
 				}
+				texts, err := chunkTexts(tx, []string{r.ID})
+				if err != nil {
+					return err
+				}
+				oldText[r.ID] = texts[r.ID]
 			}
 			v, err := encodeRecord(r)
 			if err != nil {
@@ -168,7 +177,7 @@ func (l *Local) Upsert(ctx context.Context, recs []Record) error {
 	l.dim = dim
 	for i := range recs {
 		if last[recs[i].ID] == i {
-			l.put(&recs[i])
+			l.put(&recs[i], oldText[recs[i].ID])
 		}
 	}
 	return nil
@@ -194,6 +203,7 @@ func (l *Local) deleteFile(ctx context.Context, partition, fileID string, from i
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var ids []string
+	var texts map[string]string
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		fb, _ := fileBucket(tx.Bucket(bucketFiles), partition, fileID, false)
 		if fb == nil {
@@ -218,12 +228,16 @@ func (l *Local) deleteFile(ctx context.Context, partition, fileID string, from i
 				return err
 			}
 		}
+		var err error
+		if texts, err = chunkTexts(tx, ids); err != nil {
+			return err
+		}
 		return deleteChunks(tx, ids)
 	})
 	if err != nil {
 		return fmt.Errorf("store: delete file: %w", err)
 	}
-	l.drop(ids)
+	l.drop(ids, texts)
 	return nil
 }
 
@@ -261,7 +275,10 @@ func (l *Local) DeletePartition(ctx context.Context, partition string) error {
 	if err != nil {
 		return fmt.Errorf("store: delete partition: %w", err)
 	}
-	l.drop(ids)
+	// Dropping the partition's BM25 index whole spares re-analyzing its
+	// texts; drop then only fixes slots.
+	l.bm.dropPartition(partition)
+	l.drop(ids, nil)
 	return nil
 }
 
@@ -343,100 +360,6 @@ func (l *Local) ChunkIDs(ctx context.Context, partition, fileID string) ([]strin
 	return ids, nil
 }
 
-// Search scans every stored vector (exact cosine similarity) and returns
-// the TopK best matches, ties broken by ID. Hits carry no vector.
-func (l *Local) Search(ctx context.Context, q Query) ([]Hit, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	k := q.TopK
-	if k <= 0 {
-		k = DefaultTopK
-	}
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if len(l.slots) == 0 {
-		return []Hit{}, nil
-	}
-	if len(q.Vector) != l.dim {
-		return nil, fmt.Errorf("store: query has dimension %d, store holds dimension %d", len(q.Vector), l.dim)
-	}
-	qv := normalized(q.Vector)
-	var parts map[string]bool
-	if len(q.Partitions) > 0 {
-		parts = make(map[string]bool, len(q.Partitions))
-		for _, p := range q.Partitions {
-			parts[p] = true
-		}
-	}
-	match := func(i int) bool {
-		s := &l.slots[i]
-		if parts != nil && !parts[s.partition] {
-			return false
-		}
-		for key, want := range q.Filter {
-			if got, ok := s.strMeta[key]; !ok || got != want {
-				return false
-			}
-		}
-		return true
-	}
-
-	n := len(l.slots)
-	workers := runtime.GOMAXPROCS(0)
-	if n < 20000 {
-		workers = 1
-	}
-	heaps := make([]topK, workers)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		lo, hi := n*w/workers, n*(w+1)/workers
-		h := &heaps[w]
-		h.l, h.k = l, k
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := lo; i < hi; i++ {
-				if !match(i) {
-					continue
-				}
-				h.offer(i, dot(qv, l.vecs[i*l.dim:(i+1)*l.dim]))
-			}
-		}()
-	}
-	wg.Wait()
-	all := heaps[0]
-	for _, h := range heaps[1:] {
-		for _, c := range h.items {
-			all.offer(c.slot, c.score)
-		}
-	}
-	best := all.items
-	sort.Slice(best, func(a, b int) bool { return all.better(best[a], best[b]) })
-
-	hits := make([]Hit, 0, len(best))
-	err := l.db.View(func(tx *bolt.Tx) error {
-		chunks := tx.Bucket(bucketChunks)
-		for _, c := range best {
-			v := chunks.Get([]byte(l.slots[c.slot].id))
-			if v == nil {
-				return fmt.Errorf("chunk %s missing on disk", l.slots[c.slot].id)
-			}
-			rec, err := decodeRecord(v)
-			if err != nil {
-				return err
-			}
-			rec.Vector = nil
-			hits = append(hits, Hit{Record: rec, Score: c.score})
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: search: %w", err)
-	}
-	return hits, nil
-}
-
 type candidate struct {
 	slot  int
 	score float32
@@ -513,36 +436,43 @@ func normalized(v []float32) []float32 {
 	return out
 }
 
-// put adds or replaces the in-memory copy of rec. Callers hold mu.
-func (l *Local) put(rec *Record) {
+// put adds or replaces the in-memory copy of rec; oldText is the text of
+// the record it replaces, if any, to unindex it. Callers hold mu.
+func (l *Local) put(rec *Record, oldText string) {
 	info := slotInfo{
 		id: rec.ID, partition: rec.Partition, fileID: rec.FileID,
 		index: rec.Index, strMeta: stringMeta(rec.Metadata),
 	}
 	nv := normalized(rec.Vector)
 	if s, ok := l.byID[rec.ID]; ok {
+		l.bm.remove(l.slots[s].partition, l.slots[s].doc, oldText)
+		info.doc = l.bm.add(rec.Partition, s, rec.Text)
 		l.slots[s] = info
 		copy(l.vecs[s*l.dim:(s+1)*l.dim], nv)
 		return
 	}
+	info.doc = l.bm.add(rec.Partition, len(l.slots), rec.Text)
 	l.byID[rec.ID] = len(l.slots)
 	l.slots = append(l.slots, info)
 	l.vecs = append(l.vecs, nv...)
 }
 
-// drop removes ids from memory by moving the last slot into each hole.
-// Callers hold mu.
-func (l *Local) drop(ids []string) {
+// drop removes ids from memory by moving the last slot into each hole;
+// texts holds their stored texts, to unindex them from BM25 (nil when
+// their partition's index was dropped whole). Callers hold mu.
+func (l *Local) drop(ids []string, texts map[string]string) {
 	for _, id := range ids {
 		s, ok := l.byID[id]
 		if !ok {
 			continue
 		}
+		l.bm.remove(l.slots[s].partition, l.slots[s].doc, texts[id])
 		last := len(l.slots) - 1
 		if s != last {
 			l.slots[s] = l.slots[last]
 			copy(l.vecs[s*l.dim:(s+1)*l.dim], l.vecs[last*l.dim:])
 			l.byID[l.slots[s].id] = s
+			l.bm.moved(l.slots[s].partition, l.slots[s].doc, s)
 		}
 		l.slots = l.slots[:last]
 		l.vecs = l.vecs[:last*l.dim]
@@ -600,6 +530,24 @@ func unindex(files *bolt.Bucket, s *slotInfo) error {
 		return nil
 	}
 	return fb.Delete(indexKey(s.index, s.id))
+}
+
+// chunkTexts reads the stored texts of ids (absent ones are skipped).
+func chunkTexts(tx *bolt.Tx, ids []string) (map[string]string, error) {
+	chunks := tx.Bucket(bucketChunks)
+	out := make(map[string]string, len(ids))
+	for _, id := range ids {
+		v := chunks.Get([]byte(id))
+		if v == nil {
+			continue
+		}
+		rec, err := decodeRecord(v)
+		if err != nil {
+			return nil, fmt.Errorf("chunk %s: %w", id, err)
+		}
+		out[id] = rec.Text
+	}
+	return out, nil
 }
 
 func deleteChunks(tx *bolt.Tx, ids []string) error {
@@ -713,4 +661,28 @@ func (l *Local) HasFile(partition, fileID string) bool {
 		return nil
 	})
 	return has
+}
+
+// Record returns the chunk with that ID, vector included; false when this
+// store holds none.
+func (l *Local) Record(ctx context.Context, id string) (Record, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return Record{}, false, err
+	}
+	var rec Record
+	found := false
+	err := l.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketChunks).Get([]byte(id))
+		if v == nil {
+			return nil
+		}
+		var err error
+		rec, err = decodeRecord(v)
+		found = err == nil
+		return err
+	})
+	if err != nil {
+		return Record{}, false, fmt.Errorf("store: read chunk: %w", err)
+	}
+	return rec, found, nil
 }

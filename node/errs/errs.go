@@ -36,6 +36,10 @@ var (
 	Unavailable = &Kind{"unavailable"}
 	// NoSpace: this node cannot store the data (507).
 	NoSpace = &Kind{"insufficient storage"}
+	// Forbidden: the caller may not do this, whoever it is (403).
+	Forbidden = &Kind{"forbidden"}
+	// Busy: the cluster is over an admission cap; retry later (429).
+	Busy = &Kind{"too many requests"}
 )
 
 // Error is a failure of one kind with its message.
@@ -86,4 +90,4 @@ func KindOf(err error) *Kind {
 }
 
 // All lists the kinds, most specific first.
-var All = []*Kind{Invalid, NotFound, Conflict, TooLarge, Unsupported, NoSpace, Unavailable}
+var All = []*Kind{Invalid, NotFound, Conflict, TooLarge, Unsupported, NoSpace, Forbidden, Busy, Unavailable}

@@ -55,12 +55,14 @@ func benches() []bench {
 		{"failover", benchFailover},
 		{"memory", benchMemory},
 		{"indexing", benchIndexing},
+		{"pdf", benchPDF},
+		{"retrieval", benchRetrieval},
 	}
 }
 
 func names() []string {
 	var ns []string
-	for _, b := range []string{"micro", "ledger", "dispatch", "sched", "failover", "memory", "indexing"} {
+	for _, b := range []string{"micro", "ledger", "dispatch", "sched", "failover", "memory", "indexing", "pdf", "retrieval"} {
 		ns = append(ns, b)
 	}
 	return ns

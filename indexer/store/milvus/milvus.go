@@ -427,7 +427,8 @@ func (s *Store) scan(ctx context.Context, expr string, page int, full bool, fn f
 }
 
 // Search returns the TopK nearest chunks by cosine similarity. Hits carry
-// no vector.
+// no vector. It is dense only: q.Text, q.Mode, q.RRFK and q.Depth are
+// ignored until the collection gets a BM25 function field.
 func (s *Store) Search(ctx context.Context, q store.Query) ([]store.Hit, error) {
 	if len(q.Vector) != s.dim {
 		return nil, fmt.Errorf("milvus: query has dimension %d, collection %s has dimension %d", len(q.Vector), s.coll, s.dim)

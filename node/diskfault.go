@@ -1,0 +1,47 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/ragnode/ragnode/fsm"
+	"github.com/ragnode/ragnode/node/errs"
+)
+
+// A node that cannot write its data (a full, over-quota or read-only disk)
+// drains itself with reason "disk": it takes no new work, and what it runs
+// is handed back at the drain deadline, --requeue-after from now. Uploads
+// through it answer 507. Its self-registration loop probes the disk and
+// lifts the drain once a write succeeds again; no operator step is needed.
+const drainDisk = "disk"
+
+// noteDiskFault starts the drain on the first NoSpace failure.
+func (n *Node) noteDiskFault(err error) {
+	if !errors.Is(err, errs.NoSpace) || !n.diskFaulty.CompareAndSwap(false, true) {
+		return
+	}
+	n.log.Error("data disk refuses writes; draining this node until it recovers", "error", err)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, perr := n.prop.Propose(ctx, fsm.Command{Type: fsm.CmdSetDrain, NodeID: n.id, Draining: true,
+			Deadline: time.Now().Add(n.cfg.RequeueAfter).UnixNano(), Error: drainDisk})
+		if perr != nil {
+			n.log.Warn("disk fault: could not mark node draining", "error", perr)
+			n.diskFaulty.Store(false) // try again on the next failure
+		}
+	}()
+}
+
+// diskRecovered reports whether a disk drain may be lifted: the probe write
+// succeeds.
+func (n *Node) diskRecovered() bool {
+	if err := n.blobs.probe(); err != nil {
+		return false
+	}
+	if n.diskFaulty.CompareAndSwap(true, false) {
+		n.log.Info("data disk takes writes again; lifting the drain")
+	}
+	return true
+}
