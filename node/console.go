@@ -111,8 +111,14 @@ func (n *Node) ConsoleTasks(ctx context.Context, q transport.ConsoleTaskQuery) (
 		q.Limit = consoleMaxLimit
 	}
 	needle := strings.ToLower(q.Q)
-	var hits []*fsm.Task
-	page := transport.ConsoleTaskPage{Offset: q.Offset, Limit: q.Limit, Tasks: []transport.TaskView{}}
+	// Filter under the read lock, sort outside it (a sort of the whole
+	// ledger must not hold applies back), then build the page's views in a
+	// second, short read; a task the ledger dropped in between is skipped.
+	type hit struct {
+		seq uint64
+		id  string
+	}
+	var hits []hit
 	n.fsm.View(func(s *fsm.State) {
 		for _, t := range s.Tasks {
 			if q.State != "" && string(t.State) != q.State {
@@ -121,17 +127,21 @@ func (n *Node) ConsoleTasks(ctx context.Context, q transport.ConsoleTaskQuery) (
 			if needle != "" && !taskMatches(t, needle) {
 				continue
 			}
-			hits = append(hits, t)
+			hits = append(hits, hit{t.Seq, t.ID})
 		}
-		sort.Slice(hits, func(i, j int) bool {
-			if hits[i].Seq != hits[j].Seq {
-				return hits[i].Seq > hits[j].Seq
-			}
-			return hits[i].ID < hits[j].ID
-		})
-		page.Total = len(hits)
+	})
+	sort.Slice(hits, func(i, j int) bool {
+		if hits[i].seq != hits[j].seq {
+			return hits[i].seq > hits[j].seq
+		}
+		return hits[i].id < hits[j].id
+	})
+	page := transport.ConsoleTaskPage{Total: len(hits), Offset: q.Offset, Limit: q.Limit, Tasks: []transport.TaskView{}}
+	n.fsm.View(func(s *fsm.State) {
 		for i := q.Offset; i < len(hits) && i < q.Offset+q.Limit; i++ {
-			page.Tasks = append(page.Tasks, viewOf(hits[i]))
+			if t := s.Tasks[hits[i].id]; t != nil {
+				page.Tasks = append(page.Tasks, viewOf(t))
+			}
 		}
 	})
 	return page, nil
