@@ -32,11 +32,11 @@ func TestConsoleEndpointsOnCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad, err := cl.Submit(ctxT(t, 10*time.Second), submitReq("p", "bad.pdf"), strings.NewReader("%PDF-1.4\nnot really a pdf"))
+	bad, err := cl.Submit(ctxT(t, 10*time.Second), submitReq("p", "bad.docx"), strings.NewReader("PK\x03\x04 not really a docx"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 90*time.Second, "both tasks final", func() bool {
+	waitFor(t, 30*time.Second, "both tasks final", func() bool {
 		st := taskStates(n)
 		return st[ok.ID] == fsm.Completed && st[bad.ID] == fsm.Failed
 	})
@@ -106,7 +106,7 @@ func TestConsoleEndpointsOnCluster(t *testing.T) {
 	if err := cl.Do(ctxT(t, 10*time.Second), http.MethodPost, "/v1/console/tasks/"+bad.ID+"/retry", nil, nil, &tv); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
-	if tv.ID == bad.ID || tv.FileID != "bad.pdf" || tv.Partition != "p" {
+	if tv.ID == bad.ID || tv.FileID != "bad.docx" || tv.Partition != "p" {
 		t.Fatalf("retry gave %+v", tv)
 	}
 	if err := cl.Do(ctxT(t, 10*time.Second), http.MethodPost, "/v1/console/tasks/"+bad.ID+"/retry", nil, nil, &tv); err == nil {
