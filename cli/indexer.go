@@ -31,6 +31,7 @@ func indexerFlags() []cli.Flag {
 		&cli.IntFlag{Name: "chunk-size", Value: 512, Usage: "target chunk size in tokens (cl100k_base)", EnvVars: envs("CHUNK_SIZE")},
 		&cli.IntFlag{Name: "chunk-overlap", Value: 100, Usage: "tokens repeated between consecutive chunks", EnvVars: envs("CHUNK_OVERLAP")},
 		&cli.StringSliceFlag{Name: "converter", Usage: "EXT=COMMAND with {in}/{out}: external converter run under the task's GPU (repeatable)", EnvVars: envs("CONVERTER")},
+		&cli.IntFlag{Name: "rrf-k", Value: 100, Usage: "reciprocal rank fusion constant of hybrid (dense + BM25) search", EnvVars: envs("RRF_K")},
 		&cli.StringFlag{Name: "ocr", Value: "auto", Usage: "auto: read pages without text and image uploads with tesseract when it is on the PATH; off: never", EnvVars: envs("OCR")},
 		&cli.StringFlag{Name: "ocr-lang", Value: "eng", Usage: "tesseract languages, e.g. eng+fra", EnvVars: envs("OCR_LANG")},
 		&cli.IntFlag{Name: "chunk-replicas", Value: 2, Usage: "nodes keeping each file's chunks with --vdb local", EnvVars: envs("CHUNK_REPLICAS")},
@@ -59,6 +60,7 @@ func applyIndexerFlags(c *cli.Context, cfg *node.Config) error {
 		OCR:              c.String("ocr"),
 		OCRLang:          c.String("ocr-lang"),
 		PDFPrestart:      true,
+		RRFK:             c.Int("rrf-k"),
 	}
 	if _, err := loader.ParseOCRMode(ic.OCR); err != nil {
 		return err
@@ -97,6 +99,7 @@ func searchCommand() *cli.Command {
 		Flags: clientFlags(
 			&cli.StringSliceFlag{Name: "partition", Usage: "only these partitions (repeatable; default all)"},
 			&cli.IntFlag{Name: "top-k", Value: 5, Usage: "number of hits"},
+			&cli.StringFlag{Name: "mode", Usage: "hybrid (default: dense + BM25 fused by rank), dense or bm25"},
 			&cli.StringSliceFlag{Name: "filter", Usage: "metadata key=value the hits must carry (repeatable)"},
 		),
 		Action: func(c *cli.Context) error {
@@ -107,7 +110,7 @@ func searchCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			req := transport.SearchRequest{Text: strings.Join(c.Args().Slice(), " "), Partitions: c.StringSlice("partition"), TopK: c.Int("top-k")}
+			req := transport.SearchRequest{Text: strings.Join(c.Args().Slice(), " "), Partitions: c.StringSlice("partition"), TopK: c.Int("top-k"), Mode: c.String("mode")}
 			for _, kv := range c.StringSlice("filter") {
 				k, v, ok := strings.Cut(kv, "=")
 				if !ok {

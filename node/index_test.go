@@ -365,10 +365,12 @@ func TestSharedPathSubmission(t *testing.T) {
 		t.Fatal("a shared-path submission stored a blob")
 	}
 	requireAllCompleted(t, waitTerminal(t, c, []string{tv.ID}, 30*time.Second))
-	hits, err := ns[2].Search(ctxT(t, 5*time.Second), transport.SearchRequest{Text: "NFS export mounted by every node", TopK: 1})
-	if err != nil || len(hits) != 1 || hits[0].FileID != "nfs-doc.md" {
-		t.Fatalf("search: %v %+v", err, hits)
-	}
+	// ns[2] may apply the completion a moment after the leader did.
+	var hits []transport.Hit
+	waitFor(t, 10*time.Second, "the file to be searchable through another node", func() bool {
+		hits, err = ns[2].Search(ctxT(t, 5*time.Second), transport.SearchRequest{Text: "NFS export mounted by every node", TopK: 1})
+		return err == nil && len(hits) == 1 && hits[0].FileID == "nfs-doc.md"
+	})
 }
 
 func aliveChunkHolders(n *Node, partition, fileID string) int {

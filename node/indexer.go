@@ -48,6 +48,9 @@ type IndexerConfig struct {
 	// so the first PDF task does not wait for it (the CLI sets it; tests
 	// that never read a PDF leave it off).
 	PDFPrestart bool
+	// RRFK is the reciprocal-rank-fusion constant of hybrid search (0:
+	// RAGondin's 100).
+	RRFK int
 }
 
 func (c *IndexerConfig) defaults() {

@@ -290,7 +290,9 @@ func TestLeaderKillMidRunLosesNothing(t *testing.T) {
 	c, ns := gpuCluster(t, 3, rec, nil)
 	ids := submitMany(t, ns, 60, "lk")
 	time.Sleep(300 * time.Millisecond)
-	c.leader().Kill()
+	var l *Node
+	waitFor(t, 10*time.Second, "a leader to kill", func() bool { l = c.leader(); return l != nil })
+	l.Kill()
 	final := waitTerminal(t, c, ids, 60*time.Second)
 	requireAllCompleted(t, final)
 }

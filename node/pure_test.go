@@ -3,7 +3,10 @@ package node
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -185,5 +188,37 @@ func TestNameValidationIsOneRule(t *testing.T) {
 		if err := validFileID(good); err != nil {
 			t.Errorf("validFileID(%q) = %v", good, err)
 		}
+	}
+}
+
+// TestSearchModesReachTheStores: /v1/search in each mode on a real node;
+// an unknown mode is refused.
+func TestSearchModesReachTheStores(t *testing.T) {
+	c := newCluster(t)
+	n := c.start(baseConfig(t, "n1"))
+	waitFor(t, 10*time.Second, "leader", func() bool { return c.leader() != nil })
+	ctx := ctxT(t, 30*time.Second)
+	cl := clientOf(n)
+	var ids []string
+	for id, body := range map[string]string{
+		"raft.txt":  "Raft elects a leader by majority vote; the leader appends entries to the replicated log.",
+		"serf.txt":  "Serf gossips membership and detects failed members with randomized probes.",
+		"milvus.md": "# Milvus\n\nA vector database storing embeddings, searched by cosine similarity.",
+	} {
+		tv, err := cl.Submit(ctx, transport.SubmitRequest{Partition: "p", FileID: id, FileName: id}, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, tv.ID)
+	}
+	requireAllCompleted(t, waitTerminal(t, c, ids, 30*time.Second))
+	for _, mode := range []string{"", "hybrid", "dense", "bm25"} {
+		hits, err := cl.Search(ctx, transport.SearchRequest{Text: "gossip membership probes", TopK: 2, Mode: mode})
+		if err != nil || len(hits) == 0 || hits[0].FileID != "serf.txt" {
+			t.Fatalf("mode %q: %v %+v", mode, err, hits)
+		}
+	}
+	if _, err := cl.Search(ctx, transport.SearchRequest{Text: "x", Mode: "telepathy"}); !transport.IsStatus(err, http.StatusBadRequest) {
+		t.Fatalf("unknown mode: %v", err)
 	}
 }

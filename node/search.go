@@ -45,7 +45,10 @@ func (n *Node) Search(ctx context.Context, req transport.SearchRequest) ([]trans
 	if len(req.Filter) > 0 {
 		fetch = req.TopK * 10
 	}
-	q := store.Query{Vector: vecs[0], Partitions: req.Partitions, TopK: fetch}
+	q := store.Query{Vector: vecs[0], Text: req.Text, Mode: store.Mode(req.Mode), RRFK: n.cfg.Indexer.RRFK, Partitions: req.Partitions, TopK: fetch}
+	if _, err := q.Resolve(); err != nil {
+		return nil, errs.Wrap(errs.Invalid, err)
+	}
 	hits, err := n.chunks.Search(ctx, q)
 	if err != nil {
 		return nil, err

@@ -97,6 +97,11 @@ func (c *compat) searchFile(w http.ResponseWriter, r *http.Request) {
 // score and position), which win. A similarity_threshold drops hits whose
 // cosine similarity is below it, so fewer than top_k may come back.
 func (c *compat) search(w http.ResponseWriter, r *http.Request, req SearchRequest, fileID string, sq searchQuery) {
+	if sq.hasThresh {
+		// A similarity threshold is a cosine similarity: it only means
+		// something on dense scores, not on fused ranks.
+		req.Mode = "dense"
+	}
 	hits, err := c.b.Search(r.Context(), req)
 	if err != nil {
 		writeCompatError(w, err, "")

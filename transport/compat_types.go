@@ -33,6 +33,10 @@ type SearchRequest struct {
 	Partitions []string          `json:"partitions,omitempty"` // empty = all
 	TopK       int               `json:"top_k"`
 	Filter     map[string]string `json:"filter,omitempty"` // metadata key == value
+	// Mode is dense, bm25 or hybrid (dense + BM25 fused by reciprocal rank,
+	// the default). Scores are cosine in dense mode, BM25 in bm25, the RRF
+	// sum in hybrid: compare them only within one mode.
+	Mode string `json:"mode,omitempty"`
 }
 
 // Hit is one search result.

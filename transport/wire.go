@@ -29,6 +29,13 @@ type WireQuery struct {
 	Partitions []string          `json:"Partitions"`
 	Filter     map[string]string `json:"Filter"`
 	TopK       int               `json:"TopK"`
+	// Added for hybrid search; omitted when empty, so a query without
+	// text is byte for byte what the previous version sent, and a node of
+	// the previous version answers a hybrid query with dense hits.
+	Text  string `json:"Text,omitempty"`
+	Mode  string `json:"Mode,omitempty"`
+	RRFK  int    `json:"RRFK,omitempty"`
+	Depth int    `json:"Depth,omitempty"`
 }
 
 // WireHit is one result of a WireQuery.
@@ -67,12 +74,14 @@ func recordFromWire(w WireRecord) store.Record {
 
 // QueryToWire converts a store query for sending.
 func QueryToWire(q store.Query) WireQuery {
-	return WireQuery{Vector: q.Vector, Partitions: q.Partitions, Filter: q.Filter, TopK: q.TopK}
+	return WireQuery{Vector: q.Vector, Partitions: q.Partitions, Filter: q.Filter, TopK: q.TopK,
+		Text: q.Text, Mode: string(q.Mode), RRFK: q.RRFK, Depth: q.Depth}
 }
 
 // QueryFromWire converts a received query.
 func QueryFromWire(w WireQuery) store.Query {
-	return store.Query{Vector: w.Vector, Partitions: w.Partitions, Filter: w.Filter, TopK: w.TopK}
+	return store.Query{Vector: w.Vector, Partitions: w.Partitions, Filter: w.Filter, TopK: w.TopK,
+		Text: w.Text, Mode: store.Mode(w.Mode), RRFK: w.RRFK, Depth: w.Depth}
 }
 
 // HitsToWire converts store hits for sending.
