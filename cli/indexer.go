@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ragnode/ragnode/gpu"
+	"github.com/ragnode/ragnode/indexer"
 	"github.com/ragnode/ragnode/indexer/loader"
 	"github.com/ragnode/ragnode/node"
 	"github.com/ragnode/ragnode/transport"
@@ -31,6 +32,7 @@ func indexerFlags() []cli.Flag {
 		&cli.IntFlag{Name: "chunk-size", Value: 512, Usage: "target chunk size in tokens (cl100k_base)", EnvVars: envs("CHUNK_SIZE")},
 		&cli.IntFlag{Name: "chunk-overlap", Value: 100, Usage: "tokens repeated between consecutive chunks", EnvVars: envs("CHUNK_OVERLAP")},
 		&cli.StringSliceFlag{Name: "converter", Usage: "EXT=COMMAND with {in}/{out}: external converter run under the task's GPU (repeatable)", EnvVars: envs("CONVERTER")},
+		&cli.IntFlag{Name: "max-chunks", Value: indexer.DefaultMaxChunks, Usage: "fail a file that makes more chunks than this", EnvVars: envs("MAX_CHUNKS")},
 		&cli.IntFlag{Name: "rrf-k", Value: 100, Usage: "reciprocal rank fusion constant of hybrid (dense + BM25) search", EnvVars: envs("RRF_K")},
 		&cli.StringFlag{Name: "ocr", Value: "auto", Usage: "auto: read pages without text and image uploads with tesseract when it is on the PATH; off: never", EnvVars: envs("OCR")},
 		&cli.StringFlag{Name: "ocr-lang", Value: "eng", Usage: "tesseract languages, e.g. eng+fra", EnvVars: envs("OCR_LANG")},
@@ -61,6 +63,7 @@ func applyIndexerFlags(c *cli.Context, cfg *node.Config) error {
 		OCRLang:          c.String("ocr-lang"),
 		PDFPrestart:      true,
 		RRFK:             c.Int("rrf-k"),
+		MaxChunks:        c.Int("max-chunks"),
 	}
 	if _, err := loader.ParseOCRMode(ic.OCR); err != nil {
 		return err

@@ -62,6 +62,8 @@ type Config struct {
 	// Loader sets the process-wide loader options (PDF engine size, OCR);
 	// New applies them. The zero value keeps the defaults.
 	Loader loader.Options
+	// MaxChunks caps the chunks one file may make (0: DefaultMaxChunks).
+	MaxChunks int
 }
 
 // Pipeline is safe for concurrent use by many tasks.
@@ -100,6 +102,20 @@ type Result struct {
 	Holders []string // nodes holding the chunks, when the sink says
 }
 
+// ErrTooManyChunks fails a file whose text makes more chunks than allowed.
+var ErrTooManyChunks = errors.New("too many chunks")
+
+// DefaultMaxChunks is the per-file chunk cap when Config.MaxChunks is 0:
+// about 25 MB of text at the default chunk size.
+const DefaultMaxChunks = 50000
+
+func (c Config) maxChunks() int {
+	if c.MaxChunks > 0 {
+		return c.MaxChunks
+	}
+	return DefaultMaxChunks
+}
+
 // PermanentError marks failures that retrying cannot fix.
 type PermanentError struct{ Err error }
 
@@ -135,6 +151,11 @@ func (p *Pipeline) Run(ctx context.Context, in Input, progress func(stage string
 	chunks, err := chunk.Split(ctx, doc, p.cfg.Chunk, p.tok)
 	if err != nil {
 		return Result{}, err
+	}
+	if max := p.cfg.maxChunks(); len(chunks) > max {
+		// A small file that inflates to a huge text (a DOCX of 200 MB of
+		// XML) would otherwise embed and store it all.
+		return Result{}, &PermanentError{Err: fmt.Errorf("%w: %d chunks, the limit per file is %d (--max-chunks)", ErrTooManyChunks, len(chunks), max)}
 	}
 	progress(StageEmbedding)
 	texts := make([]string, len(chunks))

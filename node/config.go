@@ -235,7 +235,7 @@ func (c *Config) validateLimits() error {
 		{"--replicas", int64(c.Replicas)}, {"--retain", int64(c.RetainCount)}, {"--max-file-size", c.MaxFileSize},
 		{"--chunk-replicas", int64(c.Indexer.ChunkReplicas)}, {"--max-queued", int64(c.MaxQueued)},
 		{"--max-queued-bytes", c.MaxQueuedBytes}, {"--max-queued-per-partition", int64(c.MaxQueuedPerPartition)}, {"--embed-batch", int64(c.Indexer.EmbedBatch)},
-		{"--embed-concurrency", int64(c.Indexer.EmbedConcurrency)}, {"--embedder-dim", int64(c.Indexer.EmbedderDim)},
+		{"--embed-concurrency", int64(c.Indexer.EmbedConcurrency)}, {"--embedder-dim", int64(c.Indexer.EmbedderDim)}, {"--max-chunks", int64(c.Indexer.MaxChunks)},
 		{"--chunk-size", int64(c.Indexer.ChunkSize)}, {"--chunk-overlap", int64(c.Indexer.ChunkOverlap)},
 	} {
 		if f.v < 0 {

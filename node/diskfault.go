@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/node/errs"
 )
@@ -44,4 +45,28 @@ func (n *Node) diskRecovered() bool {
 		n.log.Info("data disk takes writes again; lifting the drain")
 	}
 	return true
+}
+
+// diskWatchedLog reports a Raft log that cannot append as a disk fault, so
+// a node whose disk filled up drains like one whose blob writes fail
+// (Raft itself only logs the error and keeps failing).
+type diskWatchedLog struct {
+	raft.LogStore
+	fault func(error)
+}
+
+func (d diskWatchedLog) StoreLog(l *raft.Log) error {
+	err := d.LogStore.StoreLog(l)
+	if err != nil {
+		d.fault(diskError(err))
+	}
+	return err
+}
+
+func (d diskWatchedLog) StoreLogs(ls []*raft.Log) error {
+	err := d.LogStore.StoreLogs(ls)
+	if err != nil {
+		d.fault(diskError(err))
+	}
+	return err
 }

@@ -1,13 +1,17 @@
 package node
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/ragnode/ragnode/fsm"
+	"github.com/ragnode/ragnode/node/errs"
 	"github.com/ragnode/ragnode/transport"
 )
 
@@ -58,4 +62,39 @@ func TestFullDiskDrainsAndRecovers(t *testing.T) {
 		ns[0].fsm.View(func(s *fsm.State) { lifted = !s.Nodes[sick.ID()].Draining })
 		return lifted
 	})
+}
+
+type failingLog struct {
+	raft.LogStore
+	err error
+}
+
+func (f failingLog) StoreLog(*raft.Log) error    { return f.err }
+func (f failingLog) StoreLogs([]*raft.Log) error { return f.err }
+
+// TestRaftLogAppendFailureIsADiskFault: a log store that cannot append
+// (ENOSPC from bolt) is reported as NoSpace, so the node drains; another
+// failure is passed on without being called a disk fault.
+func TestRaftLogAppendFailureIsADiskFault(t *testing.T) {
+	var got []error
+	d := diskWatchedLog{LogStore: failingLog{err: fmt.Errorf("write: %w", syscall.ENOSPC)}, fault: func(err error) { got = append(got, err) }}
+	if err := d.StoreLogs([]*raft.Log{{Index: 1}}); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("StoreLogs = %v", err)
+	}
+	if err := d.StoreLog(&raft.Log{Index: 2}); err == nil {
+		t.Fatal("StoreLog hid the error")
+	}
+	if len(got) != 2 || !errors.Is(got[0], errs.NoSpace) {
+		t.Fatalf("faults %v", got)
+	}
+	got = nil
+	d = diskWatchedLog{LogStore: failingLog{err: errors.New("bolt: database not open")}, fault: func(err error) {
+		if errors.Is(err, errs.NoSpace) {
+			got = append(got, err)
+		}
+	}}
+	_ = d.StoreLog(&raft.Log{Index: 3})
+	if len(got) != 0 {
+		t.Fatalf("a non-disk error was called a disk fault: %v", got)
+	}
 }

@@ -48,6 +48,8 @@ type IndexerConfig struct {
 	// so the first PDF task does not wait for it (the CLI sets it; tests
 	// that never read a PDF leave it off).
 	PDFPrestart bool
+	// MaxChunks caps the chunks one file may make (0: the pipeline's default).
+	MaxChunks int
 	// RRFK is the reciprocal-rank-fusion constant of hybrid search (0:
 	// RAGondin's 100).
 	RRFK int
@@ -126,7 +128,7 @@ func (n *Node) startIndexer() error {
 	// module is cached in the data dir so a restart starts in under a second.
 	lo := loader.Options{PDFSlots: max(n.slotCapacity(), 1), PDFTimeout: n.cfg.TaskTimeout, OCR: ocr, OCRLang: ic.OCRLang,
 		CompileCacheDir: filepath.Join(n.cfg.DataDir, "cache", "wazero"), Prestart: ic.PDFPrestart}
-	p, err := indexer.New(indexer.Config{Chunk: chunk.Options{Size: ic.ChunkSize, Overlap: ic.ChunkOverlap}, Converters: convs, TmpDir: tmp, Loader: lo},
+	p, err := indexer.New(indexer.Config{Chunk: chunk.Options{Size: ic.ChunkSize, Overlap: ic.ChunkOverlap}, Converters: convs, TmpDir: tmp, Loader: lo, MaxChunks: ic.MaxChunks},
 		emb, n.chunks)
 	if err != nil {
 		return err

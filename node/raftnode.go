@@ -68,7 +68,7 @@ func (n *Node) startRaft() (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("inspect raft state: %w", err)
 	}
-	r, err := raft.NewRaft(rc, n.fsm, store, store, snaps, trans)
+	r, err := raft.NewRaft(rc, n.fsm, diskWatchedLog{LogStore: store, fault: n.noteDiskFault}, store, snaps, trans)
 	if err != nil {
 		return false, fmt.Errorf("start raft: %w", err)
 	}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ragnode/ragnode/fsm"
@@ -27,6 +29,7 @@ type workerPool struct {
 	// abandonGrace, by the slot kind they held: their goroutine still
 	// burns the slot, so the node advertises that much less capacity.
 	abandonedCPU, abandonedGPU int
+	lastRelease                atomic.Int64
 }
 
 // abandonGrace is how long a cancelled or timed-out runner may take to
@@ -218,6 +221,7 @@ func (p *workerPool) execute(ctx context.Context, ref fsm.TaskRef, t fsm.Task) {
 	default:
 		log.Warn("task failed", "error", err)
 		p.n.noteDiskFault(diskError(err))
+		p.releaseMemory()
 		p.report(fsm.Command{Type: fsm.CmdFailTask, TaskID: t.ID, Attempt: t.Attempt, Error: err.Error(), Permanent: IsPermanent(err), Chain: true, Started: startedAt}, true)
 	}
 }
@@ -376,3 +380,18 @@ func (n *Node) readFile(ctx context.Context, t fsm.Task) ([]byte, error) {
 	}
 	return nil, lastErr
 }
+
+// releaseMemory hands freed heap back to the OS after a failed task, at
+// most every memoryReleaseGap: a document that failed on a cap (a zip bomb,
+// a huge table) leaves its high-water mark in the Go heap, and a node's
+// resident size should come back down rather than stay at its worst.
+func (p *workerPool) releaseMemory() {
+	now := time.Now().UnixNano()
+	last := p.lastRelease.Load()
+	if now-last < int64(memoryReleaseGap) || !p.lastRelease.CompareAndSwap(last, now) {
+		return
+	}
+	go debug.FreeOSMemory()
+}
+
+const memoryReleaseGap = 10 * time.Second
