@@ -178,9 +178,7 @@ func (n *Node) closeAll() {
 		_ = n.serf.Shutdown()
 	}
 	if n.raft != nil {
-		if err := n.raft.Shutdown().Error(); err != nil {
-			n.log.Warn("raft shutdown", "error", err)
-		}
+		n.shutdownRaft()
 	}
 	if n.trans != nil {
 		_ = n.trans.Close()
@@ -290,5 +288,34 @@ func (n *Node) stopping() bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// raftShutdownGrace bounds Raft's shutdown before the transport is closed
+// under it: a replication pipeline blocked on a peer that stopped reading
+// holds Raft's shutdown until its connection is closed, and the transport
+// is only closed after Raft in the normal order.
+const raftShutdownGrace = 5 * time.Second
+
+func (n *Node) shutdownRaft() {
+	done := make(chan error, 1)
+	f := n.raft.Shutdown()
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			n.log.Warn("raft shutdown", "error", err)
+		}
+		return
+	case <-time.After(raftShutdownGrace):
+	}
+	n.log.Warn("raft shutdown stalled on a peer connection; closing the transport under it")
+	if n.trans != nil {
+		_ = n.trans.Close()
+	}
+	select {
+	case <-done:
+	case <-time.After(raftShutdownGrace):
+		n.log.Error("raft did not shut down; leaving its goroutines")
 	}
 }
