@@ -127,7 +127,13 @@ func (n *Node) startIndexer() error {
 	// One PDF engine per process, sized to this node's slots; its compiled
 	// module is cached in the data dir so a restart starts in under a second.
 	lo := loader.Options{PDFSlots: max(n.slotCapacity(), 1), PDFTimeout: n.cfg.TaskTimeout, OCR: ocr, OCRLang: ic.OCRLang,
-		CompileCacheDir: filepath.Join(n.cfg.DataDir, "cache", "wazero"), Prestart: ic.PDFPrestart}
+		Prestart: ic.PDFPrestart}
+	if ic.PDFPrestart {
+		// The engine is per process: only a process that is this one node
+		// (the CLI) caches it in the node's data dir. Tests run many nodes
+		// in one process, whose data dirs come and go.
+		lo.CompileCacheDir = filepath.Join(n.cfg.DataDir, "cache", "wazero")
+	}
 	p, err := indexer.New(indexer.Config{Chunk: chunk.Options{Size: ic.ChunkSize, Overlap: ic.ChunkOverlap}, Converters: convs, TmpDir: tmp, Loader: lo, MaxChunks: ic.MaxChunks},
 		emb, n.chunks)
 	if err != nil {

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"net/http"
+	"sort"
 	"sync"
 	"time"
 
@@ -88,7 +89,59 @@ func (r replicatedChunks) WriteFile(ctx context.Context, partition, fileID strin
 	return append(holders, r.n.pushChunks(ctx, partition, fileID, recs, r.n.cfg.Indexer.ChunkReplicas-1, holders)...), nil
 }
 
+// Search over copies on many nodes. A hybrid query is fused here, not on
+// each node: every node's own fusion gives its best chunk the same rank
+// score, so merging fused lists across nodes would order by accident.
+// Instead each ranking (dense cosine, BM25) is gathered cluster-wide, each
+// chunk keeping its best score, and the two rankings are fused once.
 func (r replicatedChunks) Search(ctx context.Context, q store.Query) ([]store.Hit, error) {
+	mode, err := q.Resolve()
+	if err != nil {
+		return nil, err
+	}
+	if mode != store.ModeHybrid {
+		return r.gather(ctx, q)
+	}
+	depth := q.Depth
+	if depth <= 0 {
+		depth = max(4*q.TopK, 50)
+	}
+	var lists [][]store.Hit
+	for _, m := range []store.Mode{store.ModeDense, store.ModeBM25} {
+		sub := q
+		sub.Mode, sub.TopK = m, depth
+		hs, err := r.gather(ctx, sub)
+		if err != nil {
+			return nil, err
+		}
+		lists = append(lists, bestFirst(hs))
+	}
+	return store.FuseHits(lists, q.RRFK, q.TopK), nil
+}
+
+// bestFirst keeps each chunk's best-scored copy, best first.
+func bestFirst(hs []store.Hit) []store.Hit {
+	best := map[string]store.Hit{}
+	for _, h := range hs {
+		if b, ok := best[h.ID]; !ok || h.Score > b.Score {
+			best[h.ID] = h
+		}
+	}
+	out := make([]store.Hit, 0, len(best))
+	for _, h := range best {
+		out = append(out, h)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Score != out[j].Score {
+			return out[i].Score > out[j].Score
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// gather asks this node and every alive peer, and returns all their hits.
+func (r replicatedChunks) gather(ctx context.Context, q store.Query) ([]store.Hit, error) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	all, err := r.local.Search(ctx, q)

@@ -370,3 +370,20 @@ func TestQueryResolve(t *testing.T) {
 		t.Fatalf("hybrid without vector: %v", err)
 	}
 }
+
+func TestFuseHitsAcrossStores(t *testing.T) {
+	h := func(id string, s float32) Hit { return Hit{Record: Record{ID: id}, Score: s} }
+	dense := []Hit{h("a", 0.9), h("b", 0.8), h("c", 0.1)}
+	bm25 := []Hit{h("b", 7), h("c", 5)}
+	got := FuseHits([][]Hit{dense, bm25}, 1, 3)
+	// b: 1/3 + 1/2; a: 1/2; c: 1/4 + 1/3.
+	if len(got) != 3 || got[0].ID != "b" || got[1].ID != "c" || got[2].ID != "a" {
+		t.Fatalf("fused order %v", got)
+	}
+	if want := float32(1.0/3 + 1.0/2); got[0].Score != want {
+		t.Fatalf("b scored %v, want %v", got[0].Score, want)
+	}
+	if got := FuseHits([][]Hit{dense, bm25}, 0, 1); len(got) != 1 || got[0].ID != "b" {
+		t.Fatalf("default k, top 1: %v", got)
+	}
+}
