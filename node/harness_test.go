@@ -76,6 +76,10 @@ func (c *cluster) start(cfg Config) *Node {
 	if err != nil {
 		c.t.Fatalf("start %s: %v", cfg.Name, err)
 	}
+	// Cleanups run last-registered first: this one comes after the data
+	// dir's t.TempDir, so the node is down before its directory is removed
+	// (the cluster-wide kill registered by newCluster would run after).
+	c.t.Cleanup(n.Kill)
 	// Pin the ports so a restart comes back on the same addresses.
 	cfg.HTTPPort = portOf(n.httpAddr)
 	cfg.RaftPort = portOf(n.raftAddr)
