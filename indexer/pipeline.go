@@ -98,7 +98,6 @@ type Input struct {
 // Result is what the pipeline produced.
 type Result struct {
 	Chunks  int
-	IDs     []string
 	Holders []string // nodes holding the chunks, when the sink says
 }
 
@@ -174,7 +173,6 @@ func (p *Pipeline) Run(ctx context.Context, in Input, progress func(stage string
 	}
 	progress(StageInserting)
 	recs := make([]store.Record, len(chunks))
-	ids := make([]string, len(chunks))
 	for i, c := range chunks {
 		meta := make(map[string]any, len(in.Metadata)+2)
 		for k, v := range in.Metadata {
@@ -182,15 +180,14 @@ func (p *Pipeline) Run(ctx context.Context, in Input, progress func(stage string
 		}
 		meta["filename"] = in.FileName
 		meta[MetaTask] = in.TaskID
-		ids[i] = store.ChunkID(in.Partition, in.FileID, c.Index)
-		recs[i] = store.Record{ID: ids[i], Partition: in.Partition, FileID: in.FileID, Index: c.Index, Text: c.Text,
+		recs[i] = store.Record{ID: store.ChunkID(in.Partition, in.FileID, c.Index), Partition: in.Partition, FileID: in.FileID, Index: c.Index, Text: c.Text,
 			Page: c.Page, Headings: c.Headings, Vector: vecs[i], Metadata: meta}
 	}
 	holders, err := p.sink.WriteFile(ctx, in.Partition, in.FileID, recs)
 	if err != nil {
 		return Result{}, fmt.Errorf("write chunks: %w", err)
 	}
-	return Result{Chunks: len(recs), IDs: ids, Holders: holders}, nil
+	return Result{Chunks: len(recs), Holders: holders}, nil
 }
 
 func (p *Pipeline) load(ctx context.Context, in Input) (loader.Document, error) {
