@@ -13,7 +13,8 @@ import (
 )
 
 // stalledPeer accepts connections and never answers: a half-dead holder.
-func stalledPeer(t *testing.T) string {
+// accepted reports how many connections it holds.
+func stalledPeer(t *testing.T) (addr string, accepted func() int) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -40,7 +41,11 @@ func stalledPeer(t *testing.T) string {
 		}
 		mu.Unlock()
 	})
-	return ln.Addr().String()
+	return ln.Addr().String(), func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(conns)
+	}
 }
 
 // TestFailedNodeRequeuedWhileRepairsStall: the leader's copy repairs call a
@@ -56,7 +61,8 @@ func TestFailedNodeRequeuedWhileRepairsStall(t *testing.T) {
 	// A registered node that only the ledger knows, holding the only copy
 	// of more blobs than a repair pass runs at once.
 	stalled := "0000000000000000000000000000dead"
-	if _, err := l.Apply(ctx, fsm.Command{Type: fsm.CmdRegisterNode, Node: &fsm.Node{ID: stalled, Name: "stalled", HTTPAddr: stalledPeer(t)}}); err != nil {
+	stalledAddr, accepted := stalledPeer(t)
+	if _, err := l.Apply(ctx, fsm.Command{Type: fsm.CmdRegisterNode, Node: &fsm.Node{ID: stalled, Name: "stalled", HTTPAddr: stalledAddr}}); err != nil {
 		t.Fatal(err)
 	}
 	var tasks []fsm.Task
@@ -89,8 +95,9 @@ func TestFailedNodeRequeuedWhileRepairsStall(t *testing.T) {
 		l.fsm.View(func(s *fsm.State) { running = s.ActiveOn(victim.ID()) })
 		return running > 0
 	})
-	// Let a repair pass start and block on the stalled holder.
-	time.Sleep(5 * l.tick())
+	// The repair pass is blocked on the stalled holder, as many calls at
+	// once as it may make, before the kill.
+	waitFor(t, 15*time.Second, "repairs blocked on the stalled holder", func() bool { return accepted() >= repairConcurrency })
 	killed := time.Now()
 	victim.Kill()
 	limit := l.cfg.RequeueAfter + 2*time.Second

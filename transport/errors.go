@@ -12,61 +12,84 @@ import (
 	"github.com/ragnode/ragnode/node/errs"
 )
 
+// kindStatus is the one table from failure kind to HTTP status; both
+// directions below read it.
+var kindStatus = []struct {
+	kind *errs.Kind
+	code int
+}{
+	{errs.Invalid, http.StatusBadRequest},
+	{errs.NotFound, http.StatusNotFound},
+	{errs.Conflict, http.StatusConflict},
+	{errs.TooLarge, http.StatusRequestEntityTooLarge},
+	{errs.Unsupported, http.StatusUnsupportedMediaType},
+	{errs.NoSpace, http.StatusInsufficientStorage},
+	{errs.Forbidden, http.StatusForbidden},
+	{errs.Busy, http.StatusTooManyRequests},
+	{errs.Unavailable, http.StatusServiceUnavailable},
+}
+
+// rejectionKind classifies the ledger's rejections.
+var rejectionKind = []struct {
+	err  error
+	kind *errs.Kind
+}{
+	{fsm.ErrInvalid, errs.Invalid},
+	{fsm.ErrUnknownTask, errs.NotFound},
+	{fsm.ErrFileMissing, errs.NotFound},
+	{fsm.ErrUnknownNode, errs.NotFound},
+	{fsm.ErrFileExists, errs.Conflict},
+	{fsm.ErrConflict, errs.Conflict},
+	{fsm.ErrStaleAttempt, errs.Conflict},
+	{fsm.ErrDuplicate, errs.Conflict},
+	{fsm.ErrNoCapacity, errs.Conflict},
+}
+
+// kindOf finds the failure kind of err: an errs kind, or the kind of an fsm
+// rejection; nil when it has none.
+func kindOf(err error) *errs.Kind {
+	if k := errs.KindOf(err); k != nil {
+		return k
+	}
+	for _, r := range rejectionKind {
+		if errors.Is(err, r.err) {
+			return r.kind
+		}
+	}
+	return nil
+}
+
 // StatusOf is the one place a failure becomes an HTTP status. Node code
 // returns errs kinds and fsm rejections; nothing outside transport picks a
 // status code.
 func StatusOf(err error) int {
-	switch {
-	case err == nil:
+	if err == nil {
 		return http.StatusOK
-	case errors.Is(err, errs.Invalid), errors.Is(err, fsm.ErrInvalid):
-		return http.StatusBadRequest
-	case errors.Is(err, errs.NotFound), errors.Is(err, fsm.ErrUnknownTask),
-		errors.Is(err, fsm.ErrFileMissing), errors.Is(err, fsm.ErrUnknownNode):
-		return http.StatusNotFound
-	case errors.Is(err, errs.Conflict), errors.Is(err, fsm.ErrFileExists), errors.Is(err, fsm.ErrConflict),
-		errors.Is(err, fsm.ErrStaleAttempt), errors.Is(err, fsm.ErrDuplicate), errors.Is(err, fsm.ErrNoCapacity):
-		return http.StatusConflict
-	case errors.Is(err, errs.TooLarge):
-		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, errs.Unsupported):
-		return http.StatusUnsupportedMediaType
-	case errors.Is(err, errs.NoSpace):
-		return http.StatusInsufficientStorage
-	case errors.Is(err, errs.Forbidden):
-		return http.StatusForbidden
-	case errors.Is(err, errs.Busy):
-		return http.StatusTooManyRequests
-	case errors.Is(err, errs.Unavailable):
-		return http.StatusServiceUnavailable
-	case errors.Is(err, context.DeadlineExceeded):
+	}
+	if k := kindOf(err); k != nil {
+		for _, ks := range kindStatus {
+			if ks.kind == k {
+				return ks.code
+			}
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
 		return http.StatusGatewayTimeout
 	}
 	return http.StatusInternalServerError
 }
 
 // kindOfStatus is StatusOf read backwards: a peer's answer becomes the kind
-// it was made from, so a forwarded failure keeps its meaning.
+// it was made from, so a forwarded failure keeps its meaning. FastAPI's 422
+// is a validation failure too.
 func kindOfStatus(code int) *errs.Kind {
-	switch code {
-	case http.StatusBadRequest, http.StatusUnprocessableEntity:
+	if code == http.StatusUnprocessableEntity {
 		return errs.Invalid
-	case http.StatusNotFound:
-		return errs.NotFound
-	case http.StatusConflict:
-		return errs.Conflict
-	case http.StatusRequestEntityTooLarge:
-		return errs.TooLarge
-	case http.StatusUnsupportedMediaType:
-		return errs.Unsupported
-	case http.StatusInsufficientStorage:
-		return errs.NoSpace
-	case http.StatusForbidden:
-		return errs.Forbidden
-	case http.StatusTooManyRequests:
-		return errs.Busy
-	case http.StatusServiceUnavailable:
-		return errs.Unavailable
+	}
+	for _, ks := range kindStatus {
+		if ks.code == code {
+			return ks.kind
+		}
 	}
 	return nil
 }

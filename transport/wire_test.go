@@ -2,12 +2,15 @@ package transport
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/ragnode/ragnode/indexer/store"
+	"github.com/ragnode/ragnode/node/errs"
 )
 
 // Frozen samples of every peer message, as a node of the previous version
@@ -103,5 +106,31 @@ func TestBearerSchemeIsCaseInsensitive(t *testing.T) {
 		if CheckToken(r, "s3cret") {
 			t.Errorf("%q accepted", h)
 		}
+	}
+}
+
+// TestStatusTableRoundTrips: every kind maps to a status that maps back to
+// the same kind, so a failure forwarded through a peer keeps its meaning,
+// and every ledger rejection has a status other than 500.
+func TestStatusTableRoundTrips(t *testing.T) {
+	for _, k := range errs.All {
+		code := StatusOf(errs.New(k, "x"))
+		if code == http.StatusInternalServerError {
+			t.Errorf("kind %v has no status", k)
+		}
+		if back := kindOfStatus(code); back != k {
+			t.Errorf("kind %v -> %d -> %v", k, code, back)
+		}
+		if !errors.Is(&StatusError{Code: code}, k) {
+			t.Errorf("a peer's %d does not read as %v", code, k)
+		}
+	}
+	for _, r := range rejectionKind {
+		if code := StatusOf(fmt.Errorf("wrapped: %w", r.err)); code == http.StatusInternalServerError {
+			t.Errorf("rejection %v has no status", r.err)
+		}
+	}
+	if StatusOf(errors.New("plain")) != http.StatusInternalServerError || StatusOf(nil) != http.StatusOK {
+		t.Fatal("plain errors must be 500, nil 200")
 	}
 }
