@@ -17,7 +17,8 @@ import (
 //     matches the task's own record, and no other task holds one;
 //   - a queued or terminal task holds nothing;
 //   - no task is on a node that is not registered;
-//   - the derived indexes agree with a recount from scratch.
+//   - the derived indexes agree with a recount from scratch;
+//   - every partition record is keyed by its own non-empty name.
 func (s *State) CheckInvariants() error {
 	type use struct {
 		milli int
@@ -134,5 +135,5 @@ func (s *State) CheckInvariants() error {
 			return fmt.Errorf("per-node index of %s holds %d, recount %d", n, len(s.byNode[n]), c)
 		}
 	}
-	return nil
+	return s.checkPartitions()
 }

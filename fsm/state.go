@@ -40,6 +40,9 @@ type State struct {
 	ChainCursor string            `json:"chain_cursor,omitempty"`
 	Index       uint64            `json:"index"` // last applied Raft index
 	Meta        map[string]string `json:"meta,omitempty"`
+	// Partitions are the partitions' own records (partitions.go); older
+	// snapshots have none and their partitions are implied by their files.
+	Partitions map[string]*Partition `json:"partitions,omitempty"`
 
 	finHead int
 	usage   map[gpuKey]gpuUse
@@ -356,7 +359,7 @@ func (s *State) apply(c Command) Result {
 			hashes = append(hashes, s.deleteFile(k, c.Now))
 		}
 		s.dropUnusedBlobs(hashes)
-		return Result{Applied: len(keys)}
+		return Result{Applied: len(keys) + s.dropPartition(c.Partition)}
 	case CmdFileMetadata:
 		f, ok := s.Files[FileKey(c.Partition, c.FileID)]
 		if !ok {
@@ -401,6 +404,8 @@ func (s *State) apply(c Command) Result {
 		}
 		sort.Strings(f.ChunkHolders)
 		return Result{}
+	case CmdCreatePartition, CmdPartitionConfig:
+		return s.applyPartition(c)
 	case CmdBlobHolders:
 		if c.Blob == nil {
 			return rejectf(CodeInvalid, "blob_holders without blob")
