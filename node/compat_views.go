@@ -33,7 +33,11 @@ func (n *Node) CompatInfo() transport.CompatInfo {
 	if n.pipe != nil {
 		exts = n.pipe.SupportedExtensions()
 	}
-	return transport.CompatInfo{Version: Version, Extensions: exts, MimeTypes: loader.MIMETypes()}
+	ci := transport.CompatInfo{Version: Version, Extensions: exts, MimeTypes: loader.MIMETypes()}
+	if n.emb != nil {
+		ci.Dimension = n.emb.Dim()
+	}
+	return ci
 }
 
 // LocalChunkRecords implements transport.Backend.

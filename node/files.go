@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"sort"
 
 	"github.com/ragnode/ragnode/fsm"
@@ -69,7 +70,10 @@ func (n *Node) DeleteFile(ctx context.Context, partition, fileID string) error {
 	return nil
 }
 
-// Partitions implements transport.CompatBackend.
+// Partitions implements transport.CompatBackend: every partition with a
+// record (fsm/partitions.go) or with files. created is the record's
+// creation, else (a partition implied by files, or a record made by
+// configuring one) its earliest file version's submission.
 func (n *Node) Partitions(ctx context.Context) ([]transport.PartitionView, error) {
 	byName := map[string]*transport.PartitionView{}
 	n.fsm.View(func(s *fsm.State) {
@@ -84,6 +88,17 @@ func (n *Node) Partitions(ctx context.Context) ([]transport.PartitionView, error
 				p.Created = fv.Created
 			}
 			p.Files = append(p.Files, fv)
+		}
+		for name, rec := range s.Partitions {
+			p := byName[name]
+			if p == nil {
+				p = &transport.PartitionView{Name: name}
+				byName[name] = p
+			}
+			if rec.Created != 0 {
+				p.Created = rec.Created
+			}
+			p.Config = maps.Clone(rec.Config)
 		}
 	})
 	out := make([]transport.PartitionView, 0, len(byName))

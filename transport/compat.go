@@ -75,6 +75,9 @@ func (s *Server) MountCompat(b CompatBackend) {
 	s.mux.HandleFunc("GET /partition/{partition}/file/{file_id}", c.getFile)
 	s.mux.HandleFunc("GET /partition/{partition}/chunks", c.listChunks)
 	s.mux.HandleFunc("GET /extract/{extract_id}", c.extract)
+	s.mux.HandleFunc("POST /partition/{partition}", c.createPartition)
+	s.mux.HandleFunc("PATCH /partition/{partition}", c.updatePartition)
+	s.mux.HandleFunc("GET /partition/{partition}/config", c.partitionConfig)
 
 	s.mux.HandleFunc("GET /search", c.searchAll)
 	s.mux.HandleFunc("GET /search/{$}", c.searchAll)

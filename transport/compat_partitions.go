@@ -27,7 +27,9 @@ func (c *compat) listPartitions(w http.ResponseWriter, r *http.Request) {
 		if i < offset || (paged && len(out) == limit) {
 			continue
 		}
-		out = append(out, map[string]any{"partition": p.Name, "created_at": unixSeconds(p.Created), "file_count": len(p.Files)})
+		// document_count is openrag 2026's name for file_count; both are sent.
+		out = append(out, map[string]any{"partition": p.Name, "created_at": unixSeconds(p.Created),
+			"file_count": len(p.Files), "document_count": len(p.Files)})
 	}
 	body := map[string]any{"partitions": out}
 	if paged {

@@ -397,7 +397,7 @@ func TestCompatPartitionPaging(t *testing.T) {
 	e.add("p", "b", "")
 	e.add("q", "c", "")
 	jsonEq(t, e.expect("GET", "/partition?limit=1&offset=1", 200, ""), map[string]any{"total": 2,
-		"partitions": []any{map[string]any{"partition": "q", "created_at": 1_700_000_000, "file_count": 1}}})
+		"partitions": []any{map[string]any{"partition": "q", "created_at": 1_700_000_000, "file_count": 1, "document_count": 1}}})
 	body := e.expect("GET", "/partition/p?limit=1", 200, "")
 	m := decode(t, body)
 	files := m["files"].([]any)

@@ -41,6 +41,7 @@ type fakeCompat struct {
 	lastReq  SearchRequest
 	maxBytes int64
 	chunks   map[[2]string][]ChunkView // set by addChunks
+	pconfig  map[string]map[string]any // partition configs (UpdatePartition)
 	seq      int
 }
 
@@ -56,6 +57,7 @@ func newFakeCompat() *fakeCompat {
 		reqs:     map[string]SubmitRequest{},
 		maxBytes: 1 << 16,
 		chunks:   map[[2]string][]ChunkView{},
+		pconfig:  map[string]map[string]any{},
 	}
 }
 
@@ -179,7 +181,7 @@ func (f *fakeCompat) Partitions(ctx context.Context) ([]PartitionView, error) {
 	defer f.mu.Unlock()
 	var out []PartitionView
 	for name, created := range f.created {
-		p := PartitionView{Name: name, Created: created, Files: []FileView{}}
+		p := PartitionView{Name: name, Created: created, Files: []FileView{}, Config: maps.Clone(f.pconfig[name])}
 		for k, fv := range f.files {
 			if k[0] == name {
 				p.Files = append(p.Files, fv)
@@ -559,8 +561,8 @@ func TestCompatSequence(t *testing.T) {
 	// Partitions.
 	body = e.expect("GET", "/partition/", 200, "")
 	jsonEq(t, body, map[string]any{"partitions": []any{
-		map[string]any{"partition": "docs", "created_at": 1_700_000_000, "file_count": 1},
-		map[string]any{"partition": "other", "created_at": 1_700_000_000, "file_count": 1}}})
+		map[string]any{"partition": "docs", "created_at": 1_700_000_000, "file_count": 1, "document_count": 1},
+		map[string]any{"partition": "other", "created_at": 1_700_000_000, "file_count": 1, "document_count": 1}}})
 	e.expect("GET", "/partition", 200, body)
 	body = e.expect("GET", "/partition/docs", 200, "")
 	files := decode(t, body)["files"].([]any)

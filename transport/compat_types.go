@@ -25,6 +25,8 @@ type PartitionView struct {
 	Name    string     `json:"partition"`
 	Created int64      `json:"created"`
 	Files   []FileView `json:"files"`
+	// Config is what PATCH /partition/{p} stored (nil when never set).
+	Config map[string]any `json:"config,omitempty"`
 }
 
 // SearchRequest asks for the chunks closest to a text.
@@ -94,6 +96,12 @@ type CompatBackend interface {
 	// FileChunks returns the live chunks of a file, by index; vectors only
 	// when asked. errs.NotFound when the file is not in the ledger.
 	FileChunks(ctx context.Context, partition, fileID string, vectors bool) ([]ChunkView, error)
+	// CreatePartition records an empty partition: errs.Conflict when it
+	// exists (by record or by files), errs.Invalid for a bad name.
+	CreatePartition(ctx context.Context, partition string) error
+	// UpdatePartition merges cfg into the partition's stored configuration
+	// (a nil value deletes the key): errs.NotFound when it does not exist.
+	UpdatePartition(ctx context.Context, partition string, cfg map[string]any) error
 }
 
 // CompatInfo is what /version and /indexer/supported/types report.
@@ -101,6 +109,8 @@ type CompatInfo struct {
 	Version    string   `json:"version"`
 	Extensions []string `json:"extensions"` // lower case, no dot
 	MimeTypes  []string `json:"mimetypes"`
+	// Dimension is the embedder's vector size (GET /partition/{p}/config).
+	Dimension int `json:"dimension,omitempty"`
 }
 
 // ChunkView is one stored chunk of a file's live version, with the file's
