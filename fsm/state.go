@@ -406,6 +406,8 @@ func (s *State) apply(c Command) Result {
 		return Result{}
 	case CmdCreatePartition, CmdPartitionConfig:
 		return s.applyPartition(c)
+	case CmdCallback:
+		return s.applyCallback(c)
 	case CmdBlobHolders:
 		if c.Blob == nil {
 			return rejectf(CodeInvalid, "blob_holders without blob")
@@ -540,6 +542,9 @@ func (s *State) submit(c Command) Result {
 		t.NodeID, t.GPU, t.Milli, t.MemBytes = "", 0, 0, 0
 		t.Submitted = c.Now
 		t.Started, t.Finished, t.Error, t.Chunks = 0, 0, "", 0
+		if t.Callback != nil {
+			t.Callback = &Callback{URL: t.Callback.URL, Token: t.Callback.Token}
+		}
 		if exists {
 			// The old version's chunks stay searchable: the new task overwrites
 			// them by chunk ID and trims the surplus when it completes.

@@ -114,6 +114,8 @@ type Task struct {
 	// (partition, file ID): ModeUpsert replaces it, ModeCreate is refused if it
 	// exists, ModeReplace is refused if it does not.
 	Mode string `json:"mode,omitempty"`
+	// Callback, when set, is POSTed when the task ends (callback.go).
+	Callback *Callback `json:"callback,omitempty"`
 }
 
 // Submission modes.
