@@ -60,6 +60,7 @@ func startFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "shared-root", Usage: "directory that shared-path submissions may name (repeatable; none: shared paths refused)", EnvVars: envs("SHARED_ROOT")},
 		&cli.BoolFlag{Name: "metrics-open", Usage: "serve /metrics without --token (every other route keeps it)", EnvVars: envs("METRICS_OPEN")},
 		&cli.BoolFlag{Name: "pprof", Usage: "serve Go profiles on /debug/pprof/ (behind --token)", EnvVars: envs("PPROF")},
+		&cli.BoolFlag{Name: "callback-allow-private", Usage: "let upload callback_url name loopback, private and link-local addresses", EnvVars: envs("CALLBACK_ALLOW_PRIVATE")},
 		&cli.StringFlag{Name: "runner", Value: "index", Usage: "task body: index (the pipeline), checksum, or sleep:DURATION (benchmarking aid)", EnvVars: envs("RUNNER")},
 	}
 }
@@ -162,6 +163,7 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 		SharedRoots:           c.StringSlice("shared-root"),
 		MaxQueued:             c.Int("max-queued"),
 		MaxQueuedPerPartition: c.Int("max-queued-per-partition"),
+		CallbackAllowPrivate:  c.Bool("callback-allow-private"),
 		Logger:                hclog.New(&hclog.LoggerOptions{Name: "ragnode", Level: level, Output: c.App.ErrWriter}),
 	}
 	if cfg.Timing != node.TimingLAN && cfg.Timing != node.TimingFast {

@@ -128,6 +128,11 @@ type Config struct {
 	Logger hclog.Logger
 	// CheckInvariants makes the FSM verify the ledger after every apply.
 	CheckInvariants bool
+
+	// CallbackAllowPrivate lets callback_url name loopback, private and
+	// link-local addresses (--callback-allow-private); off, such callbacks
+	// are refused at upload and at connect time (callback.go).
+	CallbackAllowPrivate bool
 }
 
 // Defaults fills zero fields with defaults.

@@ -57,6 +57,13 @@ func (n *Node) Submit(ctx context.Context, req transport.SubmitRequest, body io.
 	if req.FileName == "" {
 		req.FileName = filepath.Base(req.FileID)
 	}
+	var callback *fsm.Callback
+	if req.CallbackURL != "" {
+		if err := validCallbackURL(req.CallbackURL, n.cfg.CallbackAllowPrivate); err != nil {
+			return transport.TaskView{}, err
+		}
+		callback = &fsm.Callback{URL: req.CallbackURL, Token: req.CallbackToken}
+	}
 	switch req.Mode {
 	case fsm.ModeUpsert, fsm.ModeCreate, fsm.ModeReplace:
 	default:
@@ -94,7 +101,7 @@ func (n *Node) Submit(ctx context.Context, req transport.SubmitRequest, body io.
 		cmds = append(cmds, fsm.Command{Type: fsm.CmdBlobHolders, Now: now, Blob: &fsm.Blob{Hash: hash, Size: size, Holders: holders}})
 	}
 	t := fsm.Task{ID: NewTaskID(), Partition: req.Partition, FileID: req.FileID, File: ref, Metadata: req.Metadata,
-		ReqMilli: n.cfg.TaskMilli, ReqMem: n.cfg.TaskMem, Mode: req.Mode}
+		ReqMilli: n.cfg.TaskMilli, ReqMem: n.cfg.TaskMem, Mode: req.Mode, Callback: callback}
 	cmds = append(cmds, fsm.Command{Type: fsm.CmdSubmitTasks, Now: now, Tasks: []fsm.Task{t}})
 	res, err := n.prop.Propose(ctx, fsm.Command{Type: fsm.CmdBatch, Now: now, Batch: cmds})
 	if err != nil {

@@ -36,6 +36,9 @@ const (
 	// (unlike the file part) so a client cannot make us buffer a file-sized
 	// value by naming it "metadata".
 	maxCompatMetadata = 1 << 20
+	// maxCallbackField bounds callback_url and callback_token, which are
+	// kept in the ledger with the task.
+	maxCallbackField = 4 << 10
 )
 
 type compat struct{ b CompatBackend }
@@ -245,13 +248,28 @@ func (c *compat) upload(w http.ResponseWriter, r *http.Request, mode string, okC
 				return
 			}
 			metaSeen = true
-		case "workspace_ids", "callback_url", "callback_token":
+		case "workspace_ids":
 			// openrag's 2026 upload form. Accepted so its clients are not
 			// refused, read (bounded) and not acted on: ragnode has no
-			// workspaces and calls no one back when a task ends.
+			// workspaces.
 			if _, err := io.Copy(io.Discard, io.LimitReader(part, maxCompatMetadata)); err != nil {
 				writeDetail(w, http.StatusBadRequest, "Reading %s: %v", part.FormName(), err)
 				return
+			}
+		case "callback_url", "callback_token":
+			raw, err := io.ReadAll(io.LimitReader(part, maxCallbackField+1))
+			if err != nil {
+				writeDetail(w, http.StatusBadRequest, "Reading %s: %v", part.FormName(), err)
+				return
+			}
+			if len(raw) > maxCallbackField {
+				writeDetail(w, http.StatusRequestEntityTooLarge, "%s exceeds %d bytes.", part.FormName(), maxCallbackField)
+				return
+			}
+			if part.FormName() == "callback_url" {
+				req.CallbackURL = strings.TrimSpace(string(raw))
+			} else {
+				req.CallbackToken = string(raw)
 			}
 		case "file":
 			if spool != nil {

@@ -61,6 +61,10 @@ type SubmitRequest struct {
 	Mode       string
 	SharedPath string
 	Size       int64
+	// CallbackURL and CallbackToken are openrag's upload fields: POST to
+	// the URL, with the token as bearer, when the task ends.
+	CallbackURL   string
+	CallbackToken string
 }
 
 // HTTPError carries a status code through the Backend.
