@@ -81,6 +81,8 @@ type Command struct {
 	// ClusterID, in CmdClusterID, is the identity generated at bootstrap.
 	ClusterID string    `json:"cluster_id,omitempty"`
 	Batch     []Command `json:"batch,omitempty"`
+	// Move, in CmdCopyFile, deletes the source in the same Apply.
+	Move bool `json:"move,omitempty"`
 }
 
 // TaskRef names one attempt of a task.

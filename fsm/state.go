@@ -408,6 +408,8 @@ func (s *State) apply(c Command) Result {
 		return s.applyPartition(c)
 	case CmdCallback:
 		return s.applyCallback(c)
+	case CmdCopyFile:
+		return s.applyCopy(c)
 	case CmdBlobHolders:
 		if c.Blob == nil {
 			return rejectf(CodeInvalid, "blob_holders without blob")
