@@ -143,54 +143,7 @@ func (n *Node) FileChunks(ctx context.Context, partition, fileID string, vectors
 	if lf.task == "" || lf.chunks == 0 {
 		return []transport.ChunkView{}, nil
 	}
-	var best []store.Record
-	try := func(recs []store.Record) bool {
-		live, complete := lf.liveRecords(recs)
-		if len(live) > len(best) {
-			best = live
-		}
-		return complete
-	}
-	done := false
-	if rr, ok := n.store.(recordReader); ok {
-		recs, err := rr.FileRecords(ctx, partition, fileID)
-		if err != nil {
-			n.log.Warn("read file chunks", "file", fileID, "error", err)
-		}
-		done = try(recs)
-	}
-	if !done && n.chunks.copies() != nil {
-		tried := map[string]bool{n.id: true}
-		var order []string
-		for _, h := range lf.holders {
-			if !tried[h] {
-				tried[h] = true
-				order = append(order, h)
-			}
-		}
-		for _, p := range n.peers.alive() {
-			if !tried[p.ID] {
-				tried[p.ID] = true
-				order = append(order, p.ID)
-			}
-		}
-		for _, id := range order {
-			addr := n.peers.addrOf(id)
-			if addr == "" {
-				continue
-			}
-			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			recs, err := n.peers.client(addr).ChunkRecords(cctx, "", partition, fileID)
-			cancel()
-			if err != nil {
-				n.log.Warn("read file chunks from peer", "peer", addr, "error", err)
-				continue
-			}
-			if try(recs) {
-				break
-			}
-		}
-	}
+	best, _ := n.liveRecordsOf(ctx, lf, partition, fileID)
 	out := make([]transport.ChunkView, 0, len(best))
 	for _, r := range best {
 		out = append(out, lf.view(r, vectors))
@@ -263,4 +216,59 @@ func (n *Node) Chunk(ctx context.Context, id string) (transport.ChunkView, error
 		return transport.ChunkView{}, notFound
 	}
 	return *found, nil
+}
+
+// liveRecordsOf reads the live records of a file: this node's store, then
+// (local store) its holders, then every alive node, until one copy is
+// complete; else the largest partial set, complete false.
+func (n *Node) liveRecordsOf(ctx context.Context, lf liveFile, partition, fileID string) ([]store.Record, bool) {
+	var best []store.Record
+	try := func(recs []store.Record) bool {
+		live, complete := lf.liveRecords(recs)
+		if len(live) > len(best) {
+			best = live
+		}
+		return complete
+	}
+	done := false
+	if rr, ok := n.store.(recordReader); ok {
+		recs, err := rr.FileRecords(ctx, partition, fileID)
+		if err != nil {
+			n.log.Warn("read file chunks", "file", fileID, "error", err)
+		}
+		done = try(recs)
+	}
+	if !done && n.chunks.copies() != nil {
+		tried := map[string]bool{n.id: true}
+		var order []string
+		for _, h := range lf.holders {
+			if !tried[h] {
+				tried[h] = true
+				order = append(order, h)
+			}
+		}
+		for _, p := range n.peers.alive() {
+			if !tried[p.ID] {
+				tried[p.ID] = true
+				order = append(order, p.ID)
+			}
+		}
+		for _, id := range order {
+			addr := n.peers.addrOf(id)
+			if addr == "" {
+				continue
+			}
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			recs, err := n.peers.client(addr).ChunkRecords(cctx, "", partition, fileID)
+			cancel()
+			if err != nil {
+				n.log.Warn("read file chunks from peer", "peer", addr, "error", err)
+				continue
+			}
+			if try(recs) {
+				break
+			}
+		}
+	}
+	return best, len(best) == lf.chunks
 }

@@ -46,6 +46,19 @@ func (n *Node) UpdateFileMetadata(ctx context.Context, partition, fileID string,
 	if err := validMetadata(meta); err != nil {
 		return err
 	}
+	if target, ok := meta["partition"]; ok {
+		// openrag's update_metadata: a "partition" key moves the file.
+		p, isStr := target.(string)
+		if !isStr {
+			return errs.Errorf(errs.Invalid, "metadata key partition must be a string")
+		}
+		rest := maps.Clone(meta)
+		delete(rest, "partition")
+		if p != partition {
+			return n.moveFile(ctx, partition, fileID, p, rest)
+		}
+		meta = rest
+	}
 	res, err := n.prop.Propose(ctx, fsm.Command{Type: fsm.CmdFileMetadata, Partition: partition, FileID: fileID, Metadata: meta})
 	if err != nil {
 		return err

@@ -60,6 +60,7 @@ func (s *Server) MountCompat(b CompatBackend) {
 	})
 	s.mux.HandleFunc("PATCH "+file, c.patchFile)
 	s.mux.HandleFunc("DELETE "+file, c.deleteFile)
+	s.mux.HandleFunc("POST "+file+"/copy", c.copyFile)
 	s.mux.HandleFunc("GET /indexer/supported/types", c.supportedTypes)
 	s.mux.HandleFunc("GET /indexer/task/{task_id}", c.task)
 	s.mux.HandleFunc("DELETE /indexer/task/{task_id}", c.cancelTask)
@@ -347,6 +348,11 @@ func (c *compat) patchFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := c.b.UpdateFileMetadata(r.Context(), partition, fileID, meta); err != nil {
+		if target, _ := meta["partition"].(string); target != "" && errors.Is(err, fsm.ErrFileExists) {
+			// A move onto a file that exists: the upload's 409 wording.
+			writeDetail(w, http.StatusConflict, "File '%s' already exists in partition %s", fileID, target)
+			return
+		}
 		writeCompatError(w, err, fileNotFound(partition, fileID))
 		return
 	}

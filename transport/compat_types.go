@@ -77,6 +77,8 @@ type CompatBackend interface {
 	Submit(ctx context.Context, req SubmitRequest, body io.Reader) (TaskView, error)
 	Task(ctx context.Context, id string) (TaskView, error)
 	File(ctx context.Context, partition, fileID string) (FileView, error)
+	// UpdateFileMetadata merges meta into the file; a "partition" key moves
+	// the file there (openrag), errs.Conflict when the target exists.
 	UpdateFileMetadata(ctx context.Context, partition, fileID string, meta map[string]any) error
 	DeleteFile(ctx context.Context, partition, fileID string) error
 	Partitions(ctx context.Context) ([]PartitionView, error)
@@ -102,6 +104,10 @@ type CompatBackend interface {
 	// UpdatePartition merges cfg into the partition's stored configuration
 	// (a nil value deletes the key): errs.NotFound when it does not exist.
 	UpdatePartition(ctx context.Context, partition string, cfg map[string]any) error
+	// CopyFile copies an indexed file to (partition, fileID) without
+	// embedding again, meta merged over the source's: errs.NotFound when
+	// the source is missing, errs.Conflict when the target exists.
+	CopyFile(ctx context.Context, srcPartition, srcFileID, partition, fileID string, meta map[string]any) error
 }
 
 // CompatInfo is what /version and /indexer/supported/types report.
