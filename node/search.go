@@ -9,12 +9,21 @@ import (
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/indexer"
 	"github.com/ragnode/ragnode/indexer/store"
+	"github.com/ragnode/ragnode/indexer/store/filter"
 	"github.com/ragnode/ragnode/node/errs"
 	"github.com/ragnode/ragnode/transport"
 )
 
 // LocalSearch implements transport.Backend: search this node's store only.
 func (n *Node) LocalSearch(ctx context.Context, q store.Query) ([]store.Hit, error) {
+	if q.Expr != "" && q.Where == nil {
+		// From a peer: its filter, compiled against this node's ledger.
+		e, err := parseFilter(q.Expr)
+		if err != nil {
+			return nil, err
+		}
+		q.Where = n.fileMatcher(e)
+	}
 	return n.store.Search(ctx, q)
 }
 
@@ -42,10 +51,17 @@ func (n *Node) Search(ctx context.Context, req transport.SearchRequest) ([]trans
 		return nil, fmt.Errorf("embed query: %w", err)
 	}
 	fetch := req.TopK * 3
-	if len(req.Filter) > 0 {
+	if len(req.Filter) > 0 || req.Expr != "" {
 		fetch = req.TopK * 10
 	}
 	q := store.Query{Vector: vecs[0], Text: req.Text, Mode: store.Mode(req.Mode), RRFK: n.cfg.Indexer.RRFK, Partitions: req.Partitions, TopK: fetch}
+	var expr *filter.Expr
+	if req.Expr != "" {
+		if expr, err = parseFilter(req.Expr); err != nil {
+			return nil, err
+		}
+		q.Expr, q.Where = req.Expr, n.fileMatcher(expr)
+	}
 	if _, err := q.Resolve(); err != nil {
 		return nil, errs.Wrap(errs.Invalid, err)
 	}
@@ -53,12 +69,12 @@ func (n *Node) Search(ctx context.Context, req transport.SearchRequest) ([]trans
 	if err != nil {
 		return nil, err
 	}
-	return n.filterHits(hits, req), nil
+	return n.filterHits(hits, req, expr), nil
 }
 
-func (n *Node) filterHits(hits []store.Hit, req transport.SearchRequest) []transport.Hit {
+func (n *Node) filterHits(hits []store.Hit, req transport.SearchRequest, expr *filter.Expr) []transport.Hit {
 	var out []transport.Hit
-	n.fsm.View(func(s *fsm.State) { out = liveHits(s, hits, req) })
+	n.fsm.View(func(s *fsm.State) { out = liveHitsWhere(s, hits, req, expr) })
 	return out
 }
 
@@ -67,6 +83,12 @@ func (n *Node) filterHits(hits []store.Hit, req transport.SearchRequest) []trans
 // answers with the file's current ledger metadata, applies the metadata
 // filter, and returns the TopK best.
 func liveHits(s *fsm.State, hits []store.Hit, req transport.SearchRequest) []transport.Hit {
+	return liveHitsWhere(s, hits, req, nil)
+}
+
+// liveHitsWhere is liveHits that also keeps only hits whose file matches
+// expr (when set).
+func liveHitsWhere(s *fsm.State, hits []store.Hit, req transport.SearchRequest, expr *filter.Expr) []transport.Hit {
 	best := map[string]store.Hit{}
 	for _, h := range hits {
 		if b, ok := best[h.ID]; !ok || h.Score > b.Score {
@@ -87,7 +109,7 @@ func liveHits(s *fsm.State, hits []store.Hit, req transport.SearchRequest) []tra
 			meta[k] = v
 		}
 		meta["filename"], meta["partition"], meta["file_id"] = f.Ref.Name, f.Partition, f.FileID
-		if !metaMatches(meta, req.Filter) {
+		if !metaMatches(meta, req.Filter) || (expr != nil && !expr.Eval(fileFields(meta))) {
 			continue
 		}
 		out = append(out, transport.Hit{Score: h.Score, ChunkID: h.ID, Partition: h.Partition, FileID: h.FileID,

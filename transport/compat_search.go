@@ -102,6 +102,7 @@ func (c *compat) search(w http.ResponseWriter, r *http.Request, req SearchReques
 		// something on dense scores, not on fused ranks.
 		req.Mode = "dense"
 	}
+	req.Expr = r.URL.Query().Get("filter")
 	hits, err := c.b.Search(r.Context(), req)
 	if err != nil {
 		writeCompatError(w, err, "")

@@ -39,6 +39,9 @@ type SearchRequest struct {
 	// the default). Scores are cosine in dense mode, BM25 in bm25, the RRF
 	// sum in hybrid: compare them only within one mode.
 	Mode string `json:"mode,omitempty"`
+	// Expr is a Milvus boolean expression over metadata (openrag's
+	// filter): errs.Invalid when it does not parse.
+	Expr string `json:"expr,omitempty"`
 }
 
 // Hit is one search result.

@@ -36,6 +36,9 @@ type WireQuery struct {
 	Mode  string `json:"Mode,omitempty"`
 	RRFK  int    `json:"RRFK,omitempty"`
 	Depth int    `json:"Depth,omitempty"`
+	// Expr is a filter expression (store.Query.Expr); a node of an
+	// earlier version ignores it and the asking node filters the hits.
+	Expr string `json:"Expr,omitempty"`
 }
 
 // WireHit is one result of a WireQuery.
@@ -75,13 +78,13 @@ func recordFromWire(w WireRecord) store.Record {
 // QueryToWire converts a store query for sending.
 func QueryToWire(q store.Query) WireQuery {
 	return WireQuery{Vector: q.Vector, Partitions: q.Partitions, Filter: q.Filter, TopK: q.TopK,
-		Text: q.Text, Mode: string(q.Mode), RRFK: q.RRFK, Depth: q.Depth}
+		Text: q.Text, Mode: string(q.Mode), RRFK: q.RRFK, Depth: q.Depth, Expr: q.Expr}
 }
 
 // QueryFromWire converts a received query.
 func QueryFromWire(w WireQuery) store.Query {
 	return store.Query{Vector: w.Vector, Partitions: w.Partitions, Filter: w.Filter, TopK: w.TopK,
-		Text: w.Text, Mode: store.Mode(w.Mode), RRFK: w.RRFK, Depth: w.Depth}
+		Text: w.Text, Mode: store.Mode(w.Mode), RRFK: w.RRFK, Depth: w.Depth, Expr: w.Expr}
 }
 
 // HitsToWire converts store hits for sending.

@@ -71,6 +71,9 @@ func (l *Local) matcher(q Query) func(slot int) bool {
 		if parts != nil && !parts[s.partition] {
 			return false
 		}
+		if q.Where != nil && !q.Where(s.partition, s.fileID) {
+			return false
+		}
 		for key, want := range q.Filter {
 			if got, ok := s.strMeta[key]; !ok || got != want {
 				return false

@@ -96,6 +96,12 @@ type Query struct {
 	// exactly equal to the given value.
 	Filter map[string]string
 	Depth  int `json:",omitempty"`
+	// Expr is a Milvus boolean expression over metadata (package filter),
+	// passed to Milvus as written; Where is what a node compiled it to for
+	// the local store: whether a file's chunks may match. Where stays in
+	// this process; Expr travels to peers, which compile their own.
+	Expr  string                              `json:",omitempty"`
+	Where func(partition, fileID string) bool `json:"-"`
 	// TopK is the number of hits wanted (10 when <= 0).
 	TopK int
 }

@@ -4,7 +4,9 @@ import "strings"
 
 // The parsed tree. Operands are fields or literals; nodes are conditions.
 
-type operand interface{ value(get func(string) (any, bool)) (any, bool) }
+type operand interface {
+	value(get func(string) (any, bool)) (any, bool)
+}
 
 type fieldRef struct{ name string }
 
@@ -14,7 +16,9 @@ type literal struct{ v any } // string, float64 or bool
 
 func (l literal) value(func(string) (any, bool)) (any, bool) { return l.v, true }
 
-type node interface{ eval(get func(string) (any, bool)) bool }
+type node interface {
+	eval(get func(string) (any, bool)) bool
+}
 
 type orNode struct{ l, r node }
 type andNode struct{ l, r node }

@@ -97,6 +97,7 @@ type parser struct {
 }
 
 func (p *parser) peek() token { return p.toks[p.i] }
+
 // next consumes a token; the final EOF is never consumed, so peek stays
 // in range whatever a caller does after an error.
 func (p *parser) next() token {

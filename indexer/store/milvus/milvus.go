@@ -442,6 +442,11 @@ func (s *Store) Search(ctx context.Context, q store.Query) ([]store.Hit, error) 
 		return nil, err
 	}
 	expr := searchExpr(q.Partitions, q.Filter)
+	if q.Expr != "" {
+		// The user's expression, as written (node parsed it first, so its
+		// parentheses balance): Milvus evaluates its own language.
+		expr = and(expr, q.Expr)
+	}
 	res, err := s.c.Search(ctx, s.coll, nil, expr, outputFields,
 		[]entity.Vector{entity.FloatVector(q.Vector)}, fVector, entity.COSINE, k, sp)
 	if err != nil {
