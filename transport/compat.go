@@ -82,6 +82,11 @@ func (s *Server) MountCompat(b CompatBackend) {
 	s.mux.HandleFunc("POST /partition/{partition}", c.createPartition)
 	s.mux.HandleFunc("PATCH /partition/{partition}", c.updatePartition)
 	s.mux.HandleFunc("GET /partition/{partition}/config", c.partitionConfig)
+	s.mux.HandleFunc("GET /partition/{partition}/relationships/{relationship_id}", c.relationships)
+	// GET /partition/{p}/file/{id}/ancestors, written with wildcards:
+	// the literal form would overlap /partition/check-file/{p}/file/{id}
+	// with neither more specific, which ServeMux refuses.
+	s.mux.HandleFunc("GET /partition/{partition}/{kind}/{file_id}/{action}", c.fileAction)
 
 	s.mux.HandleFunc("GET /search", c.searchAll)
 	s.mux.HandleFunc("GET /search/{$}", c.searchAll)

@@ -103,6 +103,11 @@ func (c *compat) search(w http.ResponseWriter, r *http.Request, req SearchReques
 		req.Mode = "dense"
 	}
 	req.Expr = r.URL.Query().Get("filter")
+	rp, verrs := readRelatedParams(r)
+	if len(verrs) > 0 {
+		writeValidation(w, verrs...)
+		return
+	}
 	hits, err := c.b.Search(r.Context(), req)
 	if err != nil {
 		writeCompatError(w, err, "")
@@ -140,5 +145,20 @@ func (c *compat) search(w http.ResponseWriter, r *http.Request, req SearchReques
 		}
 		docs = append(docs, map[string]any{"link": extractLink(r, h.ChunkID), "metadata": m, "content": h.Text})
 	}
+	kept := hits[:0:0]
+	for _, h := range hits {
+		for _, d := range docs {
+			if d["metadata"].(map[string]any)["_id"] == h.ChunkID {
+				kept = append(kept, h)
+				break
+			}
+		}
+	}
+	extra, err := c.expandRelated(r, rp, kept)
+	if err != nil {
+		writeCompatError(w, err, "")
+		return
+	}
+	docs = append(docs, extra...)
 	WriteJSON(w, http.StatusOK, map[string]any{"documents": docs})
 }
