@@ -101,6 +101,7 @@ func (s *Server) MountCompat(b CompatBackend) {
 	})
 	s.mux.HandleFunc("GET /queue/info", c.queueInfo)
 	s.mux.HandleFunc("GET /queue/tasks", c.queueTasks)
+	s.mux.HandleFunc("GET /openapi.json", c.openAPI)
 }
 
 // detailBody is FastAPI's error body.
