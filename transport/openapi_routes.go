@@ -51,7 +51,7 @@ var compatRoutes = []routeDoc{
 	{Pattern: "GET /version", Summary: "Version (no token)", Source: "O", Responses: map[int]string{200: "{version, server}"}},
 	{Pattern: "GET /queue/info", Summary: "Capacity and task counts", Source: "R queue.py", Responses: map[int]string{200: "{workers, tasks}"}},
 	{Pattern: "GET /queue/tasks", Summary: "Tasks by state, paged", Source: "R list_tasks",
-		Query: []paramDoc{{"task_status", "string", false}, {"status", "string (older UI)", false}, {"offset", "integer", false}, {"limit", "integer", false}},
+		Query:     []paramDoc{{"task_status", "string", false}, {"status", "string (older UI)", false}, {"offset", "integer", false}, {"limit", "integer", false}},
 		Responses: map[int]string{200: "{tasks, total, offset, limit}"}},
 	{Pattern: "GET /openapi.json", Summary: "This description", Source: "FastAPI's /openapi.json", Responses: map[int]string{200: "OpenAPI 3.1 document"}},
 }
