@@ -177,6 +177,12 @@ func (c *compat) checkFile(w http.ResponseWriter, r *http.Request) {
 // finished has no chunks yet: documents is empty.
 func (c *compat) getFile(w http.ResponseWriter, r *http.Request) {
 	partition, fileID := r.PathValue("partition"), r.PathValue("file_id")
+	// openrag's ?limit= (default 2000) caps the chunk links.
+	limit, ferr := queryInt(r, "limit", 2000, 1)
+	if ferr != nil {
+		writeValidation(w, *ferr)
+		return
+	}
 	f, err := c.b.File(r.Context(), partition, fileID)
 	if err != nil {
 		writeCompatError(w, err, fileNotFound(partition, fileID))
@@ -190,6 +196,9 @@ func (c *compat) getFile(w http.ResponseWriter, r *http.Request) {
 	meta := fileMetadata(f)
 	docs := make([]map[string]string, 0, len(chunks))
 	for i, ch := range chunks {
+		if i == limit {
+			break
+		}
 		if i == 0 {
 			meta["page"] = ch.Page
 		}
