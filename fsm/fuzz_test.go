@@ -64,6 +64,11 @@ func fuzzSeeds() []Command {
 		{Type: CmdFileMetadata, Now: 10, Partition: "p1", FileID: "f2", Metadata: map[string]any{"lang": "en", "n": 2.0}},
 		{Type: CmdBlobHolders, Now: 10, Blob: &Blob{Hash: "h1", Holders: []string{"n2"}}, Remove: []string{"n1"}},
 		{Type: CmdChunkHolders, Now: 10, Partition: "p1", FileID: "f2", TaskID: "t2", ChunkHolders: []string{"n2"}, Remove: []string{"n1"}},
+		{Type: CmdCreatePartition, Now: 10, Partition: "empty"},
+		{Type: CmdPartitionConfig, Now: 10, Partition: "p1", Metadata: map[string]any{"description": "d", "chat_llm": nil}},
+		{Type: CmdCallback, Now: 10, TaskID: "t2", Status: CallbackClaimed, NodeID: "n2"},
+		{Type: CmdCopyFile, Now: 10, Partition: "p1", FileID: "f2", TaskID: "t2", ChunkHolders: []string{"n2"},
+			Tasks: []Task{{ID: "c1", Partition: "p3", FileID: "f2", Chunks: 7}}, Move: true},
 		{Type: CmdBatch, Now: 10, Batch: []Command{
 			{Type: CmdCompleteTask, Now: 10, TaskID: "t1", Attempt: 1, Chunks: 1},
 			{Type: CmdAssignTasks, Now: 10, Assignments: []Assignment{{TaskID: "t6", Attempt: 1, NodeID: "n1", GPU: 1, Milli: 300}}},
