@@ -190,8 +190,7 @@ func (n *Node) deliverCallback(ctx context.Context, client *http.Client, t fsm.T
 		n.log.Debug("callback: not claimed", "task", t.ID, "error", err)
 		return
 	}
-	body, _ := json.Marshal(transport.CallbackBody{TaskID: t.ID, TaskState: transport.RagFinalState(string(t.State)),
-		Details: transport.CallbackDetail{FileID: t.FileID, Partition: t.Partition}, Chunks: t.Chunks, Error: t.Error})
+	body, _ := json.Marshal(transport.NewCallbackBody(t.ID, t.Partition, t.FileID, string(t.State), t.Chunks, t.Error))
 	attempts, sendErr := n.postCallback(ctx, client, t, body)
 	out := fsm.Command{Type: fsm.CmdCallback, TaskID: t.ID, Status: fsm.CallbackDelivered, NodeID: n.id,
 		Chunks: attempts, Now: time.Now().UnixNano()}

@@ -146,8 +146,8 @@ func TestCompatCallbackDelivered(t *testing.T) {
 	}
 	var chunks int
 	ns[0].fsm.View(func(s *fsm.State) { chunks = s.Tasks[id].Chunks })
-	want := map[string]any{"task_id": id, "task_state": "COMPLETED", "chunks": float64(chunks),
-		"details": map[string]any{"file_id": "a", "partition": "docs"}}
+	want := map[string]any{"partition": "docs", "file_id": "a", "status": "indexed", "task_id": id,
+		"task_state": "COMPLETED", "chunks": float64(chunks)}
 	for _, call := range calls {
 		if call.auth != "Bearer tok-1" || call.key != id || !jsonSame(call.body, want) || chunks == 0 {
 			t.Fatalf("call %+v; want body %v with bearer and idempotency key", call, want)

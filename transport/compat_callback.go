@@ -3,23 +3,29 @@ package transport
 import "strings"
 
 // CallbackBody is the JSON a node POSTs to an upload's callback_url when
-// its task ends: the task's final state in the same words and shape as
-// GET /indexer/task/{id}, so a receiver can parse both alike. Error is the
-// failure or cancellation reason ("" when it completed).
+// its task ends. partition, file_id and status ("indexed" or "failed")
+// are openrag's (openrag/services/workers/webhook.py
+// send_indexing_callback), so its receivers (cozy-stack) read it as they
+// read openrag's; a cancelled task is "failed" there, since it was not
+// indexed. The rest is ragnode's: the task, its RAGondin state
+// (COMPLETED, FAILED, CANCELLED), its chunk count and its error.
 type CallbackBody struct {
-	TaskID    string         `json:"task_id"`
-	TaskState string         `json:"task_state"`
-	Details   CallbackDetail `json:"details"`
-	Chunks    int            `json:"chunks"`
-	Error     string         `json:"error,omitempty"`
-}
-
-// CallbackDetail names the file the task indexed.
-type CallbackDetail struct {
-	FileID    string `json:"file_id"`
 	Partition string `json:"partition"`
+	FileID    string `json:"file_id"`
+	Status    string `json:"status"`
+	TaskID    string `json:"task_id"`
+	TaskState string `json:"task_state"`
+	Chunks    int    `json:"chunks"`
+	Error     string `json:"error,omitempty"`
 }
 
-// RagFinalState is the RAGondin name of a final ledger state: COMPLETED,
-// FAILED or CANCELLED.
-func RagFinalState(state string) string { return strings.ToUpper(state) }
+// NewCallbackBody builds the body for a task that ended in state (a
+// ledger state: completed, failed or cancelled).
+func NewCallbackBody(taskID, partition, fileID, state string, chunks int, errMsg string) CallbackBody {
+	status := "failed"
+	if state == "completed" {
+		status = "indexed"
+	}
+	return CallbackBody{Partition: partition, FileID: fileID, Status: status, TaskID: taskID,
+		TaskState: strings.ToUpper(state), Chunks: chunks, Error: errMsg}
+}
