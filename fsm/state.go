@@ -40,6 +40,8 @@ type State struct {
 	ChainCursor string            `json:"chain_cursor,omitempty"`
 	Index       uint64            `json:"index"` // last applied Raft index
 	Meta        map[string]string `json:"meta,omitempty"`
+	// Tokens are the role tokens by ID (tokens.go); absent in old snapshots.
+	Tokens map[string]*Token `json:"tokens,omitempty"`
 
 	finHead int
 	usage   map[gpuKey]gpuUse
@@ -317,6 +319,8 @@ func (s *State) apply(c Command) Result {
 			reason = "node " + n.Name + " released its work"
 		}
 		return Result{Applied: s.releaseNode(c.NodeID, reason, c.Now)}
+	case CmdCreateToken, CmdRevokeToken, CmdPeerSecret:
+		return s.applySecurity(c)
 	case CmdClusterID:
 		switch have := s.Meta[MetaClusterID]; {
 		case c.ClusterID == "":
