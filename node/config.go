@@ -128,6 +128,12 @@ type Config struct {
 	Logger hclog.Logger
 	// CheckInvariants makes the FSM verify the ledger after every apply.
 	CheckInvariants bool
+
+	// JoinSecret (--join-secret) stands for a gossip key derived from it
+	// (security.go); Insecure lets a node on a non-loopback address run
+	// without any cluster credential.
+	JoinSecret string
+	Insecure   bool
 }
 
 // Defaults fills zero fields with defaults.
@@ -215,6 +221,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Placement != scheduler.Spread && c.Placement != scheduler.BinPack {
 		return fmt.Errorf("--placement must be spread or binpack")
+	}
+	if err := c.validateSecurity(); err != nil {
+		return err
 	}
 	return c.validateLimits()
 }

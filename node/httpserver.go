@@ -21,6 +21,8 @@ func (n *Node) startHTTP() error {
 	n.httpLn = ln
 	n.httpAddr = net.JoinHostPort(n.cfg.advertiseIP(), strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 	n.api = transport.NewServer(n, n.cfg.Token)
+	n.api.SetAuth(n.authConfig())
+	n.api.MountTokens(n)
 	n.api.MountCompat(n)
 	n.api.SetCORSOrigins(n.cfg.CORSOrigins)
 	n.api.MountConsole(n, n.metrics.handler(), n.cfg.MetricsOpen)

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/raft"
 	autopilot "github.com/hashicorp/raft-autopilot"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/serf/serf"
 
 	"github.com/ragnode/ragnode/fsm"
@@ -100,6 +101,12 @@ type Node struct {
 	// obs and metrics feed the console and /metrics (observe.go, metrics.go).
 	obs     *observer
 	metrics *metrics
+
+	// Security (security*.go): the gossip keyring Serf and the Raft
+	// handshake share (nil: no membership credential), and whether the
+	// node credential file has been written.
+	keyring     *memberlist.Keyring
+	credWritten atomic.Bool
 }
 
 // ID returns the node's persistent ID.
@@ -181,6 +188,9 @@ func Start(cfg Config) (*Node, error) {
 	if n.cfg.Runner == nil {
 		n.cfg.Runner = func() (Runner, error) { return pipelineRunner{n: n}, nil }
 	}
+	if n.keyring, err = n.newKeyring(); err != nil {
+		return nil, err
+	}
 	if err := n.startHTTP(); err != nil {
 		return nil, err
 	}
@@ -192,7 +202,7 @@ func Start(cfg Config) (*Node, error) {
 	if err := n.startSerf(hasState); err != nil {
 		return nil, err
 	}
-	n.peers = newPeers(n.id, n.httpAddr, n.cfg.Token, n.serf, n.raft, n.fsm, n.foreignMember)
+	n.peers = newPeers(n.id, n.httpAddr, n.peerSecret, n.serf, n.raft, n.fsm, n.foreignMember)
 	n.pool = newWorkerPool(n)
 	n.serveHTTP()
 
@@ -225,6 +235,9 @@ func Start(cfg Config) (*Node, error) {
 	}
 	ok = true
 	n.log.Info("node started", "id", n.id, "http", n.httpAddr, "raft", n.raftAddr, "serf", n.serfAddr)
+	if w := n.cfg.openWarning(); w != "" {
+		n.log.Warn(w)
+	}
 	return n, nil
 }
 

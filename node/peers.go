@@ -26,7 +26,8 @@ type peer struct {
 type peers struct {
 	selfID   string
 	selfHTTP string
-	token    string
+	// secret is the node credential every peer call carries (security.go).
+	secret func() string
 	serf     *serf.Serf
 	raft     *raft.Raft
 	fsm      *fsm.FSM
@@ -37,8 +38,8 @@ type peers struct {
 	clients map[string]*transport.Client
 }
 
-func newPeers(selfID, selfHTTP, token string, s *serf.Serf, r *raft.Raft, f *fsm.FSM, foreign func(serf.Member) bool) *peers {
-	return &peers{selfID: selfID, selfHTTP: selfHTTP, token: token, serf: s, raft: r, fsm: f, foreign: foreign,
+func newPeers(selfID, selfHTTP string, secret func() string, s *serf.Serf, r *raft.Raft, f *fsm.FSM, foreign func(serf.Member) bool) *peers {
+	return &peers{selfID: selfID, selfHTTP: selfHTTP, secret: secret, serf: s, raft: r, fsm: f, foreign: foreign,
 		clients: map[string]*transport.Client{}}
 }
 
@@ -111,7 +112,7 @@ func (p *peers) client(addr string) *transport.Client {
 	defer p.mu.Unlock()
 	c := p.clients[addr]
 	if c == nil {
-		c = transport.NewClient(addr, p.token)
+		c = transport.NewPeerClient(addr, p.secret)
 		p.clients[addr] = c
 	}
 	return c
