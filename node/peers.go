@@ -28,9 +28,9 @@ type peers struct {
 	selfHTTP string
 	// secret is the node credential every peer call carries (security.go).
 	secret func() string
-	serf     *serf.Serf
-	raft     *raft.Raft
-	fsm      *fsm.FSM
+	serf   *serf.Serf
+	raft   *raft.Raft
+	fsm    *fsm.FSM
 	// foreign tells members of another cluster, which are never peers.
 	foreign func(serf.Member) bool
 

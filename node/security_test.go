@@ -428,5 +428,3 @@ func TestRaftHandshakeFollowsKeyring(t *testing.T) {
 		t.Fatal("the authenticated connection never reached Accept")
 	}
 }
-
-
