@@ -61,6 +61,8 @@ func startFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "metrics-open", Usage: "serve /metrics without --token (every other route keeps it)", EnvVars: envs("METRICS_OPEN")},
 		&cli.BoolFlag{Name: "pprof", Usage: "serve Go profiles on /debug/pprof/ (behind --token)", EnvVars: envs("PPROF")},
 		&cli.StringFlag{Name: "runner", Value: "index", Usage: "task body: index (the pipeline), checksum, or sleep:DURATION (benchmarking aid)", EnvVars: envs("RUNNER")},
+		&cli.StringFlag{Name: "join-secret", Usage: "cluster secret (16+ characters) a node must hold to join; stands for a gossip key (give it or --gossip-key)", EnvVars: envs("JOIN_SECRET")},
+		&cli.BoolFlag{Name: "insecure", Usage: "allow a non-loopback --bind without --gossip-key or --join-secret", EnvVars: envs("INSECURE")},
 	}
 }
 
@@ -162,6 +164,8 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 		SharedRoots:           c.StringSlice("shared-root"),
 		MaxQueued:             c.Int("max-queued"),
 		MaxQueuedPerPartition: c.Int("max-queued-per-partition"),
+		JoinSecret:            c.String("join-secret"),
+		Insecure:              c.Bool("insecure"),
 		Logger:                hclog.New(&hclog.LoggerOptions{Name: "ragnode", Level: level, Output: c.App.ErrWriter}),
 	}
 	if cfg.Timing != node.TimingLAN && cfg.Timing != node.TimingFast {
