@@ -157,6 +157,9 @@ func statusCommand() *cli.Command {
 				parts = append(parts, fmt.Sprintf("%s %d", k, st.Tasks[k]))
 			}
 			fmt.Fprintf(tw, "tasks\t%s\n", dash(strings.Join(parts, ", ")))
+			for _, w := range st.Warnings {
+				fmt.Fprintf(tw, "warning\t%s\n", w)
+			}
 			return tw.Flush()
 		},
 	}

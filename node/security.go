@@ -165,3 +165,11 @@ func (n *Node) authConfig() transport.Auth {
 		Log: n.log.Named("auth"),
 	}
 }
+
+// securityWarnings is what status shows about this node's exposure.
+func (n *Node) securityWarnings() []string {
+	if w := n.cfg.openWarning(); w != "" {
+		return []string{w}
+	}
+	return nil
+}

@@ -428,3 +428,26 @@ func TestRaftHandshakeFollowsKeyring(t *testing.T) {
 		t.Fatal("the authenticated connection never reached Accept")
 	}
 }
+
+// TestPprofNeedsAdmin: /debug/pprof is served only with --pprof, and then
+// only to an admin token; without --token it stays closed.
+func TestPprofNeedsAdmin(t *testing.T) {
+	c := newCluster(t)
+	open := c.start(func() Config { cfg := baseConfig(t, "open"); cfg.Pprof = true; return cfg }())
+	if code, _ := rawCall(t, "GET", "http://"+open.HTTPAddr()+"/debug/pprof/", "", ""); code != http.StatusForbidden {
+		t.Fatalf("pprof without --token: %d, want 403", code)
+	}
+	cfg := baseConfig(t, "closed")
+	cfg.Pprof, cfg.Token = true, "s3cret"
+	n := c.start(cfg)
+	waitFor(t, 10*time.Second, "leader", func() bool { return n.raft.State() == raft.Leader })
+	read, err := clientOf(n).CreateToken(ctxT(t, 10*time.Second), transport.TokenRequest{Role: fsm.RoleRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for auth, want := range map[string]int{"": http.StatusUnauthorized, "Bearer " + read.Secret: http.StatusForbidden, "Bearer s3cret": http.StatusOK} {
+		if code, _ := rawCall(t, "GET", "http://"+n.HTTPAddr()+"/debug/pprof/", auth, ""); code != want {
+			t.Fatalf("pprof with %q: %d, want %d", auth, code, want)
+		}
+	}
+}

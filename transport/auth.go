@@ -124,6 +124,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) *http.Request
 	if isNode {
 		return withCaller(r, Caller{Node: true})
 	}
+	if a.Bootstrap == "" && strings.HasPrefix(r.URL.Path, "/debug/pprof/") {
+		// Profiles show memory contents and cost CPU: never open.
+		s.refuse(w, r, http.StatusForbidden, need, "", "/debug/pprof needs an admin token: start the node with --token")
+		return nil
+	}
 	if s.isPublic(r) || s.consoleOpen(r) || a.Bootstrap == "" {
 		return r
 	}
