@@ -134,6 +134,12 @@ type Config struct {
 	// without any cluster credential.
 	JoinSecret string
 	Insecure   bool
+	// TLS (tls.go): PEM files; all three or none. VerifyIncomingClients
+	// requires client certificates on the client API too.
+	CAFile                string
+	CertFile              string
+	KeyFile               string
+	VerifyIncomingClients bool
 }
 
 // Defaults fills zero fields with defaults.

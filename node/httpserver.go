@@ -18,7 +18,7 @@ func (n *Node) startHTTP() error {
 	if err != nil {
 		return fmt.Errorf("listen http %s: %w", addr, err)
 	}
-	n.httpLn = ln
+	n.httpLn = n.wrapHTTPListener(ln)
 	n.httpAddr = net.JoinHostPort(n.cfg.advertiseIP(), strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 	n.api = transport.NewServer(n, n.cfg.Token)
 	n.api.SetAuth(n.authConfig())

@@ -107,6 +107,7 @@ type Node struct {
 	// node credential file has been written.
 	keyring     *memberlist.Keyring
 	credWritten atomic.Bool
+	tls         *transport.TLSMaterial // nil: TLS off
 }
 
 // ID returns the node's persistent ID.
@@ -188,7 +189,7 @@ func Start(cfg Config) (*Node, error) {
 	if n.cfg.Runner == nil {
 		n.cfg.Runner = func() (Runner, error) { return pipelineRunner{n: n}, nil }
 	}
-	if n.keyring, err = n.newKeyring(); err != nil {
+	if err := n.initSecurity(); err != nil {
 		return nil, err
 	}
 	if err := n.startHTTP(); err != nil {
@@ -202,7 +203,7 @@ func Start(cfg Config) (*Node, error) {
 	if err := n.startSerf(hasState); err != nil {
 		return nil, err
 	}
-	n.peers = newPeers(n.id, n.httpAddr, n.peerSecret, n.serf, n.raft, n.fsm, n.foreignMember)
+	n.peers = newPeers(n.id, n.httpAddr, n.peerClient, n.serf, n.raft, n.fsm, n.foreignMember)
 	n.pool = newWorkerPool(n)
 	n.serveHTTP()
 

@@ -26,8 +26,9 @@ type peer struct {
 type peers struct {
 	selfID   string
 	selfHTTP string
-	// secret is the node credential every peer call carries (security.go).
-	secret func() string
+	// dial makes the client for a peer address, carrying the node
+	// credential (tls.go).
+	dial func(addr string) *transport.Client
 	serf   *serf.Serf
 	raft   *raft.Raft
 	fsm    *fsm.FSM
@@ -38,8 +39,8 @@ type peers struct {
 	clients map[string]*transport.Client
 }
 
-func newPeers(selfID, selfHTTP string, secret func() string, s *serf.Serf, r *raft.Raft, f *fsm.FSM, foreign func(serf.Member) bool) *peers {
-	return &peers{selfID: selfID, selfHTTP: selfHTTP, secret: secret, serf: s, raft: r, fsm: f, foreign: foreign,
+func newPeers(selfID, selfHTTP string, dial func(addr string) *transport.Client, s *serf.Serf, r *raft.Raft, f *fsm.FSM, foreign func(serf.Member) bool) *peers {
+	return &peers{selfID: selfID, selfHTTP: selfHTTP, dial: dial, serf: s, raft: r, fsm: f, foreign: foreign,
 		clients: map[string]*transport.Client{}}
 }
 
@@ -112,7 +113,7 @@ func (p *peers) client(addr string) *transport.Client {
 	defer p.mu.Unlock()
 	c := p.clients[addr]
 	if c == nil {
-		c = transport.NewPeerClient(addr, p.secret)
+		c = p.dial(addr)
 		p.clients[addr] = c
 	}
 	return c

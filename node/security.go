@@ -61,9 +61,15 @@ func (c *Config) validateSecurity() error {
 	if c.JoinSecret != "" && len(c.JoinSecret) < 16 {
 		return fmt.Errorf("--join-secret must be at least 16 characters")
 	}
+	if c.tlsOn() && (c.CAFile == "" || c.CertFile == "" || c.KeyFile == "") {
+		return fmt.Errorf("TLS needs --ca-file, --cert-file and --key-file together")
+	}
+	if c.VerifyIncomingClients && !c.tlsOn() {
+		return fmt.Errorf("--verify-incoming-clients needs TLS (--ca-file, --cert-file, --key-file)")
+	}
 	ip := net.ParseIP(c.Bind)
-	if ip != nil && !ip.IsLoopback() && c.membershipKey() == nil && !c.Insecure {
-		return fmt.Errorf("--bind %s is reachable from other machines and the node has no cluster credential: set --gossip-key or --join-secret, or pass --insecure to run without one", c.Bind)
+	if ip != nil && !ip.IsLoopback() && c.membershipKey() == nil && !c.tlsOn() && !c.Insecure {
+		return fmt.Errorf("--bind %s is reachable from other machines and the node has no cluster credential: set --gossip-key, --join-secret or TLS (--ca-file, --cert-file, --key-file), or pass --insecure to run without one", c.Bind)
 	}
 	return nil
 }
@@ -162,7 +168,8 @@ func (n *Node) authConfig() transport.Auth {
 			n.fsm.View(func(s *fsm.State) { t, ok = s.TokenByHash(hash) })
 			return t, ok
 		},
-		Log: n.log.Named("auth"),
+		Log:          n.log.Named("auth"),
+		NodeCertOnly: n.tls != nil,
 	}
 }
 
@@ -172,4 +179,13 @@ func (n *Node) securityWarnings() []string {
 		return []string{w}
 	}
 	return nil
+}
+
+// initSecurity loads the node's credentials before any listener opens.
+func (n *Node) initSecurity() error {
+	var err error
+	if n.keyring, err = n.newKeyring(); err != nil {
+		return err
+	}
+	return n.loadTLS()
 }

@@ -204,6 +204,13 @@ func (s *authStreamLayer) acceptHandshake(c net.Conn) error {
 // connection is authenticated by the gossip keyring.
 func (n *Node) newRaftTransport(bind string, adv net.Addr) (*raft.NetworkTransport, error) {
 	logger := n.log.Named("raft-net")
+	if n.tls != nil {
+		layer, err := newTLSStreamLayer(bind, adv, n.tls, logger)
+		if err != nil {
+			return nil, err
+		}
+		return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: layer, MaxPool: 8, Timeout: 10 * time.Second, Logger: logger}), nil
+	}
 	if n.keyring == nil {
 		return raft.NewTCPTransportWithLogger(bind, adv, 8, 10*time.Second, logger)
 	}

@@ -46,6 +46,9 @@ type Auth struct {
 	// Token finds a ledger token by the hex SHA-256 of its secret.
 	Token func(hash string) (fsm.Token, bool)
 	Log   hclog.Logger
+	// NodeCertOnly (TLS on): the node credential is a verified node
+	// certificate on the connection (tls.go); the peer secret is refused.
+	NodeCertOnly bool
 }
 
 // HashToken is how a token secret is stored: hex SHA-256. Secrets are 32
@@ -95,8 +98,12 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) *http.Request
 	a := s.auth
 	need := RouteAccess(r.Method, r.URL.Path)
 	scheme, val := credential(r)
-	isNode := false
-	if scheme == strings.ToLower(NodeScheme) {
+	isNode := a.NodeCertOnly && IsNodeConn(r.TLS)
+	if a.NodeCertOnly && !isNode && scheme == strings.ToLower(NodeScheme) {
+		s.refuse(w, r, http.StatusUnauthorized, need, "", "with TLS on, a node proves itself by its certificate")
+		return nil
+	}
+	if !isNode && scheme == strings.ToLower(NodeScheme) {
 		secret := a.PeerSecret()
 		if secret == "" {
 			// A node that has not yet replicated the ledger cannot tell a
