@@ -29,9 +29,9 @@ type peers struct {
 	// dial makes the client for a peer address, carrying the node
 	// credential (tls.go).
 	dial func(addr string) *transport.Client
-	serf   *serf.Serf
-	raft   *raft.Raft
-	fsm    *fsm.FSM
+	serf *serf.Serf
+	raft *raft.Raft
+	fsm  *fsm.FSM
 	// foreign tells members of another cluster, which are never peers.
 	foreign func(serf.Member) bool
 
