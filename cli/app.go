@@ -81,6 +81,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 			leaveCommand(),
 			searchCommand(),
 			tokenCommand(),
+			tlsCommand(),
 		},
 	}
 	for _, c := range app.Commands {

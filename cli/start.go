@@ -63,6 +63,10 @@ func startFlags() []cli.Flag {
 		&cli.StringFlag{Name: "runner", Value: "index", Usage: "task body: index (the pipeline), checksum, or sleep:DURATION (benchmarking aid)", EnvVars: envs("RUNNER")},
 		&cli.StringFlag{Name: "join-secret", Usage: "cluster secret (16+ characters) a node must hold to join; stands for a gossip key (give it or --gossip-key)", EnvVars: envs("JOIN_SECRET")},
 		&cli.BoolFlag{Name: "insecure", Usage: "allow a non-loopback --bind without --gossip-key or --join-secret", EnvVars: envs("INSECURE")},
+		&cli.StringFlag{Name: "ca-file", Usage: "cluster CA (PEM): with --cert-file and --key-file turns on TLS for Raft, peers and the API", EnvVars: envs("CA_FILE")},
+		&cli.StringFlag{Name: "cert-file", Usage: "this node's certificate (see 'ragnode tls cert create'); reloaded on SIGHUP", EnvVars: envs("CERT_FILE")},
+		&cli.StringFlag{Name: "key-file", Usage: "key of --cert-file", EnvVars: envs("KEY_FILE")},
+		&cli.BoolFlag{Name: "verify-incoming-clients", Usage: "with TLS, require client certificates on the client API too", EnvVars: envs("VERIFY_INCOMING_CLIENTS")},
 	}
 }
 
@@ -87,6 +91,8 @@ func startCommand() *cli.Command {
 			}
 			sig := make(chan os.Signal, 2)
 			signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+			stopHUP := reloadOnHUP(n, cfg.Logger)
+			defer stopHUP()
 			select {
 			case s := <-sig:
 				cfg.Logger.Info("signal received: restarting-style shutdown", "signal", s.String())
@@ -166,6 +172,10 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 		MaxQueuedPerPartition: c.Int("max-queued-per-partition"),
 		JoinSecret:            c.String("join-secret"),
 		Insecure:              c.Bool("insecure"),
+		CAFile:                c.String("ca-file"),
+		CertFile:              c.String("cert-file"),
+		KeyFile:               c.String("key-file"),
+		VerifyIncomingClients: c.Bool("verify-incoming-clients"),
 		Logger:                hclog.New(&hclog.LoggerOptions{Name: "ragnode", Level: level, Output: c.App.ErrWriter}),
 	}
 	if cfg.Timing != node.TimingLAN && cfg.Timing != node.TimingFast {
