@@ -82,6 +82,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 			searchCommand(),
 			tokenCommand(),
 			tlsCommand(),
+			keyringCommand(),
 		},
 	}
 	for _, c := range app.Commands {

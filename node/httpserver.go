@@ -23,6 +23,7 @@ func (n *Node) startHTTP() error {
 	n.api = transport.NewServer(n, n.cfg.Token)
 	n.api.SetAuth(n.authConfig())
 	n.api.MountTokens(n)
+	n.api.MountKeyring(n)
 	n.api.MountCompat(n)
 	n.api.SetCORSOrigins(n.cfg.CORSOrigins)
 	n.api.MountConsole(n, n.metrics.handler(), n.cfg.MetricsOpen)

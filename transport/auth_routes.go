@@ -96,6 +96,7 @@ var routeAccess = []routeRule{
 	{"", "/v1/tokens", AccessAdmin},
 	{"", "/v1/tokens/", AccessAdmin},
 	{"", "/v1/keyring", AccessAdmin},
+	{"", "/v1/keyring/", AccessAdmin},
 	{"", "/debug/pprof/", AccessAdmin},
 }
 
