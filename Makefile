@@ -32,7 +32,8 @@ bench:
 # Their seed corpora, and any crasher saved under testdata/fuzz, also run in
 # plain go test.
 FUZZTIME ?= 60s
-FUZZ_TARGETS = ./indexer/chunk:FuzzSplit ./indexer/chunk:FuzzCount ./fsm:FuzzApply
+FUZZ_TARGETS = ./indexer/chunk:FuzzSplit ./indexer/chunk:FuzzCount ./fsm:FuzzApply ./indexer/loader:FuzzLoadBounded ./transport:FuzzCompatMetadata ./transport:FuzzCompatUpload
+# The search filter parser's target is added with that parser (issue 16 note).
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
