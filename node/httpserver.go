@@ -41,6 +41,8 @@ func (n *Node) startHTTP() error {
 // is restarting) connect as soon as the port is open, and their requests
 // wait in the backlog until then instead of reaching a half-built node.
 func (n *Node) serveHTTP() {
+	n.wg.Add(1)
+	go n.watchPeerSecret()
 	go func() {
 		if err := n.httpSrv.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("http server", "error", err)

@@ -189,3 +189,18 @@ func (n *Node) initSecurity() error {
 	}
 	return n.loadTLS()
 }
+
+// watchPeerSecret writes the node credential file as soon as the secret
+// reaches this node's ledger, not only when a peer call first needs it.
+func (n *Node) watchPeerSecret() {
+	defer n.wg.Done()
+	ch := n.fsm.Subscribe()
+	defer n.fsm.Unsubscribe(ch)
+	for n.peerSecret() == "" {
+		select {
+		case <-ch:
+		case <-n.stopCh:
+			return
+		}
+	}
+}
