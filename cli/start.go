@@ -31,7 +31,7 @@ func startFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "join-timeout", Value: node.DefaultJoinTimeout, Usage: "keep retrying --join this long", EnvVars: envs("JOIN_TIMEOUT")},
 		&cli.IntFlag{Name: "bootstrap-expect", Usage: "wait for N nodes, then bootstrap one cluster with all of them", EnvVars: envs("BOOTSTRAP_EXPECT")},
 		&cli.StringFlag{Name: "gossip-key", Usage: "base64 key (16/24/32 bytes) encrypting gossip; see 'ragnode keygen'", EnvVars: envs("GOSSIP_KEY")},
-		&cli.StringFlag{Name: "token", Usage: "bearer token every API call must carry", EnvVars: envs("TOKEN")},
+		&cli.StringFlag{Name: "token", Usage: "bootstrap admin bearer token; every client API call must carry it or a role token", EnvVars: envs("TOKEN", "AUTH_TOKEN")},
 		&cli.StringSliceFlag{Name: "cors-origins", Usage: "browser origins allowed to call the API, comma-separated or repeated (* for any; default none)", EnvVars: envs("CORS_ORIGINS")},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "trace, debug, info, warn, error", EnvVars: envs("LOG_LEVEL")},
 		&cli.StringFlag{Name: "timing", Value: "lan", Usage: "failure detection: lan (real networks) or fast (one machine: tests, demos)", EnvVars: envs("TIMING")},
