@@ -69,3 +69,22 @@ func TestTLSCommands(t *testing.T) {
 		t.Fatalf("HTTPS status with RAGNODE_CACERT: %d %s %s", code, out, errOut)
 	}
 }
+
+// TestStartRefusesExposedNodeWithoutCredential: one line, exit 1, before
+// anything listens.
+func TestStartRefusesExposedNodeWithoutCredential(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"start", "--data-dir", dir, "--bind", "10.1.2.3"},
+		{"start", "--data-dir", dir, "--ca-file", "x.pem"},
+		{"start", "--data-dir", dir, "--join-secret", "short"},
+	} {
+		_, errOut, code := run(t, args...)
+		if code != 1 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || errOut == "" {
+			t.Fatalf("%v: %d %q", args, code, errOut)
+		}
+	}
+	if _, errOut, _ := run(t, "start", "--data-dir", dir, "--bind", "10.1.2.3"); !strings.Contains(errOut, "--insecure") {
+		t.Fatalf("refusal does not name --insecure: %q", errOut)
+	}
+}
