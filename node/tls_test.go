@@ -236,3 +236,30 @@ func TestTLSFlagsChecked(t *testing.T) {
 		t.Fatal("--verify-incoming-clients without TLS accepted")
 	}
 }
+
+// TestVerifyIncomingClients: the client API then requires a client
+// certificate of the cluster CA (and still a token).
+func TestVerifyIncomingClients(t *testing.T) {
+	pki := newTestPKI(t)
+	c := newCluster(t)
+	cfg := pki.nodeConfig(t, "n1")
+	cfg.VerifyIncomingClients = true
+	n := c.start(cfg)
+	waitFor(t, 10*time.Second, "leader", func() bool { return c.leader() != nil })
+	ctx := ctxT(t, 30*time.Second)
+	if _, err := tlsClientOf(t, n, "s3cret", pki.ca, "", "").Status(ctx); err == nil {
+		t.Fatal("a client without a certificate was served")
+	}
+	other := newTestPKI(t)
+	ocert, okey := other.issue(t, "mallory", true)
+	if _, err := tlsClientOf(t, n, "s3cret", pki.ca, ocert, okey).Status(ctx); err == nil {
+		t.Fatal("a client certificate of another CA was accepted")
+	}
+	ccert, ckey := pki.issue(t, "alice", true)
+	if _, err := tlsClientOf(t, n, "s3cret", pki.ca, ccert, ckey).Status(ctx); err != nil {
+		t.Fatalf("client certificate and token: %v", err)
+	}
+	if _, err := tlsClientOf(t, n, "", pki.ca, ccert, ckey).Status(ctx); !transport.IsStatus(err, http.StatusUnauthorized) {
+		t.Fatalf("client certificate without a token: %v, want 401", err)
+	}
+}
