@@ -32,7 +32,7 @@ bench:
 # Their seed corpora, and any crasher saved under testdata/fuzz, also run in
 # plain go test.
 FUZZTIME ?= 60s
-FUZZ_TARGETS = ./indexer/chunk:FuzzSplit ./indexer/chunk:FuzzCount ./fsm:FuzzApply ./indexer/store/filter:FuzzParse
+FUZZ_TARGETS = ./indexer/chunk:FuzzSplit ./indexer/chunk:FuzzCount ./fsm:FuzzApply ./indexer/store/filter:FuzzParse ./indexer/loader:FuzzLoadBounded ./transport:FuzzCompatMetadata ./transport:FuzzCompatUpload
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

@@ -80,6 +80,9 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 			drainCommand(),
 			leaveCommand(),
 			searchCommand(),
+			tokenCommand(),
+			tlsCommand(),
+			keyringCommand(),
 		},
 	}
 	for _, c := range app.Commands {

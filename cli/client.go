@@ -23,6 +23,9 @@ func clientFlags(extra ...cli.Flag) []cli.Flag {
 		&cli.StringFlag{Name: "token", Usage: "bearer token", EnvVars: []string{"RAGNODE_TOKEN"}},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"},
 		&cli.DurationFlag{Name: "request-timeout", Value: 30 * time.Second, Usage: "give up on a request after this long"},
+		&cli.StringFlag{Name: "ca-file", Usage: "cluster CA: talk HTTPS and check the node's certificate", EnvVars: []string{"RAGNODE_CACERT"}},
+		&cli.StringFlag{Name: "client-cert", Usage: "client certificate (nodes with --verify-incoming-clients)", EnvVars: []string{"RAGNODE_CLIENT_CERT"}},
+		&cli.StringFlag{Name: "client-key", Usage: "key of --client-cert", EnvVars: []string{"RAGNODE_CLIENT_KEY"}},
 	}, extra...)
 }
 
@@ -36,7 +39,14 @@ func newClient(c *cli.Context) (*transport.Client, error) {
 	default:
 		return nil, fmt.Errorf("-o %q: want table or json", c.String("output"))
 	}
-	return transport.NewClient(addr, c.String("token")), nil
+	if c.String("ca-file") == "" && c.String("client-cert") == "" && c.String("client-key") == "" {
+		return transport.NewClient(addr, c.String("token")), nil
+	}
+	cfg, err := transport.ClientTLS(c.String("ca-file"), c.String("client-cert"), c.String("client-key"))
+	if err != nil {
+		return nil, err
+	}
+	return transport.NewTLSClient(addr, c.String("token"), cfg), nil
 }
 
 func reqCtx(c *cli.Context) (context.Context, context.CancelFunc) {
@@ -157,6 +167,9 @@ func statusCommand() *cli.Command {
 				parts = append(parts, fmt.Sprintf("%s %d", k, st.Tasks[k]))
 			}
 			fmt.Fprintf(tw, "tasks\t%s\n", dash(strings.Join(parts, ", ")))
+			for _, w := range st.Warnings {
+				fmt.Fprintf(tw, "warning\t%s\n", w)
+			}
 			return tw.Flush()
 		},
 	}

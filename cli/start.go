@@ -31,7 +31,7 @@ func startFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "join-timeout", Value: node.DefaultJoinTimeout, Usage: "keep retrying --join this long", EnvVars: envs("JOIN_TIMEOUT")},
 		&cli.IntFlag{Name: "bootstrap-expect", Usage: "wait for N nodes, then bootstrap one cluster with all of them", EnvVars: envs("BOOTSTRAP_EXPECT")},
 		&cli.StringFlag{Name: "gossip-key", Usage: "base64 key (16/24/32 bytes) encrypting gossip; see 'ragnode keygen'", EnvVars: envs("GOSSIP_KEY")},
-		&cli.StringFlag{Name: "token", Usage: "bearer token every API call must carry", EnvVars: envs("TOKEN")},
+		&cli.StringFlag{Name: "token", Usage: "bootstrap admin bearer token; every client API call must carry it or a role token", EnvVars: envs("TOKEN", "AUTH_TOKEN")},
 		&cli.StringSliceFlag{Name: "cors-origins", Usage: "browser origins allowed to call the API, comma-separated or repeated (* for any; default none)", EnvVars: envs("CORS_ORIGINS")},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "trace, debug, info, warn, error", EnvVars: envs("LOG_LEVEL")},
 		&cli.StringFlag{Name: "timing", Value: "lan", Usage: "failure detection: lan (real networks) or fast (one machine: tests, demos)", EnvVars: envs("TIMING")},
@@ -62,6 +62,12 @@ func startFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "pprof", Usage: "serve Go profiles on /debug/pprof/ (behind --token)", EnvVars: envs("PPROF")},
 		&cli.BoolFlag{Name: "callback-allow-private", Usage: "let upload callback_url name loopback, private and link-local addresses", EnvVars: envs("CALLBACK_ALLOW_PRIVATE")},
 		&cli.StringFlag{Name: "runner", Value: "index", Usage: "task body: index (the pipeline), checksum, or sleep:DURATION (benchmarking aid)", EnvVars: envs("RUNNER")},
+		&cli.StringFlag{Name: "join-secret", Usage: "cluster secret (16+ characters) a node must hold to join; stands for a gossip key (give it or --gossip-key)", EnvVars: envs("JOIN_SECRET")},
+		&cli.BoolFlag{Name: "insecure", Usage: "allow a non-loopback --bind without --gossip-key or --join-secret", EnvVars: envs("INSECURE")},
+		&cli.StringFlag{Name: "ca-file", Usage: "cluster CA (PEM): with --cert-file and --key-file turns on TLS for Raft, peers and the API", EnvVars: envs("CA_FILE")},
+		&cli.StringFlag{Name: "cert-file", Usage: "this node's certificate (see 'ragnode tls cert create'); reloaded on SIGHUP", EnvVars: envs("CERT_FILE")},
+		&cli.StringFlag{Name: "key-file", Usage: "key of --cert-file", EnvVars: envs("KEY_FILE")},
+		&cli.BoolFlag{Name: "verify-incoming-clients", Usage: "with TLS, require client certificates on the client API too", EnvVars: envs("VERIFY_INCOMING_CLIENTS")},
 	}
 }
 
@@ -86,6 +92,8 @@ func startCommand() *cli.Command {
 			}
 			sig := make(chan os.Signal, 2)
 			signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+			stopHUP := reloadOnHUP(n, cfg.Logger)
+			defer stopHUP()
 			select {
 			case s := <-sig:
 				cfg.Logger.Info("signal received: restarting-style shutdown", "signal", s.String())
@@ -164,6 +172,12 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 		MaxQueued:             c.Int("max-queued"),
 		MaxQueuedPerPartition: c.Int("max-queued-per-partition"),
 		CallbackAllowPrivate:  c.Bool("callback-allow-private"),
+		JoinSecret:            c.String("join-secret"),
+		Insecure:              c.Bool("insecure"),
+		CAFile:                c.String("ca-file"),
+		CertFile:              c.String("cert-file"),
+		KeyFile:               c.String("key-file"),
+		VerifyIncomingClients: c.Bool("verify-incoming-clients"),
 		Logger:                hclog.New(&hclog.LoggerOptions{Name: "ragnode", Level: level, Output: c.App.ErrWriter}),
 	}
 	if cfg.Timing != node.TimingLAN && cfg.Timing != node.TimingFast {

@@ -31,6 +31,10 @@ const (
 	// CmdClusterID records the cluster's identity once; a different ID
 	// later is refused, so two clusters' logs can never be told apart.
 	CmdClusterID CmdType = "cluster_id"
+	// Credentials (tokens.go): role tokens by hash, and the peer secret.
+	CmdCreateToken CmdType = "create_token"
+	CmdRevokeToken CmdType = "revoke_token"
+	CmdPeerSecret  CmdType = "peer_secret"
 )
 
 // Command is one ledger change. Exactly the payload fields its Type needs are
@@ -83,6 +87,11 @@ type Command struct {
 	Batch     []Command `json:"batch,omitempty"`
 	// Move, in CmdCopyFile, deletes the source in the same Apply.
 	Move bool `json:"move,omitempty"`
+	// Token (CmdCreateToken), TokenID (CmdRevokeToken) and PeerSecret
+	// (CmdPeerSecret): see tokens.go.
+	Token      *Token `json:"token,omitempty"`
+	TokenID    string `json:"token_id,omitempty"`
+	PeerSecret string `json:"peer_secret,omitempty"`
 }
 
 // TaskRef names one attempt of a task.

@@ -135,5 +135,8 @@ func (s *State) CheckInvariants() error {
 			return fmt.Errorf("per-node index of %s holds %d, recount %d", n, len(s.byNode[n]), c)
 		}
 	}
+	if err := s.checkTokenInvariants(); err != nil {
+		return err
+	}
 	return s.checkPartitions()
 }

@@ -43,6 +43,8 @@ type State struct {
 	// Partitions are the partitions' own records (partitions.go); older
 	// snapshots have none and their partitions are implied by their files.
 	Partitions map[string]*Partition `json:"partitions,omitempty"`
+	// Tokens are the role tokens by ID (tokens.go); absent in old snapshots.
+	Tokens map[string]*Token `json:"tokens,omitempty"`
 
 	finHead int
 	usage   map[gpuKey]gpuUse
@@ -320,6 +322,8 @@ func (s *State) apply(c Command) Result {
 			reason = "node " + n.Name + " released its work"
 		}
 		return Result{Applied: s.releaseNode(c.NodeID, reason, c.Now)}
+	case CmdCreateToken, CmdRevokeToken, CmdPeerSecret:
+		return s.applySecurity(c)
 	case CmdClusterID:
 		switch have := s.Meta[MetaClusterID]; {
 		case c.ClusterID == "":

@@ -133,6 +133,17 @@ type Config struct {
 	// link-local addresses (--callback-allow-private); off, such callbacks
 	// are refused at upload and at connect time (callback.go).
 	CallbackAllowPrivate bool
+	// JoinSecret (--join-secret) stands for a gossip key derived from it
+	// (security.go); Insecure lets a node on a non-loopback address run
+	// without any cluster credential.
+	JoinSecret string
+	Insecure   bool
+	// TLS (tls.go): PEM files; all three or none. VerifyIncomingClients
+	// requires client certificates on the client API too.
+	CAFile                string
+	CertFile              string
+	KeyFile               string
+	VerifyIncomingClients bool
 }
 
 // Defaults fills zero fields with defaults.
@@ -220,6 +231,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Placement != scheduler.Spread && c.Placement != scheduler.BinPack {
 		return fmt.Errorf("--placement must be spread or binpack")
+	}
+	if err := c.validateSecurity(); err != nil {
+		return err
 	}
 	return c.validateLimits()
 }

@@ -71,8 +71,11 @@ func (n *Node) startSerf(hasState bool) error {
 	mc.AdvertiseAddr = n.cfg.advertiseIP()
 	mc.AdvertisePort = n.cfg.SerfPort
 	mc.Logger = sc.Logger
-	if len(n.cfg.GossipKey) > 0 {
-		mc.SecretKey = n.cfg.GossipKey
+	if n.keyring != nil {
+		// The keyring Raft's handshake reads too (security.go); Serf writes
+		// it back to KeyringFile on every keyring change.
+		mc.Keyring = n.keyring
+		sc.KeyringFile = n.keyringPath()
 	}
 	s, err := serf.Create(sc)
 	if err != nil {

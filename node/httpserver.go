@@ -18,9 +18,12 @@ func (n *Node) startHTTP() error {
 	if err != nil {
 		return fmt.Errorf("listen http %s: %w", addr, err)
 	}
-	n.httpLn = ln
+	n.httpLn = n.wrapHTTPListener(ln)
 	n.httpAddr = net.JoinHostPort(n.cfg.advertiseIP(), strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 	n.api = transport.NewServer(n, n.cfg.Token)
+	n.api.SetAuth(n.authConfig())
+	n.api.MountTokens(n)
+	n.api.MountKeyring(n)
 	n.api.MountCompat(n)
 	n.api.SetCORSOrigins(n.cfg.CORSOrigins)
 	n.api.MountConsole(n, n.metrics.handler(), n.cfg.MetricsOpen)
@@ -38,6 +41,8 @@ func (n *Node) startHTTP() error {
 // is restarting) connect as soon as the port is open, and their requests
 // wait in the backlog until then instead of reaching a half-built node.
 func (n *Node) serveHTTP() {
+	n.wg.Add(1)
+	go n.watchPeerSecret()
 	go func() {
 		if err := n.httpSrv.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("http server", "error", err)

@@ -81,6 +81,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 	}
 	n.writeSettings(ctx)
 	n.ensureClusterID(ctx)
+	n.ensurePeerSecret(ctx)
 
 	upd, rec := 2*time.Second, 10*time.Second
 	if n.cfg.Timing == TimingFast {

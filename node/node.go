@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
 	autopilot "github.com/hashicorp/raft-autopilot"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
@@ -100,6 +101,13 @@ type Node struct {
 	// obs and metrics feed the console and /metrics (observe.go, metrics.go).
 	obs     *observer
 	metrics *metrics
+
+	// Security (security*.go): the gossip keyring Serf and the Raft
+	// handshake share (nil: no membership credential), and whether the
+	// node credential file has been written.
+	keyring     *memberlist.Keyring
+	credWritten atomic.Bool
+	tls         *transport.TLSMaterial // nil: TLS off
 }
 
 // ID returns the node's persistent ID.
@@ -181,6 +189,9 @@ func Start(cfg Config) (*Node, error) {
 	if n.cfg.Runner == nil {
 		n.cfg.Runner = func() (Runner, error) { return pipelineRunner{n: n}, nil }
 	}
+	if err := n.initSecurity(); err != nil {
+		return nil, err
+	}
 	if err := n.startHTTP(); err != nil {
 		return nil, err
 	}
@@ -192,7 +203,7 @@ func Start(cfg Config) (*Node, error) {
 	if err := n.startSerf(hasState); err != nil {
 		return nil, err
 	}
-	n.peers = newPeers(n.id, n.httpAddr, n.cfg.Token, n.serf, n.raft, n.fsm, n.foreignMember)
+	n.peers = newPeers(n.id, n.httpAddr, n.peerClient, n.serf, n.raft, n.fsm, n.foreignMember)
 	n.pool = newWorkerPool(n)
 	n.serveHTTP()
 
@@ -225,6 +236,9 @@ func Start(cfg Config) (*Node, error) {
 	}
 	ok = true
 	n.log.Info("node started", "id", n.id, "http", n.httpAddr, "raft", n.raftAddr, "serf", n.serfAddr)
+	if w := n.cfg.openWarning(); w != "" {
+		n.log.Warn(w)
+	}
 	return n, nil
 }
 

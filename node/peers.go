@@ -26,10 +26,12 @@ type peer struct {
 type peers struct {
 	selfID   string
 	selfHTTP string
-	token    string
-	serf     *serf.Serf
-	raft     *raft.Raft
-	fsm      *fsm.FSM
+	// dial makes the client for a peer address, carrying the node
+	// credential (tls.go).
+	dial func(addr string) *transport.Client
+	serf *serf.Serf
+	raft *raft.Raft
+	fsm  *fsm.FSM
 	// foreign tells members of another cluster, which are never peers.
 	foreign func(serf.Member) bool
 
@@ -37,8 +39,8 @@ type peers struct {
 	clients map[string]*transport.Client
 }
 
-func newPeers(selfID, selfHTTP, token string, s *serf.Serf, r *raft.Raft, f *fsm.FSM, foreign func(serf.Member) bool) *peers {
-	return &peers{selfID: selfID, selfHTTP: selfHTTP, token: token, serf: s, raft: r, fsm: f, foreign: foreign,
+func newPeers(selfID, selfHTTP string, dial func(addr string) *transport.Client, s *serf.Serf, r *raft.Raft, f *fsm.FSM, foreign func(serf.Member) bool) *peers {
+	return &peers{selfID: selfID, selfHTTP: selfHTTP, dial: dial, serf: s, raft: r, fsm: f, foreign: foreign,
 		clients: map[string]*transport.Client{}}
 }
 
@@ -111,7 +113,7 @@ func (p *peers) client(addr string) *transport.Client {
 	defer p.mu.Unlock()
 	c := p.clients[addr]
 	if c == nil {
-		c = transport.NewClient(addr, p.token)
+		c = p.dial(addr)
 		p.clients[addr] = c
 	}
 	return c

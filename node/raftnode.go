@@ -47,7 +47,7 @@ func (n *Node) startRaft() (bool, error) {
 			return false, err
 		}
 	}
-	trans, err := raft.NewTCPTransportWithLogger(bind, adv, 8, 10*time.Second, n.log.Named("raft-net"))
+	trans, err := n.newRaftTransport(bind, adv)
 	if err != nil {
 		return false, fmt.Errorf("listen raft %s: %w", bind, err)
 	}

@@ -45,11 +45,14 @@ func (n *Node) Status(ctx context.Context) (transport.Status, error) {
 			err = c.Do(cctx, http.MethodGet, "/v1/status", map[string][]string{"local": {"1"}}, nil, &st)
 			cancel()
 			if err == nil {
+				st.Warnings = n.securityWarnings()
 				return st, nil
 			}
 		}
 	}
-	return n.localStatus(ctx), nil
+	st := n.localStatus(ctx)
+	st.Warnings = n.securityWarnings()
+	return st, nil
 }
 
 func (n *Node) localStatus(ctx context.Context) transport.Status {

@@ -157,7 +157,7 @@ func (e *Env) checkChunks(tasks []transport.TaskView) {
 	have := map[string]int{} // chunk ID -> copies across nodes
 	for _, p := range e.Live() {
 		ctx, cancel := quick(10 * time.Second)
-		ids, err := p.Client().ChunkIDs(ctx, "", "")
+		ids, err := p.PeerClient().ChunkIDs(ctx, "", "")
 		cancel()
 		if err != nil {
 			e.Fail("chunk ids of %s: %v", p.Name, err)

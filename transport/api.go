@@ -60,6 +60,9 @@ type Status struct {
 	// at the moment of the answer.
 	CaughtUp bool           `json:"caught_up"`
 	Tasks    map[string]int `json:"tasks"`
+	// Warnings are the answering node's security warnings (an open client
+	// API on a reachable address).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // RaftStats is what autopilot needs from each server.

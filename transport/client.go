@@ -23,6 +23,8 @@ type Client struct {
 	Addr  string // host:port
 	Token string
 	HTTP  *http.Client
+	// Scheme is "https" for a TLS client (tls_client.go); "" is http.
+	Scheme string
 }
 
 // NewClient returns a client for addr with a pooled HTTP client.
@@ -33,7 +35,11 @@ func NewClient(addr, token string) *Client {
 }
 
 func (c *Client) url(path string, q url.Values) string {
-	u := "http://" + c.Addr + path
+	scheme := c.Scheme
+	if scheme == "" {
+		scheme = "http"
+	}
+	u := scheme + "://" + c.Addr + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}

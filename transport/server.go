@@ -91,6 +91,7 @@ type Server struct {
 	public map[string]bool // paths answered without the token (GET)
 	cors   []string
 	access consoleAccess // console.go: /ui/ and an opened /metrics skip the token
+	auth   *Auth         // auth.go: two planes and role tokens, once SetAuth is called
 }
 
 // NewServer builds the API; token "" disables authentication.
@@ -107,6 +108,12 @@ func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, 
 // CORS preflights and the public compat paths come before the check.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.applyCORS(w, r) {
+		return
+	}
+	if s.auth != nil {
+		if r = s.authorize(w, r); r != nil {
+			s.mux.ServeHTTP(w, r)
+		}
 		return
 	}
 	if s.token != "" && !s.isPublic(r) && !s.consoleOpen(r) && !CheckToken(r, s.token) {

@@ -61,7 +61,8 @@ func benchMemory(ctx context.Context, tb *benchTB) []section {
 	cl := startCluster(tb, 3, 160, 3, "--timing", "fast", "--gpus", "1", "--task-gpus", "0.25", "--runner", "sleep:50ms", "--retain", "200000")
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	c := cl.procs[0].Client()
+	// Ledger commands go straight to /v1/internal/apply: a peer route.
+	c := cl.procs[0].PeerClient()
 	var holders []string
 	for _, p := range cl.procs[:2] {
 		holders = append(holders, nodeID(cctx, p))

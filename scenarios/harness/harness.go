@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -144,6 +145,8 @@ func (p *Proc) Start(join ...string) error {
 	if p.c.Token != "" {
 		args = append(args, "--token", p.c.Token)
 	}
+	// Namespaced nodes bind 10.x addresses, which need a cluster credential.
+	args = append(args, "--join-secret", "scenario-cluster-join-secret")
 	for _, j := range join {
 		args = append(args, "--join", j)
 	}
@@ -303,3 +306,12 @@ func WaitHealthy(ctx context.Context, p *Proc, voters int) error {
 
 // Wait waits up to d for the process to exit by itself.
 func (p *Proc) Wait(d time.Duration) error { return p.wait(d) }
+
+// PeerClient returns a client with the node credential, for the checks
+// that read a node's own store through a peer route. The node writes the
+// credential to DATA_DIR/node-credential once its ledger has it.
+func (p *Proc) PeerClient() *transport.Client {
+	b, _ := os.ReadFile(filepath.Join(p.DataDir, "node-credential"))
+	secret := strings.TrimSpace(string(b))
+	return transport.NewPeerClient(p.HTTPAddr(), func() string { return secret })
+}
