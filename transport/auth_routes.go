@@ -80,6 +80,10 @@ var routeAccess = []routeRule{
 	{http.MethodGet, "/queue/", AccessRead},
 	{http.MethodGet, "/partition", AccessRead},
 	{http.MethodGet, "/partition/", AccessRead},
+	{http.MethodGet, "/openapi.json", AccessRead},
+	// Served without any token (isPublic); read if ever asked.
+	{http.MethodGet, "/health_check", AccessRead},
+	{http.MethodGet, "/version", AccessRead},
 
 	// index: + submit, delete, cancel, partitions.
 	{http.MethodPost, "/v1/files", AccessIndex},
@@ -89,6 +93,8 @@ var routeAccess = []routeRule{
 	{"", "/indexer/partition/", AccessIndex},
 	{http.MethodDelete, "/indexer/task/", AccessIndex},
 	{http.MethodDelete, "/partition/", AccessIndex},
+	{http.MethodPost, "/partition/", AccessIndex},  // create a partition
+	{http.MethodPatch, "/partition/", AccessIndex}, // its settings
 
 	// admin: + drain, leave, tokens, keyring, profiles (and anything else).
 	{http.MethodPost, "/v1/drain", AccessAdmin},
