@@ -43,9 +43,16 @@ func (c *tripCtx) Err() error {
 	return c.Context.Err()
 }
 
+// bigInput is a document and how many bytes its loader works through
+// (for DOCX and PPTX the inflated XML, not the archive).
+type bigInput struct {
+	data []byte
+	size int
+}
+
 // bigInputs is one large input per loader family that looks at its
 // context itself (PDF and OCR have their own tests below).
-func bigInputs(t *testing.T) map[Kind][]byte {
+func bigInputs(t *testing.T) map[Kind]bigInput {
 	var txt bytes.Buffer
 	for txt.Len() < 8<<20 {
 		fmt.Fprintf(&txt, "line %d of a long plain text with ordinary words in it\n", txt.Len())
@@ -85,24 +92,28 @@ func bigInputs(t *testing.T) map[Kind][]byte {
 	}
 	doc.WriteString(`</w:body></w:document>`)
 	pptx := []part{{"[Content_Types].xml", contentTypes}}
+	slides := 0
 	for n := 1; n <= 4; n++ {
 		bullets := make([]string, 20000)
 		for i := range bullets {
 			bullets[i] = "bullet " + strconv.Itoa(i)
 		}
-		pptx = append(pptx, part{fmt.Sprintf("ppt/slides/slide%d.xml", n), slideXML("Slide "+strconv.Itoa(n), bullets...)})
+		x := slideXML("Slide "+strconv.Itoa(n), bullets...)
+		slides += len(x)
+		pptx = append(pptx, part{fmt.Sprintf("ppt/slides/slide%d.xml", n), x})
 	}
-	return map[Kind][]byte{
-		TXT:  txt.Bytes(),
-		MD:   append([]byte("# Title\n\n"), txt.Bytes()...),
-		CSV:  csv.Bytes(),
-		JSON: js.Bytes(),
+	plain := func(b []byte) bigInput { return bigInput{b, len(b)} }
+	return map[Kind]bigInput{
+		TXT:  plain(txt.Bytes()),
+		MD:   plain(append([]byte("# Title\n\n"), txt.Bytes()...)),
+		CSV:  plain(csv.Bytes()),
+		JSON: plain(js.Bytes()),
 		// Under maxTreeHTML (parse tree) and over it (token stream).
-		HTML:            []byte("<html><body>" + para(4<<20) + "</body></html>"),
-		HTML + "stream": []byte("<html><body>" + para(maxTreeHTML+1<<20) + "</body></html>"),
-		EML:             []byte(eml.String()),
-		DOCX:            buildZip(t, part{"[Content_Types].xml", contentTypes}, part{"word/document.xml", doc.String()}),
-		PPTX:            buildZip(t, pptx...),
+		HTML:            plain([]byte("<html><body>" + para(4<<20) + "</body></html>")),
+		HTML + "stream": plain([]byte("<html><body>" + para(maxTreeHTML+1<<20) + "</body></html>")),
+		EML:             plain([]byte(eml.String())),
+		DOCX:            {buildZip(t, part{"[Content_Types].xml", contentTypes}, part{"word/document.xml", doc.String()}), doc.Len()},
+		PPTX:            {buildZip(t, pptx...), slides},
 	}
 }
 
@@ -111,7 +122,8 @@ func bigInputs(t *testing.T) map[Kind][]byte {
 // least once per MiB of input, so a cancel or a drain stops its CPU work
 // promptly. The work itself is not timed.
 func TestLoadersHonourCancel(t *testing.T) {
-	for name, data := range bigInputs(t) {
+	for name, in := range bigInputs(t) {
+		data := in.data
 		kind := Kind(strings.TrimSuffix(string(name), "stream"))
 		t.Run(string(name), func(t *testing.T) {
 			count := newTripCtx(t, 0)
@@ -119,9 +131,9 @@ func TestLoadersHonourCancel(t *testing.T) {
 				t.Fatalf("uncancelled load: %v", err)
 			}
 			looks := count.calls.Load()
-			t.Logf("%d KiB: %d looks at the context", len(data)>>10, looks)
-			if min := int64(len(data) / checkBytes); looks < min {
-				t.Errorf("%d looks at the context for %d MiB, want at least one per MiB", looks, len(data)>>20)
+			t.Logf("%d KiB read: %d looks at the context", in.size>>10, looks)
+			if min := int64(in.size / checkBytes); looks < min {
+				t.Errorf("%d looks at the context for %d MiB, want at least one per MiB", looks, in.size>>20)
 			}
 			// Load's own look before the work is the first call: trip
 			// on the second, inside the loader.
