@@ -162,6 +162,9 @@ func TestStartRefusesFlagsThatCannotWork(t *testing.T) {
 		{"--task-timeout", "-1s"}, {"--task-timeout", "0s"}, {"--cpu-slots", "-1"}, {"--replicas", "-3"},
 		{"--chunk-replicas", "0"}, {"--embed-batch", "0"}, {"--max-attempts", "-1"}, {"--pool-size", "-1"},
 		{"--gpus", "100000"}, {"--requeue-after", "-5s"}, {"--chunk-size", "100"},
+		// Beyond the table: the other counts and durations.
+		{"--max-chunks", "-1"}, {"--embed-concurrency", "0"}, {"--drain-timeout", "-1s"}, {"--max-file-size", "-1"},
+		{"--join-timeout", "0s"}, {"--max-queued", "-1"},
 	}
 	for _, c := range cases {
 		dir := filepath.Join(t.TempDir(), "data")
@@ -178,7 +181,7 @@ func TestStartRefusesFlagsThatCannotWork(t *testing.T) {
 		if c.flag == "--chunk-size" {
 			want = "chunk-overlap"
 		}
-		if lines := strings.Split(strings.TrimSpace(errOut), "\n"); len(lines) != 1 || !strings.Contains(lines[0], want) {
+		if lines := strings.Split(strings.TrimSpace(errOut), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], "ragnode: ") || !strings.Contains(lines[0], want) {
 			t.Errorf("%s %s: stderr %q does not name the flag in one line", c.flag, c.value, errOut)
 		}
 		if _, err := os.Stat(dir); err == nil {

@@ -79,6 +79,7 @@ type Env struct {
 	samples  int
 
 	wl       *Workload
+	tmpfsMB  int // > 0: every node's data dir is a tmpfs of this size (disk-full faults)
 	stopSamp chan struct{}
 	sampDone chan struct{}
 	nextIP   int
@@ -91,11 +92,32 @@ var noNetOnce sync.Once
 // network namespaces when possible, otherwise on 127.0.0.x.
 func NewEnv(t *testing.T, name string, n int, seed int64, needNet bool, extra ...string) *Env {
 	t.Helper()
+	return newEnv(t, name, n, seed, needNet, 0, extra...)
+}
+
+// NewEnvOnTmpfs is NewEnv with every node's data dir on a tmpfs of its own
+// of sizeMB, so that DiskFull can fill one node's disk; it skips the test,
+// saying why, where tmpfs cannot be mounted (not root).
+func NewEnvOnTmpfs(t *testing.T, name string, n int, seed int64, sizeMB int, extra ...string) *Env {
+	t.Helper()
+	return newEnv(t, name, n, seed, false, sizeMB, extra...)
+}
+
+// CanMountTmpfs tells whether NewEnvOnTmpfs can run here, and if not why.
+func CanMountTmpfs() (bool, string) {
+	if os.Geteuid() != 0 {
+		return false, "mounting a tmpfs needs root"
+	}
+	return true, ""
+}
+
+func newEnv(t *testing.T, name string, n int, seed int64, needNet bool, tmpfsMB int, extra ...string) *Env {
+	t.Helper()
 	if seed == 0 {
 		seed = time.Now().UnixNano() % 1_000_000
 	}
 	e := &Env{T: t, Name: name, Seed: seed, Rand: rand.New(rand.NewSource(seed)),
-		state: map[string]nodeState{}, idx: map[string]int{}}
+		state: map[string]nodeState{}, idx: map[string]int{}, tmpfsMB: tmpfsMB}
 	e.C = harness.New(t, append(append([]string(nil), NodeArgs...), extra...)...)
 	net, err := harness.NewNet(t)
 	if err != nil {
@@ -153,6 +175,11 @@ func (e *Env) newProc() *harness.Proc {
 	name := fmt.Sprintf("n%d", i)
 	ip := fmt.Sprintf("127.0.%d.%d", 50+i, 10+i)
 	p := e.C.Add(name, ip)
+	if e.tmpfsMB > 0 {
+		if err := p.MountTmpfs(e.tmpfsMB); err != nil {
+			e.T.Skipf("SKIP %s: data dirs on tmpfs: %v", e.Name, err)
+		}
+	}
 	if e.Net != nil {
 		if err := e.Net.Attach(p, i); err != nil {
 			e.T.Fatal(err)

@@ -377,6 +377,9 @@ func (e *Env) RandomFaults(d time.Duration) {
 	if e.Net != nil {
 		acts = append(acts, "partition-leader", "partition-minority")
 	}
+	if e.tmpfsMB > 0 {
+		acts = append(acts, "disk-full")
+	}
 	for time.Now().Before(end) {
 		time.Sleep(time.Duration(500+e.Rand.Intn(1500)) * time.Millisecond)
 		act := acts[e.Rand.Intn(len(acts))]
@@ -418,6 +421,10 @@ func (e *Env) RandomFaults(d time.Duration) {
 		case "partition-leader":
 			if l := e.Leader(); l != nil {
 				e.Isolate([]*harness.Proc{l}, time.Duration(4000+e.Rand.Intn(4000))*time.Millisecond)
+			}
+		case "disk-full":
+			if p := e.Follower(true); p != nil {
+				e.DiskFull(p, time.Duration(2000+e.Rand.Intn(3000))*time.Millisecond)
 			}
 		case "partition-minority":
 			if p := e.Follower(true); p != nil {

@@ -187,9 +187,44 @@ func TestRandom(t *testing.T) {
 	if s, err := time.ParseDuration(os.Getenv("RAGNODE_RANDOM_DURATION")); err == nil {
 		d = s
 	}
-	e := NewEnv(t, "random", 3, seed(), false)
+	// On tmpfs data dirs where they can be mounted, so the schedule
+	// includes disk-full faults.
+	var e *Env
+	if ok, why := CanMountTmpfs(); ok {
+		e = NewEnvOnTmpfs(t, "random", 3, seed(), diskScenarioMB)
+	} else {
+		fmt.Printf("random: no disk-full faults in the schedule: %s\n", why)
+		e = NewEnv(t, "random", 3, seed(), false)
+	}
 	fmt.Printf("random scenario seed %d (replay: RAGNODE_SEED=%d)\n", e.Seed, e.Seed)
 	e.RunWorkload(250*time.Millisecond, 0)
 	e.RandomFaults(d)
+	e.Finish()
+}
+
+// diskScenarioMB is the size of each node's tmpfs data dir in the disk
+// scenarios: room for a few minutes of workload, small enough to fill
+// quickly.
+const diskScenarioMB = 192
+
+// 9. disk-full: a follower's data disk fills up under load (its own tmpfs,
+// filled to ENOSPC): uploads through it answer 507, it drains itself, its
+// tasks run elsewhere, and it takes work again once space is freed.
+func TestDiskFull(t *testing.T) {
+	gate(t, false)
+	if ok, why := CanMountTmpfs(); !ok {
+		fmt.Printf("SKIP %s: %s\n", t.Name(), why)
+		t.Skip(why)
+	}
+	e := NewEnvOnTmpfs(t, "disk-full", 3, seed(), diskScenarioMB)
+	w := e.RunWorkload(150*time.Millisecond, 0)
+	w.Burst(12)
+	f := e.Follower(true)
+	if f == nil {
+		t.Fatal("no follower")
+	}
+	e.DiskFull(f, 3*time.Second)
+	e.WaitHealthy(3, 30*time.Second)
+	time.Sleep(time.Second)
 	e.Finish()
 }

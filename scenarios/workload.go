@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ragnode/ragnode/fsm"
+	"github.com/ragnode/ragnode/scenarios/harness"
 	"github.com/ragnode/ragnode/transport"
 )
 
@@ -248,4 +249,20 @@ func (w *Workload) MaxLatency() (time.Duration, string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.maxLat, w.maxLatID
+}
+
+// SubmitVia submits d once through p, and records it like the workload's
+// own documents when p accepts it (the checker then expects it in the
+// ledger exactly once). It returns p's answer.
+func (w *Workload) SubmitVia(p *harness.Proc, d Doc) error {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+	defer cancel()
+	tv, err := p.Client().Submit(ctx, transport.SubmitRequest{Partition: d.Partition, FileID: d.FileID, FileName: d.Name, Mode: fsm.ModeCreate, Metadata: d.Metadata}, bytes.NewReader(d.Body))
+	if err == nil {
+		w.mu.Lock()
+		w.subs = append(w.subs, &Submitted{Doc: d, TaskID: tv.ID, Tries: 1, Latency: time.Since(start), Accepted: time.Now()})
+		w.mu.Unlock()
+	}
+	return err
 }

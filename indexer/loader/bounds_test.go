@@ -266,11 +266,11 @@ func TestLargeHTMLMemory(t *testing.T) {
 // The stream renderer used for large pages keeps the tree walk's output
 // on ordinary markup.
 func TestHTMLStreamRenderer(t *testing.T) {
-	title, text, err := htmlStreamText([]byte(sampleHTML))
+	title, text, err := htmlStreamText(context.Background(), []byte(sampleHTML))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, tree, _ := htmlToText(sampleHTML)
+	_, tree, _ := htmlToText(context.Background(), sampleHTML)
 	if title != "Cluster Guide" {
 		t.Errorf("title = %q", title)
 	}

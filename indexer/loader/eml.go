@@ -2,6 +2,7 @@ package loader
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -18,7 +19,7 @@ import (
 // maxMIMEDepth bounds nested multiparts; real mail nests 3-4 levels.
 const maxMIMEDepth = 16
 
-func loadEML(data []byte) (Document, error) {
+func loadEML(ctx context.Context, data []byte) (Document, error) {
 	if bytes.IndexByte(data, 0) >= 0 {
 		return Document{}, errorf(EML, "binary content (NUL byte), not an e-mail message")
 	}
@@ -42,7 +43,10 @@ func loadEML(data []byte) (Document, error) {
 	}
 	b.WriteString("\n")
 	var parts []string
-	if err := mimeText(h, msg.Body, 0, &parts); err != nil {
+	if err := mimeText(ctx, h, msg.Body, 0, &parts); err != nil {
+		if ctx.Err() != nil {
+			return Document{}, stopped(ctx, EML)
+		}
 		return Document{}, errorf(EML, "%v", err)
 	}
 	b.WriteString(strings.Join(parts, "\n\n"))
@@ -109,7 +113,14 @@ func (c *base64Cleaner) Read(p []byte) (int, error) {
 // mimeText collects the readable text of a MIME entity: text/plain parts,
 // HTML parts converted to text when an alternative has no plain version,
 // attachments skipped.
-func mimeText(h textproto.MIMEHeader, body io.Reader, depth int, out *[]string) error {
+//
+// ctx is looked at before each part and on every read of a body, so a large
+// message stops with its task.
+func mimeText(ctx context.Context, h textproto.MIMEHeader, body io.Reader, depth int, out *[]string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	body = ctxReader{ctx: ctx, kind: EML, r: body}
 	if depth > maxMIMEDepth {
 		return errors.New("MIME parts nested too deeply")
 	}
@@ -143,7 +154,7 @@ func mimeText(h textproto.MIMEHeader, body io.Reader, depth int, out *[]string) 
 				return fmt.Errorf("damaged %s body (truncated?): %v", mt, err)
 			}
 			var got []string
-			if err := mimeText(p.Header, p, depth+1, &got); err != nil {
+			if err := mimeText(ctx, p.Header, p, depth+1, &got); err != nil {
 				return err
 			}
 			pct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
@@ -165,7 +176,7 @@ func mimeText(h textproto.MIMEHeader, body io.Reader, depth int, out *[]string) 
 		}
 		text := decodeCharset(params["charset"], raw)
 		if mt == "text/html" {
-			_, text, err = htmlToText(text)
+			_, text, err = htmlToText(ctx, text)
 			if err != nil {
 				return fmt.Errorf("html part: %v", err)
 			}

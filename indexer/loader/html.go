@@ -2,6 +2,7 @@ package loader
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"unicode/utf8"
 
@@ -27,7 +28,7 @@ func decodeLegacy(b []byte) string {
 	return latin1(b)
 }
 
-func loadHTML(data []byte) (Document, error) {
+func loadHTML(ctx context.Context, data []byte) (Document, error) {
 	if bytes.IndexByte(data, 0) >= 0 {
 		return Document{}, errorf(HTML, "binary content (NUL byte), not an HTML page")
 	}
@@ -36,9 +37,12 @@ func loadHTML(data []byte) (Document, error) {
 	var title, text string
 	var err error
 	if len(data) > maxTreeHTML {
-		title, text, err = htmlStreamText(data)
+		title, text, err = htmlStreamText(ctx, data)
 	} else {
-		title, text, err = htmlToText(decodeLegacy(data))
+		title, text, err = htmlToText(ctx, decodeLegacy(data))
+	}
+	if ctx.Err() != nil {
+		return Document{}, stopped(ctx, HTML)
 	}
 	if err != nil {
 		return Document{}, errorf(HTML, "%v", err)
@@ -49,13 +53,20 @@ func loadHTML(data []byte) (Document, error) {
 // htmlToText renders an HTML page as markdown-ish text: headings become "#"
 // lines, block elements become lines, and boilerplate (scripts, styles,
 // navigation) is dropped.
-func htmlToText(src string) (title, text string, err error) {
+//
+// html.Parse itself cannot be stopped; pages are parsed as a tree only up
+// to maxTreeHTML, which bounds that uninterruptible part. The walk looks at
+// ctx every checkTokens nodes.
+func htmlToText(ctx context.Context, src string) (title, text string, err error) {
 	root, err := html.Parse(strings.NewReader(src))
 	if err != nil {
 		return "", "", err
 	}
-	w := &htmlWriter{}
+	w := &htmlWriter{ctx: ctx}
 	w.walk(root)
+	if w.err != nil {
+		return "", "", w.err
+	}
 	title = strings.Join(strings.Fields(w.title), " ")
 	if title == "" {
 		title = w.firstH1
@@ -64,6 +75,9 @@ func htmlToText(src string) (title, text string, err error) {
 }
 
 type htmlWriter struct {
+	ctx     context.Context
+	err     error // ctx's error, once seen: the walk unwinds
+	nodes   int
 	b       strings.Builder
 	title   string
 	firstH1 string
@@ -104,6 +118,14 @@ func headingLevel(a atom.Atom) int {
 }
 
 func (w *htmlWriter) walk(n *html.Node) {
+	if w.err != nil {
+		return
+	}
+	if w.nodes++; w.nodes%checkTokens == 0 {
+		if w.err = w.ctx.Err(); w.err != nil {
+			return
+		}
+	}
 	switch n.Type {
 	case html.TextNode:
 		if w.pre > 0 {

@@ -2,6 +2,7 @@ package loader
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"strings"
 	"unicode/utf8"
@@ -154,14 +155,21 @@ func (w *streamWriter) end(a atom.Atom) {
 }
 
 // htmlStreamText renders a large page from its token stream.
-func htmlStreamText(data []byte) (title, text string, err error) {
+func htmlStreamText(ctx context.Context, data []byte) (title, text string, err error) {
 	data = bytes.TrimPrefix(data, bom)
-	if !utf8.Valid(data) {
+	if ok, err := validUTF8(ctx, HTML, data); err != nil {
+		return "", "", err
+	} else if !ok {
 		data = latin1Bytes(data)
 	}
 	z := html.NewTokenizer(bytes.NewReader(data))
 	w := &streamWriter{}
-	for {
+	for n := 0; ; n++ {
+		if n%checkTokens == 0 {
+			if err := ctx.Err(); err != nil {
+				return "", "", err
+			}
+		}
 		tt := z.Next()
 		if tt == html.ErrorToken {
 			if z.Err() != io.EOF {

@@ -95,9 +95,9 @@ func Load(ctx context.Context, kind Kind, data []byte) (doc Document, err error)
 	}
 	switch kind {
 	case TXT, MD:
-		doc, err = loadText(kind, data)
+		doc, err = loadText(ctx, kind, data)
 	case HTML:
-		doc, err = loadHTML(data)
+		doc, err = loadHTML(ctx, data)
 	case PDF:
 		doc, err = loadPDF(ctx, data)
 	case DOCX:
@@ -109,7 +109,7 @@ func Load(ctx context.Context, kind Kind, data []byte) (doc Document, err error)
 	case JSON:
 		doc, err = loadJSON(ctx, data)
 	case EML:
-		doc, err = loadEML(data)
+		doc, err = loadEML(ctx, data)
 	case PNG, JPEG, TIFF:
 		doc, err = loadImage(ctx, kind, data)
 	default:

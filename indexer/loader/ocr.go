@@ -165,7 +165,8 @@ func loadImage(ctx context.Context, kind Kind, data []byte) (Document, error) {
 		if errors.Is(context.Cause(ctx), ErrTimeout) {
 			return Document{}, errorf(kind, "OCR %w after %v", ErrTimeout, o.PDFTimeout)
 		}
-		return Document{}, errorf(kind, "%v", err)
+		// %w: a cancel stays errors.Is(err, context.Canceled).
+		return Document{}, errorf(kind, "%w", err)
 	}
 	var doc Document
 	for i, p := range strings.Split(text, "\f") {

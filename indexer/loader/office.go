@@ -177,8 +177,8 @@ func docxText(ctx context.Context, body []byte, styles map[string]int) (string, 
 	firstHeading := ""
 	for n := 0; ; n++ {
 		if n%8192 == 0 {
-			if err := ctx.Err(); err != nil {
-				return "", "", errorf(DOCX, "%v", err)
+			if err := stopped(ctx, DOCX); err != nil {
+				return "", "", err
 			}
 		}
 		tok, err := dec.Token()
@@ -301,8 +301,8 @@ func loadPPTX(ctx context.Context, data []byte) (Document, error) {
 	// package budget fails before the parsing work, not after.
 	parts := make([][]byte, len(slides))
 	for i, s := range slides {
-		if err := ctx.Err(); err != nil {
-			return Document{}, errorf(PPTX, "%v", err)
+		if err := stopped(ctx, PPTX); err != nil {
+			return Document{}, err
 		}
 		b, _, err := p.readPart(s.file.Name)
 		if err != nil {
@@ -311,12 +311,12 @@ func loadPPTX(ctx context.Context, data []byte) (Document, error) {
 		parts[i] = b
 	}
 	for i, s := range slides {
-		if err := ctx.Err(); err != nil {
-			return Document{}, errorf(PPTX, "%v", err)
+		if err := stopped(ctx, PPTX); err != nil {
+			return Document{}, err
 		}
-		text, title, err := slideText(parts[i])
+		text, title, err := slideText(ctx, parts[i])
 		parts[i] = nil
-		if isLimit(err) {
+		if isLimit(err) || ctx.Err() != nil {
 			return Document{}, err
 		}
 		if err != nil {
@@ -332,12 +332,18 @@ func loadPPTX(ctx context.Context, data []byte) (Document, error) {
 
 // slideText renders a slide; the text of its title placeholder becomes a
 // "#" heading so chunks carry the slide title in their heading path.
-func slideText(b []byte) (string, string, error) {
+func slideText(ctx context.Context, b []byte) (string, string, error) {
 	dec := newXMLReader(PPTX, b)
 	var out, para, titleText strings.Builder
 	inText, isTitle := false, false
 	spDepth := 0
-	for {
+	for n := 1; ; n++ {
+		// One slide can hold most of the package's budget.
+		if n%8192 == 0 {
+			if err := stopped(ctx, PPTX); err != nil {
+				return "", "", err
+			}
+		}
 		tok, err := dec.Token()
 		if err == io.EOF {
 			break

@@ -24,9 +24,11 @@ func normalizeNewlines(s string) string {
 	return strings.ReplaceAll(s, "\r", "\n")
 }
 
-func utf8Text(kind Kind, data []byte) (string, error) {
+func utf8Text(ctx context.Context, kind Kind, data []byte) (string, error) {
 	data = bytes.TrimPrefix(data, bom)
-	if !utf8.Valid(data) {
+	if ok, err := validUTF8(ctx, kind, data); err != nil {
+		return "", err
+	} else if !ok {
 		return "", errorf(kind, "not valid UTF-8 (offset %d)", invalidOffset(data))
 	}
 	if bytes.IndexByte(data, 0) >= 0 {
@@ -46,8 +48,8 @@ func invalidOffset(b []byte) int {
 	return len(b)
 }
 
-func loadText(kind Kind, data []byte) (Document, error) {
-	s, err := utf8Text(kind, data)
+func loadText(ctx context.Context, kind Kind, data []byte) (Document, error) {
+	s, err := utf8Text(ctx, kind, data)
 	if err != nil {
 		return Document{}, err
 	}
@@ -69,7 +71,7 @@ func markdownTitle(s string) string {
 }
 
 func loadCSV(ctx context.Context, data []byte) (Document, error) {
-	s, err := utf8Text(CSV, data)
+	s, err := utf8Text(ctx, CSV, data)
 	if err != nil {
 		return Document{}, err
 	}
@@ -89,8 +91,8 @@ func loadCSV(ctx context.Context, data []byte) (Document, error) {
 	var b strings.Builder
 	for n := 0; ; n++ {
 		if n%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				return Document{}, errorf(CSV, "%v", err)
+			if err := stopped(ctx, CSV); err != nil {
+				return Document{}, err
 			}
 		}
 		rec, err := r.Read()
@@ -138,7 +140,9 @@ func csvErr(err error) error {
 
 func loadJSON(ctx context.Context, data []byte) (Document, error) {
 	data = bytes.TrimPrefix(data, bom)
-	if !utf8.Valid(data) {
+	if ok, err := validUTF8(ctx, JSON, data); err != nil {
+		return Document{}, err
+	} else if !ok {
 		return Document{}, errorf(JSON, "not valid UTF-8 (offset %d)", invalidOffset(data))
 	}
 	// encoding/json's own nesting limit (10,000) is far above ours; check
@@ -156,7 +160,7 @@ func loadJSON(ctx context.Context, data []byte) (Document, error) {
 	}
 	text, err := flattenJSON(ctx, raw)
 	if err != nil {
-		return Document{}, errorf(JSON, "%v", err)
+		return Document{}, errorf(JSON, "%w", err)
 	}
 	return Document{Pages: []Page{{Text: text}}}, nil
 }

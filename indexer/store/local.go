@@ -140,6 +140,13 @@ func (l *Local) Upsert(ctx context.Context, recs []Record) error {
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		chunks, files := tx.Bucket(bucketChunks), tx.Bucket(bucketFiles)
 		for i := range recs {
+			// A file's records come in one batch; a cancel rolls the
+			// transaction back (all or none) instead of finishing it.
+			if i%1024 == 1023 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
 			r := &recs[i]
 			if last[r.ID] != i {
 				continue
