@@ -94,7 +94,7 @@ func TestLeaderKillElectsNewLeaderAndAcceptsWrites(t *testing.T) {
 		v, _ := countVoters(l)
 		return v == 3
 	})
-	old := c.leader()
+	old := c.mustLeader(t)
 	t0 := time.Now()
 	old.Kill()
 	var nl *Node
@@ -212,7 +212,7 @@ func TestSixNodesFiveVotersAndPromotionAfterDeadVoter(t *testing.T) {
 		v, nv := countVoters(l)
 		return v == 5 && nv == 1
 	})
-	l := c.leader()
+	l := c.mustLeader(t)
 	var victim *Node
 	for _, n := range c.live() {
 		if n != l && suffrage(l)[n.ID()] == raft.Voter {

@@ -10,7 +10,7 @@ import (
 // followerOf returns a node of ns that is not the leader.
 func followerOf(t *testing.T, c *cluster, ns []*Node) *Node {
 	t.Helper()
-	l := c.leader()
+	l := c.mustLeader(t)
 	for _, n := range ns {
 		if n != l {
 			return n

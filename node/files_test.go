@@ -56,7 +56,7 @@ func aliveBlobHolders(n *Node, hash string) int {
 
 func TestUploadSurvivesUploaderDeathAndIsReReplicated(t *testing.T) {
 	c, ns := indexCluster(t, nil)
-	l := c.leader()
+	l := c.mustLeader(t)
 	var uploader *Node
 	for _, n := range ns {
 		if n != l {

@@ -150,6 +150,18 @@ func (c *cluster) leader() *Node {
 	return nil
 }
 
+// mustLeader waits for a leader: under load an election can be under way
+// at the instant a test asks, and a nil leader would panic the test.
+func (c *cluster) mustLeader(t *testing.T) *Node {
+	t.Helper()
+	var l *Node
+	waitFor(t, 30*time.Second, "a leader", func() bool {
+		l = c.leader()
+		return l != nil
+	})
+	return l
+}
+
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)

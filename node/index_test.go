@@ -404,7 +404,7 @@ func TestChunkCopiesRepairedAfterNodeLossAndLeave(t *testing.T) {
 	})
 	ids := submitFolder(t, ns[0], "../examples/docs", "p")
 	requireAllCompleted(t, waitTerminal(t, c, values(ids), 60*time.Second))
-	l := c.leader()
+	l := c.mustLeader(t)
 	for file := range ids {
 		if k := aliveChunkHolders(l, "p", file); k != 2 {
 			t.Fatalf("%s has %d recorded chunk holders, want 2", file, k)
@@ -448,6 +448,6 @@ func TestChunkCopiesRepairedAfterNodeLossAndLeave(t *testing.T) {
 		return st == fsm.NodeFailed
 	})
 	waitFor(t, 30*time.Second, "copies repaired after the death", allRepaired)
-	via := c.leader()
+	via := c.mustLeader(t)
 	requireSearchable(t, via, ids, "after a leave and a death")
 }

@@ -55,7 +55,7 @@ func stalledPeer(t *testing.T) (addr string, accepted func() int) {
 func TestFailedNodeRequeuedWhileRepairsStall(t *testing.T) {
 	rec := newRecorder(30 * time.Second)
 	c, ns := gpuCluster(t, 3, rec, nil)
-	l := c.leader()
+	l := c.mustLeader(t)
 	ctx := ctxT(t, 30*time.Second)
 
 	// A registered node that only the ledger knows, holding the only copy

@@ -243,7 +243,7 @@ func TestGPUMemoryRequestsOnUnequalCards(t *testing.T) {
 func TestKilledWorkerTasksRequeuedAndCompletedOnce(t *testing.T) {
 	rec := newRecorder(400 * time.Millisecond)
 	c, ns := gpuCluster(t, 3, rec, nil)
-	l := c.leader()
+	l := c.mustLeader(t)
 	var victim *Node
 	for _, n := range ns {
 		if n != l {

@@ -13,7 +13,7 @@ import (
 func TestRestartRunsNothingFromReplay(t *testing.T) {
 	rec := newRecorder(20 * time.Millisecond)
 	c, ns := gpuCluster(t, 3, rec, nil)
-	l := c.leader()
+	l := c.mustLeader(t)
 	ids := submitMany(t, ns, 40, "replay")
 	final := waitTerminal(t, c, ids, 60*time.Second)
 	requireAllCompleted(t, final)

@@ -75,7 +75,7 @@ func TestNodeWithoutCredentialCannotJoin(t *testing.T) {
 
 	// Raft: a plain Raft client is cut off before it can ask for a vote,
 	// and so is one proving another key.
-	leader := c.leader()
+	leader := c.mustLeader(t)
 	plain, err := raft.NewTCPTransport("127.0.0.1:0", nil, 1, time.Second, io.Discard)
 	if err != nil {
 		t.Fatal(err)

@@ -108,7 +108,7 @@ func TestTLSCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leader := c.leader()
+	leader := c.mustLeader(t)
 	raftDial := func(cfg *tls.Config) error {
 		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", leader.raftAddr, cfg)
 		if err != nil {
@@ -195,7 +195,7 @@ func TestTLSCluster(t *testing.T) {
 	}
 	// Force fresh Raft connections: the leader steps down, and the new
 	// one must reach the others with the rotated certificates.
-	old := c.leader()
+	old := c.mustLeader(t)
 	if err := old.raft.LeadershipTransfer().Error(); err != nil {
 		t.Fatalf("leadership transfer: %v", err)
 	}
