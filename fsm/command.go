@@ -81,6 +81,8 @@ type Command struct {
 	// ClusterID, in CmdClusterID, is the identity generated at bootstrap.
 	ClusterID string    `json:"cluster_id,omitempty"`
 	Batch     []Command `json:"batch,omitempty"`
+	// Events, in CmdEvents, are leader-recorded history entries (events.go).
+	Events []Event `json:"events,omitempty"`
 }
 
 // TaskRef names one attempt of a task.

@@ -17,8 +17,12 @@ import (
 //     matches the task's own record, and no other task holds one;
 //   - a queued or terminal task holds nothing;
 //   - no task is on a node that is not registered;
-//   - the derived indexes agree with a recount from scratch.
+//   - the derived indexes agree with a recount from scratch;
+//   - the event history is bounded and its sequence numbers increase.
 func (s *State) CheckInvariants() error {
+	if err := s.checkEvents(); err != nil {
+		return err
+	}
 	type use struct {
 		milli int
 		mem   uint64

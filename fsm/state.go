@@ -40,6 +40,9 @@ type State struct {
 	ChainCursor string            `json:"chain_cursor,omitempty"`
 	Index       uint64            `json:"index"` // last applied Raft index
 	Meta        map[string]string `json:"meta,omitempty"`
+	// Events is the bounded cluster history, oldest first (events.go).
+	Events   []Event `json:"events,omitempty"`
+	EventSeq uint64  `json:"event_seq,omitempty"`
 
 	finHead int
 	usage   map[gpuKey]gpuUse
@@ -172,7 +175,7 @@ func (s *State) Apply(index uint64, c Command) Result {
 	if index > s.Index {
 		s.Index = index
 	}
-	r := s.apply(c)
+	r := s.applyNoting(c)
 	s.compact(c.Now)
 	return r
 }
@@ -186,11 +189,13 @@ func (s *State) apply(c Command) Result {
 				res.Batch[i] = rejectf(CodeInvalid, "nested batch")
 				continue
 			}
-			res.Batch[i] = s.apply(sub)
+			res.Batch[i] = s.applyNoting(sub)
 		}
 		return res
 	case CmdRegisterNode:
 		return s.registerNode(c)
+	case CmdEvents:
+		return s.applyEvents(c)
 	case CmdNodeStatus:
 		n, ok := s.Nodes[c.NodeID]
 		if !ok {
