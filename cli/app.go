@@ -80,6 +80,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 			drainCommand(),
 			leaveCommand(),
 			searchCommand(),
+			eventsCommand(),
 		},
 	}
 	for _, c := range app.Commands {
