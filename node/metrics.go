@@ -53,12 +53,14 @@ func newMetrics() *metrics {
 			Help: "Blob and chunk-copy repair calls this node made as leader."}, []string{"kind", "result"}),
 	}
 	m.reg.MustRegister(m.completions, m.failures, m.requeues, m.leaderChanges, m.stageSeconds, m.repairs,
-		collectors.NewGoCollector())
+		collectors.NewGoCollector(), goMetricsBridge())
 	return m
 }
 
 func (m *metrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	// ContinueOnError: a series the go-metrics bridge could not express
+	// must not cost the scrape everything else.
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
 // stageWatch times the stages of one run on this node's workers; the
@@ -110,7 +112,8 @@ var (
 // before Raft and Serf exist.
 func (c ledgerCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descTasks, descQueue, descGPUMilli, descGPUTotal, descGPUMem, descGPUMemTot,
-		descCPUUsed, descCPUTotal, descMembers, descRaftState, descRaftTerm, descRaftCommit, descRaftApply} {
+		descCPUUsed, descCPUTotal, descMembers, descRaftState, descRaftTerm, descRaftCommit, descRaftApply,
+		descPartTasks, descBacklog, descContact} {
 		ch <- d
 	}
 }
@@ -147,6 +150,7 @@ func (c ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 				gauge(descGPUMemTot, float64(g.MemTotal), name, idx)
 			}
 		}
+		c.collectCluster(ch, s)
 	})
 	byStatus := map[string]int{"alive": 0, "failed": 0, "left": 0}
 	for _, m := range n.serf.Members() {
