@@ -184,7 +184,9 @@ func (g *goMetricsSink) SetPrecisionGaugeWithLabels(key []string, val float64, l
 func (g *goMetricsSink) EmitKey(key []string, val float32) {}
 
 // IncrCounter implements go-metrics' MetricSink.
-func (g *goMetricsSink) IncrCounter(key []string, val float32) { g.IncrCounterWithLabels(key, val, nil) }
+func (g *goMetricsSink) IncrCounter(key []string, val float32) {
+	g.IncrCounterWithLabels(key, val, nil)
+}
 
 // IncrCounterWithLabels implements go-metrics' MetricSink.
 func (g *goMetricsSink) IncrCounterWithLabels(key []string, val float32, labels []gometrics.Label) {
