@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -137,10 +138,19 @@ func TestConsoleEndpointsOnCluster(t *testing.T) {
 		`ragnode_raft_term `, `ragnode_raft_commit_index `, `ragnode_raft_applied_index `, `ragnode_leader_changes_total 1`,
 		`ragnode_members{status="alive"} 1`, `ragnode_cpu_slots{node="n1"} 2`, `ragnode_cpu_slots_used{node="n1"} `,
 		`ragnode_task_requeues_total 0`, `go_goroutines `,
+		`ragnode_runner_failures_total{reason="timeout"} 0`,
+		`ragnode_vector_store_request_duration_seconds_count{op="write"} 1`, `ragnode_vector_store_errors_total{op="write"} 0`,
+		`ragnode_embedder_request_duration_seconds_count `, `ragnode_embedder_errors_total 0`,
+		`ragnode_partition_tasks{partition="p",state="completed"} 1`, `ragnode_replication_backlog{kind="blob"} 0`,
+		`ragnode_raft_apply_total `,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+	// The failed task ran once, its retry (above) maybe once more by now.
+	if !regexp.MustCompile(`(?m)^ragnode_runner_failures_total\{reason="permanent"\} [12]$`).MatchString(text) {
+		t.Error("metrics lack the permanent runner failure")
 	}
 	if t.Failed() {
 		t.Log(text)

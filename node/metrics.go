@@ -33,6 +33,7 @@ type metrics struct {
 	leaderChanges prometheus.Counter
 	stageSeconds  *prometheus.HistogramVec
 	repairs       *prometheus.CounterVec
+	deps          *depMetrics // metrics_instrument.go
 }
 
 func newMetrics() *metrics {
@@ -54,6 +55,7 @@ func newMetrics() *metrics {
 	}
 	m.reg.MustRegister(m.completions, m.failures, m.requeues, m.leaderChanges, m.stageSeconds, m.repairs,
 		collectors.NewGoCollector(), goMetricsBridge())
+	m.deps = newDepMetrics(m.reg)
 	return m
 }
 

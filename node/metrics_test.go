@@ -2,6 +2,8 @@ package node
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"os/exec"
@@ -181,5 +183,38 @@ func TestPartitionCountsBounded(t *testing.T) {
 	// The five smallest (1..5 tasks) are merged.
 	if got["_other"][fsm.Queued] != 1+2+3+4+5 || got["A"] != nil || got[string(rune('A'+partitionSeriesMax+4))][fsm.Queued] != partitionSeriesMax+5 {
 		t.Fatalf("merge: %v", got)
+	}
+}
+
+type failingEmbedder struct{ err error }
+
+func (f failingEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	return nil, f.err
+}
+func (f failingEmbedder) Dim() int     { return 3 }
+func (f failingEmbedder) Name() string { return "failing" }
+
+// TestEmbedderMetrics: a failing embedder call is counted, one the caller
+// cancelled is timed but is not the embedder's error.
+func TestEmbedderMetrics(t *testing.T) {
+	m := newMetrics()
+	e := m.instrumentEmbedder(failingEmbedder{err: errors.New("503 from embedder")})
+	if _, err := e.Embed(context.Background(), []string{"a", "b"}); err == nil {
+		t.Fatal("error swallowed")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ce := m.instrumentEmbedder(failingEmbedder{err: ctx.Err()})
+	if _, err := ce.Embed(ctx, []string{"c"}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancel: %v", err)
+	}
+	if v := testutil.ToFloat64(m.deps.embedErrors); v != 1 {
+		t.Fatalf("embedder errors %v, want 1", v)
+	}
+	if v := testutil.ToFloat64(m.deps.embedTexts); v != 3 {
+		t.Fatalf("texts %v", v)
+	}
+	if e.Dim() != 3 || e.Name() != "failing" {
+		t.Fatal("wrapper hides the embedder's identity")
 	}
 }
