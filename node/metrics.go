@@ -126,7 +126,8 @@ func (c ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	n.fsm.View(func(s *fsm.State) {
-		counts := s.Counts()
+		tot := n.totalsFor(s) // metrics_cache.go
+		counts := tot.counts
 		for _, st := range []fsm.TaskState{fsm.Queued, fsm.Assigned, fsm.Running, fsm.Completed, fsm.Failed, fsm.Cancelled} {
 			gauge(descTasks, float64(counts[st]), string(st))
 		}
@@ -152,7 +153,7 @@ func (c ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 				gauge(descGPUMemTot, float64(g.MemTotal), name, idx)
 			}
 		}
-		c.collectCluster(ch, s)
+		c.collectCluster(ch, s, tot)
 	})
 	byStatus := map[string]int{"alive": 0, "failed": 0, "left": 0}
 	for _, m := range n.serf.Members() {

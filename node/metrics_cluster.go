@@ -90,20 +90,19 @@ func (n *Node) replicationBacklog(s *fsm.State) (blobs, chunks int) {
 }
 
 // collectCluster sends the series above; called by ledgerCollector.
-func (c ledgerCollector) collectCluster(ch chan<- prometheus.Metric, s *fsm.State) {
+func (c ledgerCollector) collectCluster(ch chan<- prometheus.Metric, s *fsm.State, tot *ledgerTotals) {
 	n := c.n
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	for p, counts := range partitionCounts(s) {
+	for p, counts := range tot.parts {
 		for _, st := range allStates {
 			gauge(descPartTasks, float64(counts[st]), p, string(st))
 		}
 	}
-	blobs, chunks := n.replicationBacklog(s)
-	gauge(descBacklog, float64(blobs), "blob")
+	gauge(descBacklog, float64(tot.blobs), "blob")
 	if n.chunks != nil && n.chunks.copies() != nil {
-		gauge(descBacklog, float64(chunks), "chunk")
+		gauge(descBacklog, float64(tot.chunks), "chunk")
 	}
 	name := func(id string) string {
 		if nd := s.Nodes[id]; nd != nil && nd.Name != "" {

@@ -131,17 +131,31 @@ func TestMetricsOnThreeNodes(t *testing.T) {
 	})
 	peerInName := regexp.MustCompile(`(?m)^ragnode_[a-z0-9_]*` + regexp.QuoteMeta(strings.ToLower(ns[1].ID())))
 	for _, n := range ns {
-		text := scrape(t, n)
-		for _, want := range []string{
+		var text string
+		want := []string{
 			`ragnode_partition_tasks{partition="alpha",state="completed"} 2`,
 			`ragnode_partition_tasks{partition="beta",state="completed"} 1`,
 			`ragnode_replication_backlog{kind="blob"} 0`,
 			`ragnode_raft_apply_total `, `ragnode_raft_commit_time_seconds_count `,
 			`ragnode_raft_fsm_apply_seconds_count `, `ragnode_memberlist_`, `ragnode_serf_`,
-		} {
-			if !strings.Contains(text, want) {
-				t.Errorf("%s: metrics lack %q", n.name, want)
+		}
+		// Ledger totals may be up to totalsMaxAge behind: wait, not sleep.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			text = scrape(t, n)
+			missing := ""
+			for _, w := range want {
+				if !strings.Contains(text, w) {
+					missing = w
+				}
 			}
+			if missing == "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: metrics lack %q\n%s", n.name, missing, text)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 		if m := peerInName.FindString(text); m != "" {
 			t.Errorf("%s: a peer ID in a metric name: %s", n.name, m)

@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/serf/serf"
@@ -64,6 +65,10 @@ type observer struct {
 	// otherwise (the leader sees the same Serf events and records them).
 	pending []fsm.Event
 	dropped int
+	// index is the ledger index of the last full diff.
+	index uint64
+	// totals caches ledger totals for /metrics (metrics_cache.go).
+	totals atomic.Pointer[ledgerTotals]
 }
 
 func newObserver(self string, m *metrics, now time.Time) *observer {
@@ -84,7 +89,10 @@ func (n *Node) observeLoop() {
 		}
 		last = time.Now()
 		_, lid := n.raft.LeaderWithID()
-		n.fsm.View(func(s *fsm.State) { n.obs.scan(s, string(lid), last) })
+		n.fsm.View(func(s *fsm.State) {
+			n.obs.scan(s, string(lid), last)
+			n.refreshTotals(s, last) // metrics_cache.go
+		})
 	})
 }
 
@@ -131,6 +139,13 @@ func (o *observer) scan(s *fsm.State, leader string, at time.Time) {
 	}
 	b := o.bucketAt(now)
 	b.queueDepth = s.QueuedCount()
+	if o.primed && s.Index == o.index {
+		// Nothing applied since the last diff (a tick, not an apply): a
+		// walk of every task would find nothing.
+		o.flushRepairs(now)
+		return
+	}
+	o.index = s.Index
 	for id, t := range s.Tasks {
 		node := t.NodeID
 		if !t.State.Active() {

@@ -23,24 +23,32 @@ func TestObserverDiffs(t *testing.T) {
 	s.Nodes["me"] = &fsm.Node{ID: "me", Name: "n1", Status: fsm.NodeAlive}
 	s.Tasks["old"] = &fsm.Task{ID: "old", State: fsm.Completed, LastNode: "me", Attempt: 1}
 	t0 := time.Unix(1000, 0)
+	s.Index++ // a new apply, as the loop would see
 	o.scan(s, "me", t0)
 	if len(o.history("old")) != 0 {
 		t.Fatalf("first scan: history of a finished task %v", o.history("old"))
 	}
 	task := &fsm.Task{ID: "t1", FileID: "a.txt", State: fsm.Queued, Attempt: 1}
 	s.Tasks["t1"] = task
+	s.Index++ // a new apply, as the loop would see
 	o.scan(s, "me", t0.Add(time.Second))
 	task.State, task.NodeID, task.Stage = fsm.Running, "me", fsm.StageLoading
+	s.Index++ // a new apply, as the loop would see
 	o.scan(s, "me", t0.Add(2*time.Second))
 	task.Stage = fsm.StageChunking
+	s.Index++ // a new apply, as the loop would see
 	o.scan(s, "me", t0.Add(2500*time.Millisecond))
 	task.State, task.NodeID, task.LastNode, task.Stage, task.Attempt, task.Error = fsm.Queued, "", "me", "", 2, "node lost"
 	s.Nodes["me"].Draining, s.Nodes["me"].DrainReason = true, "operator"
+	s.Index++ // a new apply, as the loop would see
 	o.scan(s, "me", t0.Add(3*time.Second))
 	task.State, task.NodeID, task.Stage = fsm.Running, "me", fsm.StageLoading
+	s.Index++ // a new apply, as the loop would see
 	o.scan(s, "me", t0.Add(4*time.Second))
 	task.State, task.Stage = fsm.Completed, ""
+	s.Index++ // a new apply, as the loop would see
 	o.scan(s, "me", t0.Add(5*time.Second))
+	s.Index++ // a new apply, as the loop would see
 	o.scan(s, "", t0.Add(6*time.Second))
 
 	h := o.history("t1")
@@ -87,6 +95,7 @@ func TestObserverDiffs(t *testing.T) {
 	}
 	// The ledger dropping a task (retention) drops its history.
 	delete(s.Tasks, "t1")
+	s.Index++ // a new apply, as the loop would see
 	o.scan(s, "", t0.Add(7*time.Second))
 	if len(o.history("t1")) != 0 {
 		t.Fatal("history kept for a task the ledger dropped")
@@ -98,6 +107,7 @@ func TestObserverDiffs(t *testing.T) {
 	if v := testutil.ToFloat64(m.repairs.WithLabelValues("re-replicate blob", "error")); v != 1 {
 		t.Fatalf("repairs %v", v)
 	}
+	s.Index++ // a new apply, as the loop would see
 	o.scan(s, "", t0.Add(8*time.Second))
 	evs, dropped := o.takeEvents()
 	if len(evs) != 1 || dropped != 0 || evs[0].Kind != fsm.EvRepair || evs[0].Msg != "re-replicate blob: 300 done, 1 failed (last: h2: boom)" {
@@ -133,6 +143,7 @@ func TestHistoryBounded(t *testing.T) {
 	s.Tasks["t"] = task
 	for i := 0; i < historyCap*3; i++ {
 		task.Attempt = i
+		s.Index++ // a new apply, as the loop would see
 		o.scan(s, "", time.Unix(int64(i), 0))
 	}
 	h := o.history("t")
