@@ -44,7 +44,15 @@ func (n *Node) ConsoleSummary(ctx context.Context) (transport.ConsoleSummary, er
 		}
 	}
 	n.fsm.View(func(s *fsm.State) {
-		for k, v := range s.Counts() {
+		// The observer's totals when they are of this very index (exact),
+		// else a walk of the ledger (metrics_cache.go).
+		counts := map[fsm.TaskState]int(nil)
+		if t := n.obs.totals.Load(); t != nil && t.index == s.Index {
+			counts = t.counts
+		} else {
+			counts = s.Counts()
+		}
+		for k, v := range counts {
 			sum.Counts[string(k)] = v
 		}
 		sum.QueueDepth = s.QueuedCount()
