@@ -66,6 +66,8 @@ const (
 	EvRelease        = "release"
 	EvTaskFailed     = "task_failed"
 	EvTaskCancelled  = "task_cancelled"
+	// EvEventsDropped: a leader queued more than it could record.
+	EvEventsDropped = "events_dropped"
 )
 
 // EventsSince returns copies of the held events newer than seq, oldest

@@ -59,7 +59,7 @@ func (n *Node) eventLoop() {
 // proposeEvents commits one batch of events; false if it did not commit.
 func (n *Node) proposeEvents(evs []fsm.Event, dropped int, now int64) bool {
 	if dropped > 0 {
-		evs = append(evs, fsm.Event{Time: now, Kind: "events_dropped", NodeID: n.id,
+		evs = append(evs, fsm.Event{Time: now, Kind: fsm.EvEventsDropped, NodeID: n.id,
 			Msg: fmt.Sprintf("%d events dropped: more than %d queued between flushes", dropped, pendingCap)})
 	}
 	if len(evs) == 0 {
