@@ -75,3 +75,60 @@ func TestEventsSurviveRestart(t *testing.T) {
 		t.Fatalf("summary last_event %d, history at %d", sum.LastEvent, after[len(after)-1].Seq)
 	}
 }
+
+// TestLeaderChangeRecorded: when the leader dies, the new leader records
+// its election, the old leader's Serf failure and the ledger's status
+// change in the history every survivor shows.
+func TestLeaderChangeRecorded(t *testing.T) {
+	c := newCluster(t)
+	ns := c.startN(3, nil)
+	waitFor(t, 20*time.Second, "three registered nodes", func() bool {
+		k := 0
+		ns[0].fsm.View(func(s *fsm.State) { k = len(s.Nodes) })
+		return k == 3
+	})
+	// Joiners are promoted after a stabilization time: with fewer than
+	// three voters the leader's death would leave no quorum.
+	waitFor(t, 15*time.Second, "three voters", func() bool {
+		l := c.leader()
+		if l == nil {
+			return false
+		}
+		v, _ := countVoters(l)
+		return v == 3
+	})
+	old := c.leader()
+	var before []transport.ConsoleEvent
+	waitFor(t, 10*time.Second, "the first leader's event", func() bool {
+		consoleGet(t, old, "/v1/console/events", &before)
+		for _, e := range before {
+			if e.Kind == fsm.EvLeader && e.NodeID == old.ID() {
+				return true
+			}
+		}
+		return false
+	})
+	last := before[len(before)-1].Seq
+	oldID := old.ID()
+	old.Kill()
+	var survivor, next *Node
+	waitFor(t, 30*time.Second, "a new leader", func() bool {
+		next = c.leader()
+		return next != nil && next != old
+	})
+	for _, n := range ns {
+		if n != old {
+			survivor = n
+		}
+	}
+	waitFor(t, 30*time.Second, "the new election and the old leader's failure in the history", func() bool {
+		var evs []transport.ConsoleEvent
+		consoleGet(t, survivor, "/v1/console/events?since="+strconv.FormatUint(last, 10), &evs)
+		elected, failed := false, false
+		for _, e := range evs {
+			elected = elected || (e.Kind == fsm.EvLeader && e.NodeID == next.ID())
+			failed = failed || (e.Kind == fsm.EvMemberFailed && e.NodeID == oldID)
+		}
+		return elected && failed
+	})
+}
