@@ -83,6 +83,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 			tokenCommand(),
 			tlsCommand(),
 			keyringCommand(),
+			eventsCommand(),
 		},
 	}
 	for _, c := range app.Commands {

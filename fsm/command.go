@@ -92,6 +92,8 @@ type Command struct {
 	Token      *Token `json:"token,omitempty"`
 	TokenID    string `json:"token_id,omitempty"`
 	PeerSecret string `json:"peer_secret,omitempty"`
+	// Events, in CmdEvents, are leader-recorded history entries (events.go).
+	Events []Event `json:"events,omitempty"`
 }
 
 // TaskRef names one attempt of a task.

@@ -19,7 +19,11 @@ import (
 //   - no task is on a node that is not registered;
 //   - the derived indexes agree with a recount from scratch;
 //   - every partition record is keyed by its own non-empty name.
+//   - the event history is bounded and its sequence numbers increase.
 func (s *State) CheckInvariants() error {
+	if err := s.checkEvents(); err != nil {
+		return err
+	}
 	type use struct {
 		milli int
 		mem   uint64

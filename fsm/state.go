@@ -45,6 +45,9 @@ type State struct {
 	Partitions map[string]*Partition `json:"partitions,omitempty"`
 	// Tokens are the role tokens by ID (tokens.go); absent in old snapshots.
 	Tokens map[string]*Token `json:"tokens,omitempty"`
+	// Events is the bounded cluster history, oldest first (events.go).
+	Events   []Event `json:"events,omitempty"`
+	EventSeq uint64  `json:"event_seq,omitempty"`
 
 	finHead int
 	usage   map[gpuKey]gpuUse
@@ -177,7 +180,7 @@ func (s *State) Apply(index uint64, c Command) Result {
 	if index > s.Index {
 		s.Index = index
 	}
-	r := s.apply(c)
+	r := s.applyNoting(c)
 	s.compact(c.Now)
 	return r
 }
@@ -191,11 +194,13 @@ func (s *State) apply(c Command) Result {
 				res.Batch[i] = rejectf(CodeInvalid, "nested batch")
 				continue
 			}
-			res.Batch[i] = s.apply(sub)
+			res.Batch[i] = s.applyNoting(sub)
 		}
 		return res
 	case CmdRegisterNode:
 		return s.registerNode(c)
+	case CmdEvents:
+		return s.applyEvents(c)
 	case CmdNodeStatus:
 		n, ok := s.Nodes[c.NodeID]
 		if !ok {

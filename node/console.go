@@ -31,7 +31,7 @@ func (n *Node) ConsoleSummary(ctx context.Context) (transport.ConsoleSummary, er
 	}
 	sum := transport.ConsoleSummary{Node: transport.ConsoleNodeRef{ID: n.id, Name: n.name}, Members: members,
 		Counts: map[string]int{}, Stages: map[string]int{}, GPUs: []transport.ConsoleGPU{}, CPUs: []transport.ConsoleCPU{},
-		LastEvent: n.obs.lastEvent(), ObservingSince: n.obs.since}
+		ObservingSince: n.obs.since}
 	stats := n.raft.Stats()
 	sum.Term = parseU(stats["term"])
 	sum.CommitIndex = parseU(stats["commit_index"])
@@ -44,10 +44,19 @@ func (n *Node) ConsoleSummary(ctx context.Context) (transport.ConsoleSummary, er
 		}
 	}
 	n.fsm.View(func(s *fsm.State) {
-		for k, v := range s.Counts() {
+		// The observer's totals when they are of this very index (exact),
+		// else a walk of the ledger (metrics_cache.go).
+		counts := map[fsm.TaskState]int(nil)
+		if t := n.obs.totals.Load(); t != nil && t.index == s.Index {
+			counts = t.counts
+		} else {
+			counts = s.Counts()
+		}
+		for k, v := range counts {
 			sum.Counts[string(k)] = v
 		}
 		sum.QueueDepth = s.QueuedCount()
+		sum.LastEvent = s.EventSeq
 		perGPU := map[gpuKeyView][]transport.ConsoleGPUTask{}
 		for id, a := range s.Allocs {
 			t := s.Tasks[id]
@@ -165,9 +174,18 @@ func (n *Node) ConsoleTask(ctx context.Context, id string) (transport.ConsoleTas
 	return transport.ConsoleTaskDetail{Task: tv, History: n.obs.history(id), ObservingSince: n.obs.since}, nil
 }
 
-// ConsoleEvents implements transport.ConsoleBackend.
+// ConsoleEvents implements transport.ConsoleBackend: the replicated
+// history (fsm/events.go) newer than since, oldest first, so every node
+// answers the same and a restart loses nothing. Bounded by the history's
+// own bound (fsm.EventRetainCount).
 func (n *Node) ConsoleEvents(ctx context.Context, since uint64) ([]transport.ConsoleEvent, error) {
-	return n.obs.eventsSince(since), nil
+	var evs []fsm.Event
+	n.fsm.View(func(s *fsm.State) { evs = s.EventsSince(since, 0) })
+	out := make([]transport.ConsoleEvent, len(evs))
+	for i, e := range evs {
+		out[i] = transport.ConsoleEvent{Seq: e.Seq, Time: e.Time, Kind: e.Kind, NodeID: e.NodeID, TaskID: e.TaskID, Msg: e.Msg}
+	}
+	return out, nil
 }
 
 // ConsoleSeries implements transport.ConsoleBackend.

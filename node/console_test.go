@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -137,10 +138,19 @@ func TestConsoleEndpointsOnCluster(t *testing.T) {
 		`ragnode_raft_term `, `ragnode_raft_commit_index `, `ragnode_raft_applied_index `, `ragnode_leader_changes_total 1`,
 		`ragnode_members{status="alive"} 1`, `ragnode_cpu_slots{node="n1"} 2`, `ragnode_cpu_slots_used{node="n1"} `,
 		`ragnode_task_requeues_total 0`, `go_goroutines `,
+		`ragnode_runner_failures_total{reason="timeout"} 0`,
+		`ragnode_vector_store_request_duration_seconds_count{op="write"} 1`, `ragnode_vector_store_errors_total{op="write"} 0`,
+		`ragnode_embedder_request_duration_seconds_count `, `ragnode_embedder_errors_total 0`,
+		`ragnode_partition_tasks{partition="p",state="completed"} 1`, `ragnode_replication_backlog{kind="blob"} 0`,
+		`ragnode_raft_apply_total `,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+	// The failed task ran once, its retry (above) maybe once more by now.
+	if !regexp.MustCompile(`(?m)^ragnode_runner_failures_total\{reason="permanent"\} [12]$`).MatchString(text) {
+		t.Error("metrics lack the permanent runner failure")
 	}
 	if t.Failed() {
 		t.Log(text)
@@ -195,8 +205,9 @@ func TestMetricsGPUAndOpen(t *testing.T) {
 }
 
 // TestConsoleEventsOnNodeLoss: a node killed while running a task shows up
-// in another node's events as a failed member, a ledger status change and a
-// requeue, and the task's history there records the requeue.
+// in the replicated events as a failed member, a ledger status change and a
+// release of its tasks, identical on every survivor, and the task's history
+// (this node's observation) records the requeue.
 func TestConsoleEventsOnNodeLoss(t *testing.T) {
 	slow, err := ParseRunner("sleep:60s")
 	if err != nil {
@@ -237,24 +248,50 @@ func TestConsoleEventsOnNodeLoss(t *testing.T) {
 	if watcher == victim {
 		watcher = ns[1]
 	}
-	waitFor(t, 30*time.Second, "failure and requeue events", func() bool {
+	// The history is replicated: every survivor answers the same events.
+	var survivors []*Node
+	for _, n := range ns {
+		if n != victim {
+			survivors = append(survivors, n)
+		}
+	}
+	var evs []transport.ConsoleEvent
+	waitFor(t, 30*time.Second, "member_failed, node failed and release events", func() bool {
+		consoleGet(t, watcher, "/v1/console/events", &evs)
 		kinds := map[string]bool{}
-		for _, e := range watcher.obs.eventsSince(0) {
-			if e.NodeID == victim.ID() || e.TaskID == onVictim {
+		for _, e := range evs {
+			if e.NodeID == victim.ID() {
 				kinds[e.Kind] = true
+				if e.Kind == fsm.EvNodeStatus && strings.Contains(e.Msg, "is failed") {
+					kinds["node_failed"] = true
+				}
 			}
 		}
-		return kinds["member_failed"] && kinds["node_failed"] && kinds["requeue"]
+		return kinds[fsm.EvMemberFailed] && kinds["node_failed"] && kinds[fsm.EvRelease]
 	})
-	var det transport.ConsoleTaskDetail
-	consoleGet(t, watcher, "/v1/console/tasks/"+onVictim, &det)
-	requeued := false
-	for _, h := range det.History {
-		if h.Attempt == 2 && h.Error != "" {
-			requeued = true
+	last := evs[len(evs)-1].Seq
+	for _, n := range survivors {
+		var got []transport.ConsoleEvent
+		waitFor(t, 10*time.Second, "the same history on "+n.name, func() bool {
+			consoleGet(t, n, "/v1/console/events", &got)
+			return len(got) >= len(evs) && got[len(evs)-1].Seq == last
+		})
+		for i := range evs {
+			if got[i] != evs[i] {
+				t.Fatalf("%s has event %+v where %s has %+v", n.name, got[i], watcher.name, evs[i])
+			}
 		}
 	}
-	if !requeued {
-		t.Fatalf("history lacks the requeue: %+v", det.History)
-	}
+	// The history is this node's observation, diffed at most every
+	// observeMinGap: wait for it to catch up.
+	waitFor(t, 10*time.Second, "the requeue in the task's history", func() bool {
+		var det transport.ConsoleTaskDetail
+		consoleGet(t, watcher, "/v1/console/tasks/"+onVictim, &det)
+		for _, h := range det.History {
+			if h.Attempt == 2 && h.Error != "" {
+				return true
+			}
+		}
+		return false
+	})
 }

@@ -85,6 +85,7 @@ func (n *Node) startIndexer() error {
 		}
 		emb = embed.NewLexical(dim)
 	}
+	emb = n.metrics.instrumentEmbedder(emb) // metrics_instrument.go
 	n.emb = emb
 	switch ic.VDB {
 	case "local":
@@ -134,6 +135,7 @@ func (n *Node) startIndexer() error {
 		// in one process, whose data dirs come and go.
 		lo.CompileCacheDir = filepath.Join(n.cfg.DataDir, "cache", "wazero")
 	}
+	n.chunks = n.metrics.instrumentChunks(n.chunks) // metrics_instrument.go
 	p, err := indexer.New(indexer.Config{Chunk: chunk.Options{Size: ic.ChunkSize, Overlap: ic.ChunkOverlap}, Converters: convs, TmpDir: tmp, Loader: lo, MaxChunks: ic.MaxChunks},
 		emb, n.chunks)
 	if err != nil {

@@ -33,6 +33,7 @@ type metrics struct {
 	leaderChanges prometheus.Counter
 	stageSeconds  *prometheus.HistogramVec
 	repairs       *prometheus.CounterVec
+	deps          *depMetrics // metrics_instrument.go
 }
 
 func newMetrics() *metrics {
@@ -53,12 +54,15 @@ func newMetrics() *metrics {
 			Help: "Blob and chunk-copy repair calls this node made as leader."}, []string{"kind", "result"}),
 	}
 	m.reg.MustRegister(m.completions, m.failures, m.requeues, m.leaderChanges, m.stageSeconds, m.repairs,
-		collectors.NewGoCollector())
+		collectors.NewGoCollector(), goMetricsBridge())
+	m.deps = newDepMetrics(m.reg)
 	return m
 }
 
 func (m *metrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	// ContinueOnError: a series the go-metrics bridge could not express
+	// must not cost the scrape everything else.
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
 // stageWatch times the stages of one run on this node's workers; the
@@ -110,7 +114,8 @@ var (
 // before Raft and Serf exist.
 func (c ledgerCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descTasks, descQueue, descGPUMilli, descGPUTotal, descGPUMem, descGPUMemTot,
-		descCPUUsed, descCPUTotal, descMembers, descRaftState, descRaftTerm, descRaftCommit, descRaftApply} {
+		descCPUUsed, descCPUTotal, descMembers, descRaftState, descRaftTerm, descRaftCommit, descRaftApply,
+		descPartTasks, descBacklog, descContact} {
 		ch <- d
 	}
 }
@@ -121,7 +126,8 @@ func (c ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	n.fsm.View(func(s *fsm.State) {
-		counts := s.Counts()
+		tot := n.totalsFor(s) // metrics_cache.go
+		counts := tot.counts
 		for _, st := range []fsm.TaskState{fsm.Queued, fsm.Assigned, fsm.Running, fsm.Completed, fsm.Failed, fsm.Cancelled} {
 			gauge(descTasks, float64(counts[st]), string(st))
 		}
@@ -147,6 +153,7 @@ func (c ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 				gauge(descGPUMemTot, float64(g.MemTotal), name, idx)
 			}
 		}
+		c.collectCluster(ch, s, tot)
 	})
 	byStatus := map[string]int{"alive": 0, "failed": 0, "left": 0}
 	for _, m := range n.serf.Members() {

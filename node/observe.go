@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/serf/serf"
@@ -12,15 +13,16 @@ import (
 )
 
 // The observer is this node's memory of what it saw happen: a bounded
-// history per task, a bounded ring of cluster events and an hour of
-// throughput buckets, all fed by diffing each applied ledger against the
-// previous one (plus Serf member events and repair results). Nothing here
-// is replicated: it covers what this node observed since it started, which
-// the console says. Memory is bounded: events by eventCap, history by
-// historyCap per task and by the ledger's own task retention, series by
-// seriesBuckets.
+// history per task and an hour of throughput buckets, fed by diffing each
+// applied ledger against the previous one. Neither is replicated: they cover
+// what this node observed since it started, which the console says. (The
+// cluster's event history is replicated: fsm/events.go derives most events
+// while applying commands, and the leader records the rest, see
+// observe_events.go. The observer only queues those it sees: Serf member
+// events, repair tallies.) Memory is bounded: history by historyCap per task
+// and by the ledger's own task retention, series by seriesBuckets, queued
+// events by pendingCap.
 const (
-	eventCap      = 1000
 	historyCap    = 32
 	seriesBucket  = 10 * time.Second
 	seriesBuckets = 360 // one hour
@@ -35,11 +37,6 @@ type taskObs struct {
 	node       string
 	attempt    int
 	stageSince int64
-}
-
-type nodeObs struct {
-	status   string
-	draining bool
 }
 
 type bucket struct {
@@ -60,25 +57,31 @@ type observer struct {
 	primed  bool
 	tasks   map[string]taskObs
 	hist    map[string][]transport.TaskHistory
-	nodes   map[string]nodeObs
-	names   map[string]string
 	leader  string
-	events  *ring[transport.ConsoleEvent]
-	seq     uint64
 	buckets [seriesBuckets]bucket
 	repairs map[string]*repairTally
+	// pending are events for the replicated history, taken by the event
+	// loop, which proposes them while this node leads and drops them
+	// otherwise (the leader sees the same Serf events and records them).
+	pending []fsm.Event
+	dropped int
+	// index is the ledger index of the last full diff.
+	index uint64
+	// totals caches ledger totals for /metrics (metrics_cache.go).
+	totals atomic.Pointer[ledgerTotals]
 }
 
 func newObserver(self string, m *metrics, now time.Time) *observer {
 	return &observer{self: self, since: now.UnixNano(), m: m, tasks: map[string]taskObs{},
-		hist: map[string][]transport.TaskHistory{}, nodes: map[string]nodeObs{}, names: map[string]string{},
-		events: newRing[transport.ConsoleEvent](eventCap), repairs: map[string]*repairTally{}}
+		hist: map[string][]transport.TaskHistory{}, repairs: map[string]*repairTally{}}
 }
 
 // observeLoop diffs the ledger after applies (coalesced, at most every
 // observeMinGap) until the node stops.
 func (n *Node) observeLoop() {
 	defer n.wg.Done()
+	n.wg.Add(1)
+	go n.eventLoop()
 	var last time.Time
 	n.watchLedger(n.stopCh, n.tick(), func() {
 		if d := observeMinGap - time.Since(last); d > 0 && !pause(n.stopCh, d) {
@@ -86,21 +89,22 @@ func (n *Node) observeLoop() {
 		}
 		last = time.Now()
 		_, lid := n.raft.LeaderWithID()
-		n.fsm.View(func(s *fsm.State) { n.obs.scan(s, string(lid), last) })
+		n.fsm.View(func(s *fsm.State) {
+			n.obs.scan(s, string(lid), last)
+			n.refreshTotals(s, last) // metrics_cache.go
+		})
 	})
 }
 
-// addEvent records one event; the caller holds o.mu.
-func (o *observer) addEvent(now int64, kind, nodeID, taskID, format string, args ...any) {
-	o.seq++
-	o.events.Add(transport.ConsoleEvent{Seq: o.seq, Time: now, Kind: kind, NodeID: nodeID, TaskID: taskID, Msg: fmt.Sprintf(format, args...)})
-}
-
-// event records one event from outside the ledger diff.
-func (o *observer) event(kind, nodeID, taskID, format string, args ...any) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.addEvent(time.Now().UnixNano(), kind, nodeID, taskID, format, args...)
+// queueEvent queues one event for the replicated history; the caller holds
+// o.mu. Past pendingCap (a leader that cannot commit) the newest are counted
+// and dropped, so memory stays bounded.
+func (o *observer) queueEvent(now int64, kind, nodeID, taskID, format string, args ...any) {
+	if len(o.pending) >= pendingCap {
+		o.dropped++
+		return
+	}
+	o.pending = append(o.pending, fsm.Event{Time: now, Kind: kind, NodeID: nodeID, TaskID: taskID, Msg: fmt.Sprintf(format, args...)})
 }
 
 func (o *observer) bucketAt(now int64) *bucket {
@@ -121,57 +125,27 @@ func slotOf(start int64) int {
 	return int(i)
 }
 
-func (o *observer) nameOf(id string) string {
-	if nm := o.names[id]; nm != "" {
-		return nm
-	}
-	return id
-}
-
 // scan diffs the ledger against what was seen last time. The first scan only
 // records (nothing that happened before this node started is an event).
 func (o *observer) scan(s *fsm.State, leader string, at time.Time) {
 	now := at.UnixNano()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for id, nd := range s.Nodes {
-		o.names[id] = nd.Name
-	}
 	if leader != o.leader {
 		if o.primed || leader != "" {
-			if leader == "" {
-				o.addEvent(now, "leader_lost", o.leader, "", "no leader (was %s)", o.nameOf(o.leader))
-			} else {
-				o.addEvent(now, "leader", leader, "", "%s is leader", o.nameOf(leader))
-			}
 			o.m.leaderChanges.Inc()
 		}
 		o.leader = leader
 	}
-	for id, nd := range s.Nodes {
-		cur := nodeObs{status: nd.Status, draining: nd.Draining}
-		prev, seen := o.nodes[id]
-		o.nodes[id] = cur
-		if !o.primed {
-			continue
-		}
-		if !seen {
-			o.addEvent(now, "node_registered", id, "", "%s registered (%d GPUs, %d CPU slots)", nd.Name, len(nd.GPUs), nd.CPUSlots)
-			continue
-		}
-		if prev.status != cur.status {
-			o.addEvent(now, "node_"+cur.status, id, "", "%s is %s in the ledger (was %s)", nd.Name, cur.status, prev.status)
-		}
-		if prev.draining != cur.draining {
-			if cur.draining {
-				o.addEvent(now, "drain", id, "", "%s draining (%s)", nd.Name, nd.DrainReason)
-			} else {
-				o.addEvent(now, "undrain", id, "", "%s no longer draining", nd.Name)
-			}
-		}
-	}
 	b := o.bucketAt(now)
 	b.queueDepth = s.QueuedCount()
+	if o.primed && s.Index == o.index {
+		// Nothing applied since the last diff (a tick, not an apply): a
+		// walk of every task would find nothing.
+		o.flushRepairs(now)
+		return
+	}
+	o.index = s.Index
 	for id, t := range s.Tasks {
 		node := t.NodeID
 		if !t.State.Active() {
@@ -208,7 +182,6 @@ func (o *observer) scan(s *fsm.State, leader string, at time.Time) {
 			b.stageN[prev.stage]++
 		}
 		if seen && cur.attempt > prev.attempt {
-			o.addEvent(now, "requeue", prev.node, id, "%s requeued (attempt %d): %s", t.FileID, cur.attempt, t.Error)
 			o.m.requeues.Inc()
 		}
 		if cur.state != prev.state {
@@ -223,7 +196,6 @@ func (o *observer) scan(s *fsm.State, leader string, at time.Time) {
 				if node == o.self {
 					o.m.failures.Inc()
 				}
-				o.addEvent(now, "task_failed", node, id, "%s failed: %s", t.FileID, t.Error)
 			}
 		}
 	}
@@ -246,16 +218,19 @@ func (o *observer) serfEvent(e serf.Event) {
 	if !ok || me.Type == serf.EventMemberUpdate {
 		return
 	}
-	kind := map[serf.EventType]string{serf.EventMemberJoin: "member_join", serf.EventMemberLeave: "member_leave",
-		serf.EventMemberFailed: "member_failed", serf.EventMemberReap: "member_reap"}[me.Type]
+	kind := map[serf.EventType]string{serf.EventMemberJoin: fsm.EvMemberJoin, serf.EventMemberLeave: fsm.EvMemberLeave,
+		serf.EventMemberFailed: fsm.EvMemberFailed, serf.EventMemberReap: fsm.EvMemberReap}[me.Type]
+	now := time.Now().UnixNano()
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	for _, m := range me.Members {
-		o.event(kind, m.Tags[tagID], "", "%s %s (serf, %s:%d)", m.Name, kind[len("member_"):], m.Addr, m.Port)
+		o.queueEvent(now, kind, m.Tags[tagID], "", "%s %s (serf, %s:%d)", m.Name, kind[len("member_"):], m.Addr, m.Port)
 	}
 }
 
 // repair counts one repair call's outcome (leader only). Calls come in
 // passes of up to hundreds, so events are one summary per kind at the next
-// scan rather than one per call, which would flush the ring.
+// scan rather than one per call, which would flush the history.
 func (o *observer) repair(what, key string, err error) {
 	result := "ok"
 	if err != nil {
@@ -286,9 +261,9 @@ type repairTally struct {
 func (o *observer) flushRepairs(now int64) {
 	for what, r := range o.repairs {
 		if r.failed > 0 {
-			o.addEvent(now, "repair", "", "", "%s: %d done, %d failed (last: %s)", what, r.ok, r.failed, r.lastErr)
+			o.queueEvent(now, fsm.EvRepair, "", "", "%s: %d done, %d failed (last: %s)", what, r.ok, r.failed, r.lastErr)
 		} else {
-			o.addEvent(now, "repair", "", "", "%s: %d done", what, r.ok)
+			o.queueEvent(now, fsm.EvRepair, "", "", "%s: %d done", what, r.ok)
 		}
 		delete(o.repairs, what)
 	}
@@ -300,23 +275,13 @@ func (o *observer) history(id string) []transport.TaskHistory {
 	return append([]transport.TaskHistory{}, o.hist[id]...)
 }
 
-// eventsSince returns the held events newer than seq, oldest first.
-func (o *observer) eventsSince(seq uint64) []transport.ConsoleEvent {
+// takeEvents hands over the queued events and how many were dropped.
+func (o *observer) takeEvents() ([]fsm.Event, int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	out := []transport.ConsoleEvent{}
-	for _, e := range o.events.List() {
-		if e.Seq > seq {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-func (o *observer) lastEvent() uint64 {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.seq
+	evs, d := o.pending, o.dropped
+	o.pending, o.dropped = nil, 0
+	return evs, d
 }
 
 // series returns the last hour, oldest bucket first; empty buckets are zero.

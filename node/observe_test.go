@@ -3,54 +3,19 @@ package node
 import (
 	"errors"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/serf/serf"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ragnode/ragnode/fsm"
 )
 
-func TestRingBoundedOrdered(t *testing.T) {
-	r := newRing[int](3)
-	if got := r.List(); len(got) != 0 {
-		t.Fatalf("empty ring lists %v", got)
-	}
-	for i := 1; i <= 7; i++ {
-		r.Add(i)
-		if r.Len() > 3 {
-			t.Fatalf("ring grew to %d", r.Len())
-		}
-	}
-	if got := fmt.Sprint(r.List()); got != "[5 6 7]" {
-		t.Fatalf("ring holds %s, want the newest three oldest first", got)
-	}
-}
-
-func TestEventRingKeepsNewest(t *testing.T) {
-	o := newObserver("me", newMetrics(), time.Now())
-	for i := 0; i < eventCap+50; i++ {
-		o.event("test", "", "", "event %d", i)
-	}
-	evs := o.eventsSince(0)
-	if len(evs) != eventCap {
-		t.Fatalf("held %d events, want the cap %d", len(evs), eventCap)
-	}
-	for i := 1; i < len(evs); i++ {
-		if evs[i].Seq != evs[i-1].Seq+1 || evs[i].Time < evs[i-1].Time {
-			t.Fatalf("events out of order at %d: %+v then %+v", i, evs[i-1], evs[i])
-		}
-	}
-	if evs[0].Seq != 51 || evs[len(evs)-1].Msg != fmt.Sprintf("event %d", eventCap+49) {
-		t.Fatalf("oldest kept seq %d, newest %q", evs[0].Seq, evs[len(evs)-1].Msg)
-	}
-	if got := o.eventsSince(o.lastEvent() - 2); len(got) != 2 {
-		t.Fatalf("eventsSince(last-2) gave %d events", len(got))
-	}
-}
-
-// TestObserverDiffs drives the ledger diff by hand: history per task,
-// requeue and drain events, stage durations and this node's counters.
+// TestObserverDiffs drives the ledger diff by hand: history per task, stage
+// durations, this node's counters, and the repair tallies it queues for the
+// replicated history (ledger changes are not its events any more).
 func TestObserverDiffs(t *testing.T) {
 	m := newMetrics()
 	o := newObserver("me", m, time.Now())
@@ -58,24 +23,32 @@ func TestObserverDiffs(t *testing.T) {
 	s.Nodes["me"] = &fsm.Node{ID: "me", Name: "n1", Status: fsm.NodeAlive}
 	s.Tasks["old"] = &fsm.Task{ID: "old", State: fsm.Completed, LastNode: "me", Attempt: 1}
 	t0 := time.Unix(1000, 0)
+	s.Index++ // a new apply, as the loop would see
 	o.scan(s, "me", t0)
-	if len(o.history("old")) != 0 || o.lastEvent() != 1 {
-		t.Fatalf("first scan: history of a finished task %v, events %v", o.history("old"), o.eventsSince(0))
+	if len(o.history("old")) != 0 {
+		t.Fatalf("first scan: history of a finished task %v", o.history("old"))
 	}
 	task := &fsm.Task{ID: "t1", FileID: "a.txt", State: fsm.Queued, Attempt: 1}
 	s.Tasks["t1"] = task
+	s.Index++ // a new apply, as the loop would see
 	o.scan(s, "me", t0.Add(time.Second))
 	task.State, task.NodeID, task.Stage = fsm.Running, "me", fsm.StageLoading
+	s.Index++ // a new apply, as the loop would see
 	o.scan(s, "me", t0.Add(2*time.Second))
 	task.Stage = fsm.StageChunking
+	s.Index++ // a new apply, as the loop would see
 	o.scan(s, "me", t0.Add(2500*time.Millisecond))
 	task.State, task.NodeID, task.LastNode, task.Stage, task.Attempt, task.Error = fsm.Queued, "", "me", "", 2, "node lost"
 	s.Nodes["me"].Draining, s.Nodes["me"].DrainReason = true, "operator"
+	s.Index++ // a new apply, as the loop would see
 	o.scan(s, "me", t0.Add(3*time.Second))
 	task.State, task.NodeID, task.Stage = fsm.Running, "me", fsm.StageLoading
+	s.Index++ // a new apply, as the loop would see
 	o.scan(s, "me", t0.Add(4*time.Second))
 	task.State, task.Stage = fsm.Completed, ""
+	s.Index++ // a new apply, as the loop would see
 	o.scan(s, "me", t0.Add(5*time.Second))
+	s.Index++ // a new apply, as the loop would see
 	o.scan(s, "", t0.Add(6*time.Second))
 
 	h := o.history("t1")
@@ -89,12 +62,11 @@ func TestObserverDiffs(t *testing.T) {
 	if h[3].Attempt != 2 || h[3].Error != "node lost" || h[3].NodeID != "me" {
 		t.Fatalf("requeue entry %+v", h[3])
 	}
-	var kinds []string
-	for _, e := range o.eventsSince(0) {
-		kinds = append(kinds, e.Kind)
+	if evs, _ := o.takeEvents(); len(evs) != 0 {
+		t.Fatalf("ledger diffs queued events (the FSM derives those): %+v", evs)
 	}
-	if got, want := fmt.Sprint(kinds), "[leader drain requeue leader_lost]"; got != want {
-		t.Fatalf("events %s, want %s", got, want)
+	if v := testutil.ToFloat64(m.leaderChanges); v != 2 {
+		t.Fatalf("leader changes %v, want 2 (elected, lost)", v)
 	}
 	if v := testutil.ToFloat64(m.completions); v != 1 {
 		t.Fatalf("completions %v", v)
@@ -123,6 +95,7 @@ func TestObserverDiffs(t *testing.T) {
 	}
 	// The ledger dropping a task (retention) drops its history.
 	delete(s.Tasks, "t1")
+	s.Index++ // a new apply, as the loop would see
 	o.scan(s, "", t0.Add(7*time.Second))
 	if len(o.history("t1")) != 0 {
 		t.Fatal("history kept for a task the ledger dropped")
@@ -134,11 +107,32 @@ func TestObserverDiffs(t *testing.T) {
 	if v := testutil.ToFloat64(m.repairs.WithLabelValues("re-replicate blob", "error")); v != 1 {
 		t.Fatalf("repairs %v", v)
 	}
-	before := o.lastEvent()
+	s.Index++ // a new apply, as the loop would see
 	o.scan(s, "", t0.Add(8*time.Second))
-	evs := o.eventsSince(before)
-	if len(evs) != 1 || evs[0].Msg != "re-replicate blob: 300 done, 1 failed (last: h2: boom)" {
+	evs, dropped := o.takeEvents()
+	if len(evs) != 1 || dropped != 0 || evs[0].Kind != fsm.EvRepair || evs[0].Msg != "re-replicate blob: 300 done, 1 failed (last: h2: boom)" {
 		t.Fatalf("repair events %+v", evs)
+	}
+	if evs, _ := o.takeEvents(); len(evs) != 0 {
+		t.Fatalf("events handed over twice: %+v", evs)
+	}
+}
+
+// TestObserverQueueBounded: Serf member events are queued for the leader to
+// record, and past pendingCap they are counted, not held.
+func TestObserverQueueBounded(t *testing.T) {
+	o := newObserver("me", newMetrics(), time.Now())
+	m := serf.Member{Name: "n2", Addr: net.ParseIP("127.0.0.1"), Port: 7946, Tags: map[string]string{tagID: "id2"}}
+	o.serfEvent(serf.MemberEvent{Type: serf.EventMemberUpdate, Members: []serf.Member{m}})
+	for i := 0; i < pendingCap+5; i++ {
+		o.serfEvent(serf.MemberEvent{Type: serf.EventMemberFailed, Members: []serf.Member{m}})
+	}
+	evs, dropped := o.takeEvents()
+	if len(evs) != pendingCap || dropped != 5 {
+		t.Fatalf("queued %d, dropped %d", len(evs), dropped)
+	}
+	if e := evs[0]; e.Kind != fsm.EvMemberFailed || e.NodeID != "id2" || e.Msg != "n2 failed (serf, 127.0.0.1:7946)" {
+		t.Fatalf("event %+v", e)
 	}
 }
 
@@ -149,6 +143,7 @@ func TestHistoryBounded(t *testing.T) {
 	s.Tasks["t"] = task
 	for i := 0; i < historyCap*3; i++ {
 		task.Attempt = i
+		s.Index++ // a new apply, as the loop would see
 		o.scan(s, "", time.Unix(int64(i), 0))
 	}
 	h := o.history("t")

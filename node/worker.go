@@ -216,10 +216,12 @@ func (p *workerPool) execute(ctx context.Context, ref fsm.TaskRef, t fsm.Task) {
 	case err == nil:
 		p.report(fsm.Command{Type: fsm.CmdCompleteTask, TaskID: t.ID, Attempt: t.Attempt, Chunks: out.Chunks, ChunkHolders: out.ChunkHolders, Chain: true, Started: startedAt}, true)
 	case errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
+		p.n.metrics.runFailed("timeout")
 		p.report(fsm.Command{Type: fsm.CmdFailTask, TaskID: t.ID, Attempt: t.Attempt,
 			Error: fmt.Sprintf("task timed out after %s", p.n.cfg.TaskTimeout), Chain: true, Started: startedAt}, true)
 	default:
 		log.Warn("task failed", "error", err)
+		p.n.metrics.runFailed(map[bool]string{true: "permanent", false: "error"}[IsPermanent(err)])
 		p.n.noteDiskFault(diskError(err))
 		p.releaseMemory()
 		p.report(fsm.Command{Type: fsm.CmdFailTask, TaskID: t.ID, Attempt: t.Attempt, Error: err.Error(), Permanent: IsPermanent(err), Chain: true, Started: startedAt}, true)

@@ -1,8 +1,9 @@
 package transport
 
 // The console's view types: compact answers the /ui/ page polls. They are
-// built per request from this node's ledger copy and its in-memory
-// observations (history, events, series), never the whole ledger.
+// built per request from this node's ledger copy (which holds the
+// replicated event history) and its in-memory observations (task history,
+// series), never the whole ledger.
 
 // ConsoleSummary is GET /v1/console/summary: what one refresh of the page
 // needs, sized by the number of members and running tasks, not the ledger.
@@ -21,8 +22,9 @@ type ConsoleSummary struct {
 	// LastEvent is the sequence number of the newest event, so the page asks
 	// /v1/console/events only when something happened.
 	LastEvent uint64 `json:"last_event"`
-	// ObservingSince is when this node started observing (unix ns): history,
-	// events and series cover only what it saw since.
+	// ObservingSince is when this node started observing (unix ns): task
+	// history and series cover only what it saw since (events are
+	// replicated and cover the whole retained history).
 	ObservingSince int64 `json:"observing_since"`
 }
 

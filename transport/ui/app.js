@@ -77,9 +77,14 @@ async function refreshSeries() {
   $("#c-stage-legend").innerHTML = stages.map((st) => `<span style="color:${COLORS[st]}">■ ${st}</span>`).join("");
 }
 
+// The history is replicated and numbered: ask only for what is newer than
+// the newest event held, and keep the last 200 for the table.
+let events = [];
 async function refreshEvents() {
-  const evs = await api("GET", "/v1/console/events?since=0");
-  $("#events tbody").innerHTML = evs.slice(-200).reverse().map((e) => `<tr><td>${ts(e.time)}</td><td>${esc(e.kind)}</td><td>${esc(nodeName(e.node_id))}</td><td>${esc(e.msg)}</td></tr>`).join("");
+  const since = events.length ? events[events.length - 1].seq : 0;
+  const evs = await api("GET", "/v1/console/events?since=" + since);
+  events = events.concat(evs).slice(-200);
+  $("#events tbody").innerHTML = events.slice().reverse().map((e) => `<tr><td>${ts(e.time)}</td><td>${esc(e.kind)}</td><td>${esc(nodeName(e.node_id))}</td><td>${esc(e.msg)}</td></tr>`).join("");
 }
 
 async function refreshTasks() {
@@ -110,7 +115,8 @@ async function tick() {
     const s = await api("GET", "/v1/console/summary");
     showApp();
     $("#where").textContent = `answered by ${s.node.name} · leader ${s.leader.name || "none"} · term ${s.term} · commit ${s.commit_index}`;
-    $("#events-note").textContent = $("#series-note").textContent = "(kept in memory by " + s.node.name + " since " + new Date(s.observing_since / 1e6).toLocaleString() + ")";
+    $("#events-note").textContent = "(replicated: the same on every node)";
+    $("#series-note").textContent = "(kept in memory by " + s.node.name + " since " + new Date(s.observing_since / 1e6).toLocaleString() + ")";
     renderMembers(s.members);
     pills($("#counts"), s.counts);
     pills($("#stages"), s.stages);
