@@ -48,6 +48,8 @@ type IndexerConfig struct {
 	// so the first PDF task does not wait for it (the CLI sets it; tests
 	// that never read a PDF leave it off).
 	PDFPrestart bool
+	// PDFInterrupt is instruction (default) or page: see loader.PDFInterrupt.
+	PDFInterrupt string
 	// MaxChunks caps the chunks one file may make (0: the pipeline's default).
 	MaxChunks int
 	// RRFK is the reciprocal-rank-fusion constant of hybrid search (0:
@@ -125,10 +127,14 @@ func (n *Node) startIndexer() error {
 	if err != nil {
 		return err
 	}
+	pdfInterrupt, err := loader.ParsePDFInterrupt(ic.PDFInterrupt)
+	if err != nil {
+		return err
+	}
 	// One PDF engine per process, sized to this node's slots; its compiled
 	// module is cached in the data dir so a restart starts in under a second.
 	lo := loader.Options{PDFSlots: max(n.slotCapacity(), 1), PDFTimeout: n.cfg.TaskTimeout, OCR: ocr, OCRLang: ic.OCRLang,
-		Prestart: ic.PDFPrestart}
+		Prestart: ic.PDFPrestart, PDFInterrupt: pdfInterrupt}
 	if ic.PDFPrestart {
 		// The engine is per process: only a process that is this one node
 		// (the CLI) caches it in the node's data dir. Tests run many nodes

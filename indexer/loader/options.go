@@ -20,6 +20,34 @@ const (
 	OCROff OCRMode = "off"
 )
 
+// PDFInterrupt says how a running PDF document can be stopped.
+type PDFInterrupt string
+
+// PDF interrupt modes.
+const (
+	// PDFInterruptInstruction (the default) lets a cancel or timeout stop
+	// the engine inside a page: wazero checks for it at every function
+	// entry and loop, which roughly doubles the extraction time.
+	PDFInterruptInstruction PDFInterrupt = "instruction"
+	// PDFInterruptPage checks only between pages. A cancel still stops a
+	// document at the next page (pages take milliseconds), but a single
+	// page that runs away cannot be stopped: its runner is abandoned with
+	// its slot (and this engine instance) kept busy until the page ends.
+	PDFInterruptPage PDFInterrupt = "page"
+)
+
+// ParsePDFInterrupt validates a --pdf-interrupt flag value ("" means
+// instruction).
+func ParsePDFInterrupt(s string) (PDFInterrupt, error) {
+	switch m := PDFInterrupt(strings.ToLower(strings.TrimSpace(s))); m {
+	case "", PDFInterruptInstruction:
+		return PDFInterruptInstruction, nil
+	case PDFInterruptPage:
+		return PDFInterruptPage, nil
+	}
+	return "", fmt.Errorf("--pdf-interrupt %q: want instruction or page", s)
+}
+
 // Options tune the loaders for the whole process. The zero value is usable:
 // every field has a default.
 type Options struct {
@@ -44,6 +72,9 @@ type Options struct {
 	// engine starts at the first PDF (tests and tools that never read one
 	// pay nothing).
 	Prestart bool
+	// PDFInterrupt: instruction (default) or page. Only the first start of
+	// the engine uses it.
+	PDFInterrupt PDFInterrupt
 }
 
 func (o Options) withDefaults() Options {
@@ -58,6 +89,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.OCRLang == "" {
 		o.OCRLang = "eng"
+	}
+	if o.PDFInterrupt == "" {
+		o.PDFInterrupt = PDFInterruptInstruction
 	}
 	if o.OCRDPI <= 0 {
 		o.OCRDPI = 300

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -44,10 +45,16 @@ func engine() (pdfium.Pool, error) {
 		rc := wazero.NewRuntimeConfig().
 			// The bundled build lowers setjmp/longjmp to exception handling.
 			WithCoreFeatures(api.CoreFeaturesV2 | experimental.CoreFeaturesExceptionHandling).
-			// Lets Kill interrupt a call that runs away (timeouts).
-			WithCloseOnContextDone(true)
+			// Lets Kill interrupt a call that runs away (timeouts), at
+			// the price of a check at every function entry and loop.
+			WithCloseOnContextDone(o.PDFInterrupt != PDFInterruptPage)
 		if o.CompileCacheDir != "" {
-			if c, err := wazero.NewCompilationCacheWithDir(o.CompileCacheDir); err == nil {
+			// One directory per interrupt mode: wazero's cache key is the
+			// module and the CPU, not whether the code was compiled with
+			// termination checks, so a shared one would hand either mode
+			// the other's code.
+			dir := filepath.Join(o.CompileCacheDir, string(o.PDFInterrupt))
+			if c, err := wazero.NewCompilationCacheWithDir(dir); err == nil {
 				rc = rc.WithCompilationCache(c)
 			}
 		}
@@ -110,7 +117,13 @@ func withInstance(ctx context.Context, fn func(inst pdfium.Pdfium) (keep bool, e
 			_ = inst.Kill()
 		}
 	}
-	stop := context.AfterFunc(ctx, kill)
+	// Without instruction-level interrupts a Kill cannot stop a running
+	// call, and closing the module under it is unsafe: the instance is
+	// killed (replaced) once the call returns, below.
+	stop := func() bool { return false }
+	if options().PDFInterrupt != PDFInterruptPage {
+		stop = context.AfterFunc(ctx, kill)
+	}
 	keep := false
 	defer func() {
 		stop()
