@@ -8,9 +8,12 @@ import (
 	"github.com/ragnode/ragnode/indexer/store"
 )
 
-// Fence names the task attempt a write belongs to.
+// Fence names the task attempt a write belongs to. Writes are ordered by
+// (Seq, Attempt): the ledger's task sequence number (a file's later task
+// has a larger one) and the task's attempt (a retry has a larger one).
 type Fence struct {
 	Task    string
+	Seq     uint64
 	Attempt int
 }
 
@@ -18,19 +21,18 @@ type Fence struct {
 // three Milvus calls:
 //
 //  1. insert recs tagged with f and a write ID unique to this call;
-//  2. delete the file's rows of any other write, except rows of the same
-//     task at a later attempt (a newer attempt's rows are never removed
-//     by a stale one);
-//  3. if rows of the same task at a later attempt exist, delete this
-//     call's own rows: a stale attempt that wrote last does not stay.
+//  2. delete the file's rows of any other write, except rows of a later
+//     write by (Seq, Attempt) (a stale attempt never removes a newer
+//     one's rows);
+//  3. if rows of a later write exist, delete this call's own rows: a
+//     stale attempt that wrote last does not stay.
 //
-// Whatever the interleaving of two attempts of a task, once both calls
-// return only the later attempt's rows remain: the earlier one's rows are
-// removed by the later one's step 2 when they were inserted before it, and
-// by the earlier one's own step 3 otherwise (the later attempt inserted
-// before that check, which reads with Strong consistency). Between tasks,
-// the ledger orders a file's tasks; the last writer's step 2 removes the
-// others.
+// Whatever the interleaving of two writes, once both calls return only the
+// later one's rows remain: the earlier one's rows are removed by the later
+// one's step 2 when they were inserted before it, and by the earlier one's
+// own step 3 otherwise (the later write inserted before that check, which
+// reads with Strong consistency). Two writes of the same (Seq, Attempt)
+// (a write repeated within one attempt) leave the last one's rows.
 //
 // The window: between step 1 and step 2 of a call a reader can see both
 // the old and the new rows of the file (a search may return a chunk twice,
@@ -60,12 +62,12 @@ func (s *Store) ReplaceFile(ctx context.Context, partition, fileID string, f Fen
 	if err != nil {
 		return err
 	}
-	tag := fenceTag{task: f.Task, attempt: f.Attempt, write: newWriteID()}
-	if err := s.insert(ctx, rows, tag); err != nil {
+	tag := fenceTag{task: f.Task, seq: f.Seq, attempt: f.Attempt, write: newWriteID()}
+	if err := s.insert(ctx, rows, tag, nil); err != nil {
 		return err
 	}
 	file := fileExpr(partition, fileID)
-	later := and(eq(kTask, f.Task), fmt.Sprintf("%s > %d", kAttempt, f.Attempt))
+	later := fmt.Sprintf("%s > %d or (%s == %d and %s > %d)", kSeq, f.Seq, kSeq, f.Seq, kAttempt, f.Attempt)
 	if err := s.delete(ctx, and(file, fWriteNot(tag.write), "not ("+later+")")); err != nil {
 		return err
 	}

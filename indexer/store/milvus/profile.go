@@ -81,12 +81,13 @@ const (
 
 	// Dynamic keys ragnode adds to upstream rows. chunk_id and
 	// chunk_index carry what the ragnode profile has as id and idx; task,
-	// attempt and write fence replacement.
+	// seq, attempt and write fence replacement.
 	kChunkID    = "chunk_id"
 	kChunkIndex = "chunk_index"
 	kHeadings   = "headings"
 	kPage       = "page"
 	kTask       = "ragnode_task"
+	kSeq        = "ragnode_seq"
 	kAttempt    = "ragnode_attempt"
 	kWrite      = "ragnode_write"
 

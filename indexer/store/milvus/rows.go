@@ -16,17 +16,20 @@ import (
 
 // reservedKeys are the dynamic keys ragnode itself writes on upstream rows;
 // user metadata under these names is refused rather than silently lost.
-var reservedKeys = map[string]bool{kChunkID: true, kChunkIndex: true, kHeadings: true, kPage: true, kTask: true, kAttempt: true, kWrite: true}
+var reservedKeys = map[string]bool{kChunkID: true, kChunkIndex: true, kHeadings: true, kPage: true, kTask: true, kSeq: true, kAttempt: true, kWrite: true}
 
 // fenceTag is what every upstream row of one write carries.
 type fenceTag struct {
 	task    string
+	seq     uint64
 	attempt int
 	write   string
 }
 
 // columns builds the write columns for rows in the store's profile.
-func (s *Store) columns(rows []*store.Record, tag fenceTag) ([]column.Column, error) {
+// tags, when not nil, keeps each row's own task, seq and attempt (a
+// metadata rewrite); the write ID is always tag's.
+func (s *Store) columns(rows []*store.Record, tag fenceTag, tags []fenceTag) ([]column.Column, error) {
 	n := len(rows)
 	parts, files, texts := make([]string, n), make([]string, n), make([]string, n)
 	vecs := make([][]float32, n)
@@ -53,7 +56,12 @@ func (s *Store) columns(rows []*store.Record, tag fenceTag) ([]column.Column, er
 				h = []string{}
 			}
 			m[kChunkID], m[kChunkIndex], m[kPage], m[kHeadings] = r.ID, r.Index, r.Page, h
-			m[kTask], m[kAttempt], m[kWrite] = tag.task, tag.attempt, tag.write
+			tg := tag
+			if tags != nil {
+				tg = tags[i]
+				tg.write = tag.write
+			}
+			m[kTask], m[kSeq], m[kAttempt], m[kWrite] = tg.task, tg.seq, tg.attempt, tg.write
 			b, err := json.Marshal(m)
 			if err != nil {
 				return nil, fmt.Errorf("milvus: record %s metadata: %w", r.ID, err)
@@ -285,6 +293,10 @@ func (r *row) fromMeta(raw []byte) error {
 			r.tag.task, _ = v.(string)
 		case kAttempt:
 			r.tag.attempt = asInt(v)
+		case kSeq:
+			if f, ok := v.(float64); ok && f > 0 {
+				r.tag.seq = uint64(f)
+			}
 		case kWrite:
 			r.tag.write, _ = v.(string)
 		default:

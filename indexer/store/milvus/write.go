@@ -21,13 +21,25 @@ import (
 // failure part-way may leave earlier batches written; upserting the same
 // records again is the remedy.
 func (s *Store) Upsert(ctx context.Context, recs []store.Record) error {
+	return s.upsert(ctx, recs, nil)
+}
+
+// upsert is Upsert; tags, when not nil, are the rows' own fence tags, kept
+// (UpdateMetadata rewrites rows without changing which write they count as).
+func (s *Store) upsert(ctx context.Context, recs []store.Record, tags []fenceTag) error {
+	if tags != nil && len(tags) != len(recs) {
+		return errors.New("milvus: one tag per record")
+	}
 	rows, err := s.dedupe(recs)
 	if err != nil {
 		return err
 	}
+	if tags != nil && len(rows) != len(recs) {
+		return errors.New("milvus: a rewrite of rows has duplicate chunk IDs")
+	}
 	if !s.prof.upstream() {
 		for start := 0; start < len(rows); start += writeBatch {
-			cols, err := s.columns(rows[start:min(start+writeBatch, len(rows))], fenceTag{})
+			cols, err := s.columns(rows[start:min(start+writeBatch, len(rows))], fenceTag{}, nil)
 			if err != nil {
 				return err
 			}
@@ -46,7 +58,7 @@ func (s *Store) Upsert(ctx context.Context, recs []store.Record) error {
 			tag.task = t
 		}
 	}
-	if err := s.insert(ctx, rows, tag); err != nil {
+	if err := s.insert(ctx, rows, tag, tags); err != nil {
 		return err
 	}
 	for k, rs := range byFile {
@@ -87,9 +99,13 @@ func (s *Store) dedupe(recs []store.Record) ([]*store.Record, error) {
 	return rows, nil
 }
 
-func (s *Store) insert(ctx context.Context, rows []*store.Record, tag fenceTag) error {
+func (s *Store) insert(ctx context.Context, rows []*store.Record, tag fenceTag, tags []fenceTag) error {
 	for start := 0; start < len(rows); start += writeBatch {
-		cols, err := s.columns(rows[start:min(start+writeBatch, len(rows))], tag)
+		var batchTags []fenceTag
+		if tags != nil {
+			batchTags = tags[start:min(start+writeBatch, len(rows))]
+		}
+		cols, err := s.columns(rows[start:min(start+writeBatch, len(rows))], tag, batchTags)
 		if err != nil {
 			return err
 		}
@@ -165,7 +181,13 @@ func (s *Store) delete(ctx context.Context, expr string) error {
 // again with merged metadata; a nil value removes the key.
 func (s *Store) UpdateMetadata(ctx context.Context, partition, fileID string, meta map[string]any) error {
 	var recs []store.Record
+	var tags []fenceTag
+	seen := map[string]bool{}
 	err := s.scan(ctx, fileExpr(partition, fileID), rowPage, true, func(r row) {
+		if seen[r.ID] {
+			return // a replacement's window: its delete removes the other copy
+		}
+		seen[r.ID] = true
 		m := make(map[string]any, len(r.Metadata)+len(meta))
 		for k, v := range r.Metadata {
 			m[k] = v
@@ -179,11 +201,15 @@ func (s *Store) UpdateMetadata(ctx context.Context, partition, fileID string, me
 		}
 		r.Metadata = m
 		recs = append(recs, r.Record)
+		tags = append(tags, r.tag)
 	})
 	if err != nil {
 		return err
 	}
-	return s.Upsert(ctx, recs)
+	if !s.prof.upstream() {
+		tags = nil
+	}
+	return s.upsert(ctx, recs, tags)
 }
 
 // ChunkIDs lists chunk IDs, sorted; empty partition or fileID match all.

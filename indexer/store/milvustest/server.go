@@ -48,12 +48,14 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
 )
 
 // Server is the stand-in's state. Its methods are safe for concurrent use.
@@ -98,7 +100,9 @@ func Start(t testing.TB) (addr string, srv *Server) {
 		t.Fatal(err)
 	}
 	srv = &Server{colls: make(map[string]*collection), nextID: 1000}
-	g := grpc.NewServer()
+	// The client pings every few seconds even when idle; the default
+	// policy would answer "too many pings" and drop the connection.
+	g := grpc.NewServer(grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}))
 	milvuspb.RegisterMilvusServiceServer(g, srv)
 	go g.Serve(lis)
 	t.Cleanup(g.Stop)
