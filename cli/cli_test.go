@@ -162,6 +162,7 @@ func TestStartRefusesFlagsThatCannotWork(t *testing.T) {
 		{"--task-timeout", "-1s"}, {"--task-timeout", "0s"}, {"--cpu-slots", "-1"}, {"--replicas", "-3"},
 		{"--chunk-replicas", "0"}, {"--embed-batch", "0"}, {"--max-attempts", "-1"}, {"--pool-size", "-1"},
 		{"--gpus", "100000"}, {"--requeue-after", "-5s"}, {"--chunk-size", "100"},
+		{"--vdb-schema", "ragondinn"},
 	}
 	for _, c := range cases {
 		dir := filepath.Join(t.TempDir(), "data")

@@ -9,8 +9,10 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/indexer"
 	"github.com/ragnode/ragnode/indexer/store"
+	"github.com/ragnode/ragnode/indexer/store/milvus"
 	"github.com/ragnode/ragnode/transport"
 )
 
@@ -44,7 +46,29 @@ type sharedChunks struct {
 	log hclog.Logger
 }
 
+// fencedReplacer is a shared store whose keys it assigns itself (Milvus in
+// the ragondin and openrag profiles): a file's write must replace its rows
+// in one fenced step, since an upsert cannot overwrite them.
+type fencedReplacer interface {
+	ReplaceFile(ctx context.Context, partition, fileID string, f milvus.Fence, recs []store.Record) error
+}
+
+type fenceKey struct{}
+
+// withFence records the task attempt a pipeline run writes for, so the
+// shared store can fence the write (the pipeline's Sink interface carries
+// no attempt).
+func withFence(ctx context.Context, t fsm.Task) context.Context {
+	return context.WithValue(ctx, fenceKey{}, milvus.Fence{Task: t.ID, Seq: t.Seq, Attempt: t.Attempt})
+}
+
 func (s sharedChunks) WriteFile(ctx context.Context, partition, fileID string, recs []store.Record) ([]string, error) {
+	if fr, ok := s.st.(fencedReplacer); ok {
+		// A write without a task (none today) is fenced as the oldest:
+		// it never removes a task's rows, and loses to them.
+		f, _ := ctx.Value(fenceKey{}).(milvus.Fence)
+		return nil, fr.ReplaceFile(ctx, partition, fileID, f, recs)
+	}
 	_, err := indexer.StoreSink{Store: s.st}.WriteFile(ctx, partition, fileID, recs)
 	return nil, err
 }

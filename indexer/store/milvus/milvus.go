@@ -89,7 +89,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	if cfg.Collection == "" {
-		cfg.Collection = cfg.Schema.defaultCollection()
+		cfg.Collection = cfg.Schema.DefaultCollection()
 	}
 	if cfg.SchemaVersion == "" {
 		cfg.SchemaVersion = DefaultOpenRAGSchemaVersion

@@ -55,7 +55,9 @@ func (p Profile) Valid() error {
 
 func (p Profile) upstream() bool { return p == ProfileRagondin || p == ProfileOpenRAG }
 
-func (p Profile) defaultCollection() string {
+// DefaultCollection is the profile's collection name when none is
+// configured: RAGondin's and OpenRAG's vdb_test, else ragnode.
+func (p Profile) DefaultCollection() string {
 	if p.upstream() {
 		return "vdb_test"
 	}

@@ -253,6 +253,7 @@ func (s *Server) Search(ctx context.Context, req *milvuspb.SearchRequest) (*milv
 func (s *Server) HybridSearch(ctx context.Context, req *milvuspb.HybridSearchRequest) (*milvuspb.SearchResults, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.hybrids++
 	c, st := s.coll(req.CollectionName)
 	if st != nil {
 		return &milvuspb.SearchResults{Status: st}, nil

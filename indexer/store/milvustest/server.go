@@ -67,6 +67,14 @@ type Server struct {
 	exprs        []string
 	nextID       int64
 	beforeDelete func(expr string)
+	hybrids      int
+}
+
+// HybridSearches counts the HybridSearch calls served.
+func (s *Server) HybridSearches() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hybrids
 }
 
 type collection struct {
