@@ -61,6 +61,7 @@ func startFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "metrics-open", Usage: "serve /metrics without --token (every other route keeps it)", EnvVars: envs("METRICS_OPEN")},
 		&cli.BoolFlag{Name: "pprof", Usage: "serve Go profiles on /debug/pprof/ (behind --token)", EnvVars: envs("PPROF")},
 		&cli.StringFlag{Name: "runner", Value: "index", Usage: "task body: index (the pipeline), checksum, or sleep:DURATION (benchmarking aid)", EnvVars: envs("RUNNER")},
+		&cli.StringFlag{Name: "catalog", Usage: "postgres://... DSN of OpenRAG's catalog database: the leader keeps its partitions and files tables in step with the ledger", EnvVars: envs("CATALOG")},
 	}
 }
 
@@ -203,6 +204,7 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 	if err := applyIndexerFlags(c, &cfg); err != nil {
 		return cfg, err
 	}
+	cfg.Catalog = c.String("catalog")
 	return cfg, nil
 }
 

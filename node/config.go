@@ -128,6 +128,10 @@ type Config struct {
 	Logger hclog.Logger
 	// CheckInvariants makes the FSM verify the ledger after every apply.
 	CheckInvariants bool
+
+	// Catalog is the DSN of OpenRAG's PostgreSQL catalog the leader
+	// mirrors the ledger's files into (empty: none); see node/catalog.
+	Catalog string
 }
 
 // Defaults fills zero fields with defaults.

@@ -103,6 +103,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 		func(ctx context.Context) { n.reconcileLoop(ctx, ap) },
 		n.scheduleLoop,
 		n.replicationLoop,
+		n.catalogLoop,
 	} {
 		wg.Add(1)
 		go func() {
