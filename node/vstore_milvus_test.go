@@ -42,7 +42,8 @@ func TestRagondinProfileThroughANode(t *testing.T) {
 		if err := json.Unmarshal(r["$meta"].([]byte), &meta); err != nil {
 			t.Fatal(err)
 		}
-		if meta["ragnode_task"] != m[2] || meta["ragnode_attempt"] != float64(1) || meta["filename"] != "doc.md" || meta["lang"] != "en" {
+		if meta["ragnode_task"] != m[2] || meta["ragnode_attempt"] != float64(1) || meta["filename"] != "doc.md" || meta["lang"] != "en" ||
+			meta["source"] != "doc.md" || meta["file_size"] != float64(len(doc)) || meta["created_at"] == nil || meta["page"] == nil {
 			t.Fatalf("row metadata %v", meta)
 		}
 		if r["partition"] != "p" || r["file_id"] != "doc" {

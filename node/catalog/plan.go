@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"sort"
+	"time"
 
 	"github.com/ragnode/ragnode/fsm"
 )
@@ -45,7 +46,8 @@ type Key struct{ Partition, FileID string }
 
 // Want returns the rows the ledger holds: every file with live chunks (a
 // completed task), keyed by partition and file ID. file_metadata is the
-// file's metadata plus filename and file_size, as OpenRAG stores them.
+// file's metadata plus filename, file_size, partition, file_id and
+// indexed_at, as OpenRAG stores them.
 func Want(files map[string]*fsm.File) map[Key]Row {
 	out := make(map[Key]Row, len(files))
 	for _, f := range files {
@@ -56,8 +58,13 @@ func Want(files map[string]*fsm.File) map[Key]Row {
 		for k, v := range f.Metadata {
 			meta[k] = v
 		}
+		// The keys OpenRAG's own indexer stores with a file.
 		meta["filename"] = f.Ref.Name
 		meta["file_size"] = f.Ref.Size
+		meta["partition"], meta["file_id"] = f.Partition, f.FileID
+		if f.Updated > 0 {
+			meta["indexed_at"] = time.Unix(0, f.Updated).UTC().Format(time.RFC3339Nano)
+		}
 		meta[OwnerKey] = OwnerValue
 		r := Row{Partition: f.Partition, FileID: f.FileID, Metadata: normalize(meta)}
 		r.RelationshipID = strPtr(f.Metadata["relationship_id"])
