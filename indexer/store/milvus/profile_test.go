@@ -225,8 +225,7 @@ func TestIncompatibleCollectionRefusedNamingTheField(t *testing.T) {
 }
 
 func TestOpenRAGSchemaVersionChecked(t *testing.T) {
-	addr, srv := milvustest.Target(t)
-	milvustest.NeedStandIn(t, srv)
+	addr, _ := milvustest.Target(t)
 	coll := collName(t, addr)
 	openProfile(t, addr, coll, ProfileOpenRAG, dim).Close()
 	_, err := Open(ctx, Config{Address: addr, Collection: coll, Schema: ProfileOpenRAG, SchemaVersion: "2"})
