@@ -57,7 +57,9 @@ func tokenize(src string) ([]token, error) {
 			}
 			toks = append(toks, token{kind: 'n', text: src[i:j], num: v})
 			i = j
-		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+		// $ starts only $meta, the dynamic field's name
+		// (https://milvus.io/docs/enable-dynamic-field.md).
+		case c == '_' || c == '$' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
 			j := i + 1
 			for j < len(src) && (src[j] == '_' || src[j] >= 'a' && src[j] <= 'z' || src[j] >= 'A' && src[j] <= 'Z' || src[j] >= '0' && src[j] <= '9') {
 				j++
