@@ -165,6 +165,7 @@ func TestStartRefusesFlagsThatCannotWork(t *testing.T) {
 		// Beyond the table: the other counts and durations.
 		{"--max-chunks", "-1"}, {"--embed-concurrency", "0"}, {"--drain-timeout", "-1s"}, {"--max-file-size", "-1"},
 		{"--join-timeout", "0s"}, {"--max-queued", "-1"}, {"--pdf-interrupt", "never"},
+		{"--vdb-schema", "ragondinn"},
 	}
 	for _, c := range cases {
 		dir := filepath.Join(t.TempDir(), "data")

@@ -11,6 +11,7 @@ import (
 	"github.com/ragnode/ragnode/gpu"
 	"github.com/ragnode/ragnode/indexer"
 	"github.com/ragnode/ragnode/indexer/loader"
+	"github.com/ragnode/ragnode/indexer/store/milvus"
 	"github.com/ragnode/ragnode/node"
 	"github.com/ragnode/ragnode/transport"
 )
@@ -40,6 +41,7 @@ func indexerFlags() []cli.Flag {
 		&cli.IntFlag{Name: "chunk-replicas", Value: 2, Usage: "nodes keeping each file's chunks with --vdb local", EnvVars: envs("CHUNK_REPLICAS")},
 		&cli.IntFlag{Name: "replicas", Value: 2, Usage: "nodes keeping each uploaded file before the upload is acknowledged", EnvVars: envs("REPLICAS")},
 		&cli.StringFlag{Name: "max-file-size", Value: "100MiB", Usage: "largest accepted upload", EnvVars: envs("MAX_FILE_SIZE")},
+		&cli.StringFlag{Name: "vdb-schema", Value: "ragnode", Usage: "Milvus collection layout: ragnode, ragondin or openrag (RAGondin's/OpenRAG's exact collection; default collection vdb_test)", EnvVars: envs("VDB_SCHEMA")},
 	}
 }
 
@@ -66,6 +68,13 @@ func applyIndexerFlags(c *cli.Context, cfg *node.Config) error {
 		PDFPrestart:      true,
 		RRFK:             c.Int("rrf-k"),
 		MaxChunks:        c.Int("max-chunks"),
+		VDBSchema:        c.String("vdb-schema"),
+	}
+	if err := milvus.Profile(ic.VDBSchema).Valid(); err != nil {
+		return fmt.Errorf("--vdb-schema %q: want ragnode, ragondin or openrag", ic.VDBSchema)
+	}
+	if !c.IsSet("collection") {
+		ic.Collection = milvus.Profile(ic.VDBSchema).DefaultCollection()
 	}
 	if _, err := loader.ParseOCRMode(ic.OCR); err != nil {
 		return err

@@ -68,6 +68,7 @@ func startFlags() []cli.Flag {
 		&cli.StringFlag{Name: "cert-file", Usage: "this node's certificate (see 'ragnode tls cert create'); reloaded on SIGHUP", EnvVars: envs("CERT_FILE")},
 		&cli.StringFlag{Name: "key-file", Usage: "key of --cert-file", EnvVars: envs("KEY_FILE")},
 		&cli.BoolFlag{Name: "verify-incoming-clients", Usage: "with TLS, require client certificates on the client API too", EnvVars: envs("VERIFY_INCOMING_CLIENTS")},
+		&cli.StringFlag{Name: "catalog", Usage: "postgres://... DSN of OpenRAG's catalog database: the leader keeps its partitions and files tables in step with the ledger", EnvVars: envs("CATALOG")},
 	}
 }
 
@@ -219,6 +220,7 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 	if err := applyIndexerFlags(c, &cfg); err != nil {
 		return cfg, err
 	}
+	cfg.Catalog = c.String("catalog")
 	return cfg, nil
 }
 

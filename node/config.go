@@ -144,6 +144,9 @@ type Config struct {
 	CertFile              string
 	KeyFile               string
 	VerifyIncomingClients bool
+	// Catalog is the DSN of OpenRAG's PostgreSQL catalog the leader
+	// mirrors the ledger's files into (empty: none); see node/catalog.
+	Catalog string
 }
 
 // Defaults fills zero fields with defaults.

@@ -55,6 +55,9 @@ type IndexerConfig struct {
 	// RRFK is the reciprocal-rank-fusion constant of hybrid search (0:
 	// RAGondin's 100).
 	RRFK int
+	// VDBSchema is the Milvus schema profile: ragnode (default), ragondin
+	// or openrag (see indexer/store/milvus.Profile).
+	VDBSchema string
 }
 
 func (c *IndexerConfig) defaults() {
@@ -65,7 +68,7 @@ func (c *IndexerConfig) defaults() {
 		c.ChunkReplicas = 2
 	}
 	if c.Collection == "" {
-		c.Collection = "ragnode"
+		c.Collection = milvus.Profile(c.VDBSchema).DefaultCollection()
 	}
 }
 
@@ -104,7 +107,7 @@ func (n *Node) startIndexer() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		st, err := milvus.Open(ctx, milvus.Config{Address: ic.VDBAddr, Collection: ic.Collection, Dim: emb.Dim(),
-			Username: ic.VDBUser, Password: ic.VDBPass, Token: ic.VDBToken})
+			Username: ic.VDBUser, Password: ic.VDBPass, Token: ic.VDBToken, Schema: milvus.Profile(ic.VDBSchema), RRFK: ic.RRFK})
 		if err != nil {
 			return fmt.Errorf("milvus at %s: %w", ic.VDBAddr, err)
 		}
@@ -161,6 +164,7 @@ func (r pipelineRunner) Run(ctx context.Context, job Job) (Outcome, error) {
 		return Outcome{}, err
 	}
 	t := job.Task
+	ctx = withFence(ctx, t)
 	res, err := r.n.pipe.Run(ctx, indexer.Input{TaskID: t.ID, Partition: t.Partition, FileID: t.FileID, FileName: t.File.Name,
 		Data: data, Metadata: t.Metadata, GPU: job.GPU}, job.Progress)
 	if err != nil {

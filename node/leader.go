@@ -105,6 +105,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 		n.scheduleLoop,
 		n.replicationLoop,
 		n.callbackLoop,
+		n.catalogLoop,
 	} {
 		wg.Add(1)
 		go func() {

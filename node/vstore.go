@@ -9,8 +9,10 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/indexer"
 	"github.com/ragnode/ragnode/indexer/store"
+	"github.com/ragnode/ragnode/indexer/store/milvus"
 	"github.com/ragnode/ragnode/transport"
 )
 
@@ -44,9 +46,70 @@ type sharedChunks struct {
 	log hclog.Logger
 }
 
+// fencedReplacer is a shared store whose keys it assigns itself (Milvus in
+// the ragondin and openrag profiles): a file's write must replace its rows
+// in one fenced step, since an upsert cannot overwrite them.
+type fencedReplacer interface {
+	ReplaceFile(ctx context.Context, partition, fileID string, f milvus.Fence, recs []store.Record) error
+}
+
+type writeKey struct{}
+
+// writeInfo is what a shared store's write needs of the task beyond the
+// records: the fence, and the file facts RAGondin's rows carry.
+type writeInfo struct {
+	fence     milvus.Fence
+	source    string
+	size      int64
+	submitted int64 // Unix nanoseconds
+}
+
+// withFence records the task attempt a pipeline run writes for, so the
+// shared store can fence the write (the pipeline's Sink interface carries
+// no attempt).
+func withFence(ctx context.Context, t fsm.Task) context.Context {
+	src := t.File.SharedPath
+	if src == "" {
+		src = t.File.Name
+	}
+	return context.WithValue(ctx, writeKey{}, writeInfo{
+		fence:  milvus.Fence{Task: t.ID, Seq: t.Seq, Attempt: t.Attempt},
+		source: src, size: t.File.Size, submitted: t.Submitted,
+	})
+}
+
 func (s sharedChunks) WriteFile(ctx context.Context, partition, fileID string, recs []store.Record) ([]string, error) {
+	if fr, ok := s.st.(fencedReplacer); ok {
+		// A write without a task (none today) is fenced as the oldest:
+		// it never removes a task's rows, and loses to them.
+		wi, _ := ctx.Value(writeKey{}).(writeInfo)
+		if p, ok := s.st.(interface{ Profile() milvus.Profile }); ok && p.Profile() != milvus.ProfileRagnode {
+			ragondinKeys(recs, wi)
+		}
+		return nil, fr.ReplaceFile(ctx, partition, fileID, wi.fence, recs)
+	}
 	_, err := indexer.StoreSink{Store: s.st}.WriteFile(ctx, partition, fileID, recs)
 	return nil, err
+}
+
+// ragondinKeys adds the file keys RAGondin's indexer puts on every chunk
+// (source, file_size in bytes, created_at in ISO 8601) where the upload's
+// own metadata did not set them.
+func ragondinKeys(recs []store.Record, wi writeInfo) {
+	set := map[string]any{"source": wi.source, "file_size": wi.size}
+	if wi.submitted > 0 {
+		set["created_at"] = time.Unix(0, wi.submitted).UTC().Format(time.RFC3339)
+	}
+	for i := range recs {
+		if recs[i].Metadata == nil {
+			recs[i].Metadata = map[string]any{}
+		}
+		for k, v := range set {
+			if _, ok := recs[i].Metadata[k]; !ok {
+				recs[i].Metadata[k] = v
+			}
+		}
+	}
 }
 
 func (s sharedChunks) Search(ctx context.Context, q store.Query) ([]store.Hit, error) {

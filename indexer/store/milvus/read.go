@@ -10,7 +10,13 @@ import (
 // FileRecords returns a file's chunks with their vectors, ordered by index.
 func (s *Store) FileRecords(ctx context.Context, partition, fileID string) ([]store.Record, error) {
 	var out []store.Record
-	if err := s.scan(ctx, fileExpr(partition, fileID), rowPage, true, func(r store.Record) { out = append(out, r) }); err != nil {
+	seen := map[string]bool{}
+	if err := s.scan(ctx, fileExpr(partition, fileID), rowPage, true, func(r row) {
+		if !seen[r.ID] {
+			seen[r.ID] = true
+			out = append(out, r.Record)
+		}
+	}); err != nil {
 		return nil, err
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
@@ -21,9 +27,13 @@ func (s *Store) FileRecords(ctx context.Context, partition, fileID string) ([]st
 func (s *Store) Record(ctx context.Context, id string) (store.Record, bool, error) {
 	var rec store.Record
 	found := false
-	err := s.scan(ctx, eq(fID, id), 1, true, func(r store.Record) {
-		if r.ID == id {
-			rec, found = r, true
+	key := fID
+	if s.prof.upstream() {
+		key = kChunkID
+	}
+	err := s.scan(ctx, eq(key, id), 1, true, func(r row) {
+		if r.ID == id && !found {
+			rec, found = r.Record, true
 		}
 	})
 	return rec, found, err

@@ -57,7 +57,9 @@ func tokenize(src string) ([]token, error) {
 			}
 			toks = append(toks, token{kind: 'n', text: src[i:j], num: v})
 			i = j
-		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+		// $ starts only $meta, the dynamic field's name
+		// (https://milvus.io/docs/enable-dynamic-field.md).
+		case c == '_' || c == '$' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
 			j := i + 1
 			for j < len(src) && (src[j] == '_' || src[j] >= 'a' && src[j] <= 'z' || src[j] >= 'A' && src[j] <= 'Z' || src[j] >= '0' && src[j] <= '9') {
 				j++
@@ -191,7 +193,14 @@ func (p *parser) operand() (func(Row) (any, bool), *schemapb.FieldSchema, error)
 	}
 	f := p.fields[t.text]
 	if f == nil {
-		return nil, nil, fmt.Errorf("field %s not exist", t.text)
+		// A name outside the schema is a key of the dynamic field
+		// (https://milvus.io/docs/enable-dynamic-field.md: "filter by
+		// dynamic field keys directly").
+		meta := p.fields[metaField]
+		if meta == nil {
+			return nil, nil, fmt.Errorf("field %s not exist", t.text)
+		}
+		return jsonKey(metaField, t.text), meta, nil
 	}
 	name := f.Name
 	if p.accept("[") {
@@ -205,16 +214,7 @@ func (p *parser) operand() (func(Row) (any, bool), *schemapb.FieldSchema, error)
 		if f.DataType != schemapb.DataType_JSON {
 			return nil, nil, fmt.Errorf("field %s is not JSON and cannot be indexed", name)
 		}
-		key := k.str
-		return func(r Row) (any, bool) {
-			raw, _ := r[name].([]byte)
-			var m map[string]any
-			if json.Unmarshal(raw, &m) != nil {
-				return nil, false
-			}
-			v, ok := m[key]
-			return v, ok
-		}, f, nil
+		return jsonKey(name, k.str), f, nil
 	}
 	switch f.DataType {
 	case schemapb.DataType_JSON, schemapb.DataType_FloatVector, schemapb.DataType_BinaryVector:
@@ -373,4 +373,17 @@ func compare(a, b any) (int, bool) {
 		return 1, true // only == and != are meaningful for booleans
 	}
 	return 0, false
+}
+
+// jsonKey reads a key of a JSON field (https://milvus.io/docs/use-json-fields.md).
+func jsonKey(field, key string) func(Row) (any, bool) {
+	return func(r Row) (any, bool) {
+		raw, _ := r[field].([]byte)
+		var m map[string]any
+		if json.Unmarshal(raw, &m) != nil {
+			return nil, false
+		}
+		v, ok := m[key]
+		return v, ok
+	}
 }

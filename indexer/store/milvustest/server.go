@@ -1,49 +1,80 @@
 // Package milvustest is an in-memory, protocol-level stand-in for a Milvus
-// server, for tests of code using milvus-sdk-go.
+// 2.6 server, for tests of code using github.com/milvus-io/milvus/client/v2.
 //
 // It speaks the real gRPC MilvusService on a loopback port and implements
-// what a typical client needs: Connect, HasCollection, CreateCollection,
-// DescribeCollection, DropCollection, CreateIndex, DescribeIndex,
-// LoadCollection, GetLoadingProgress, GetLoadState, Upsert, Insert, Delete,
-// Query and Search (exact, COSINE/IP/L2). Filter expressions are parsed, not
-// pattern-matched: comparisons (== != < <= > >=) and "in [...]" on scalar
-// fields and on JSON keys (field["key"]), combined with and/or/not (and
-// &&, ||, !) and parentheses. String literals are double-quoted and
-// unquoted as Go does (as Milvus does), so a client that fails to escape
-// quotes or backslashes gets a parse error or a wrong match here, just as
-// it would against Milvus. Every expression received is recorded (Exprs).
+// what that client calls: Connect, CreateCollection (with functions and
+// properties), DescribeCollection (which the client also uses as
+// HasCollection), AlterCollection (properties), DropCollection,
+// CreateIndex, DescribeIndex, LoadCollection, GetLoadingProgress,
+// GetLoadState, Insert, Upsert, Delete by expression, Query, Search and
+// HybridSearch. Each modelled behaviour names the Milvus documentation page
+// it follows, in a comment where it is implemented:
+//   - dynamic fields (https://milvus.io/docs/enable-dynamic-field.md): keys
+//     not in the schema are kept in the hidden JSON field $meta, are
+//     filterable by bare name and returned when named as output fields;
+//   - the BM25 function and full text search
+//     (https://milvus.io/docs/full-text-search.md): the function's output
+//     sparse field is generated from the analysed input text at insert and is
+//     never passed by the client; a search on it takes raw text and ranks by
+//     BM25 with the index's bm25_k1 and bm25_b;
+//   - analyzers (https://milvus.io/docs/analyzer-overview.md): the standard
+//     tokenizer and the lowercase and stop filters;
+//   - hybrid search with RRF (https://milvus.io/docs/multi-vector-search.md,
+//     https://milvus.io/docs/rrf-ranker.md): each sub-search ranks on its own
+//     and the ranks are fused by sum of 1/(k+rank);
+//   - boolean expressions (https://milvus.io/docs/boolean.md): comparisons,
+//     in, and/or/not on scalar fields, JSON keys and dynamic fields;
+//   - collection properties (https://milvus.io/docs/modify-collection.md);
+//   - auto-generated INT64 primary keys (https://milvus.io/docs/primary-field.md).
 //
-// It does not model consistency levels, segments, partitions by name,
-// dynamic fields or authentication.
+// Filter expressions are parsed, not pattern-matched, and string literals
+// are unquoted as Go does (as Milvus does), so a client that fails to escape
+// quotes or backslashes gets a parse error or a wrong match here, just as it
+// would against Milvus. Every expression received is recorded (Exprs).
+//
+// It does not model consistency levels (every read sees every acknowledged
+// write, as Strong does), segments, partitions by name, the full English and
+// French stop lists (a short subset stands in for _english_ and _french_) or
+// authentication.
 package milvustest
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
 	"net"
+	"os"
 	"sort"
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/golang/protobuf/proto"
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
 )
 
 // Server is the stand-in's state. Its methods are safe for concurrent use.
 type Server struct {
 	milvuspb.UnimplementedMilvusServiceServer
 
-	mu     sync.Mutex
-	colls  map[string]*collection
-	exprs  []string
-	nextID int64
+	mu           sync.Mutex
+	colls        map[string]*collection
+	exprs        []string
+	nextID       int64
+	beforeDelete func(expr string)
+	hybrids      int
+}
+
+// HybridSearches counts the HybridSearch calls served.
+func (s *Server) HybridSearches() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hybrids
 }
 
 type collection struct {
@@ -54,7 +85,16 @@ type collection struct {
 	index  map[string]*milvuspb.IndexDescription // by field name
 	loaded bool
 	rows   map[string]Row // by primary key, formatted as a string
+	props  []*commonpb.KeyValuePair
+	// bm25 maps a function's output sparse field to its analysed input
+	// field; tokens holds each row's analysed text under the output name.
+	bm25   map[string]string
+	nextPK int64
 }
+
+// metaField is the hidden JSON field Milvus adds to a collection with the
+// dynamic field enabled (https://milvus.io/docs/enable-dynamic-field.md).
+const metaField = "$meta"
 
 // Row is one stored entity: VarChar as string, integers as int64, floats as
 // float64, Bool as bool, JSON as raw []byte, FloatVector as []float32.
@@ -68,7 +108,9 @@ func Start(t testing.TB) (addr string, srv *Server) {
 		t.Fatal(err)
 	}
 	srv = &Server{colls: make(map[string]*collection), nextID: 1000}
-	g := grpc.NewServer()
+	// The client pings every few seconds even when idle; the default
+	// policy would answer "too many pings" and drop the connection.
+	g := grpc.NewServer(grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}))
 	milvuspb.RegisterMilvusServiceServer(g, srv)
 	go g.Serve(lis)
 	t.Cleanup(g.Stop)
@@ -103,11 +145,30 @@ func (s *Server) Rows(collection string) []Row {
 }
 
 // CreateRaw creates a collection from a schema directly, e.g. to test how
-// a client treats a collection it did not create.
-func (s *Server) CreateRaw(schema *schemapb.CollectionSchema) {
+// a client treats a collection it did not create. props become its
+// collection properties.
+func (s *Server) CreateRaw(schema *schemapb.CollectionSchema, props ...*commonpb.KeyValuePair) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.addCollection(schema)
+	s.colls[schema.Name].props = props
+}
+
+// SetIndex sets the index on a field directly (nil params remove it), e.g.
+// to model a collection made with other index parameters.
+func (s *Server) SetIndex(collection, field, name string, params map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.colls[collection]
+	if params == nil {
+		delete(c.index, field)
+		return
+	}
+	var kvs []*commonpb.KeyValuePair
+	for k, v := range params {
+		kvs = append(kvs, &commonpb.KeyValuePair{Key: k, Value: v})
+	}
+	c.index[field] = &milvuspb.IndexDescription{IndexName: name, Params: kvs, FieldName: field, State: commonpb.IndexState_Finished}
 }
 
 func ok() *commonpb.Status { return &commonpb.Status{ErrorCode: commonpb.ErrorCode_Success} }
@@ -134,8 +195,27 @@ func (s *Server) addCollection(schema *schemapb.CollectionSchema) {
 	c := &collection{
 		id: s.nextID, schema: schema, fields: make(map[string]*schemapb.FieldSchema),
 		index: make(map[string]*milvuspb.IndexDescription), rows: make(map[string]Row),
+		bm25: make(map[string]string), nextPK: 1,
 	}
 	s.nextID++
+	// Milvus adds the $meta field itself when the dynamic field is enabled.
+	hasMeta := false
+	for _, f := range schema.Fields {
+		hasMeta = hasMeta || f.IsDynamic
+	}
+	if schema.EnableDynamicField && !hasMeta {
+		schema.Fields = append(schema.Fields, &schemapb.FieldSchema{Name: metaField, DataType: schemapb.DataType_JSON, IsDynamic: true})
+	}
+	for _, fn := range schema.Functions {
+		if fn.Type == schemapb.FunctionType_BM25 && len(fn.InputFieldNames) == 1 && len(fn.OutputFieldNames) == 1 {
+			c.bm25[fn.OutputFieldNames[0]] = fn.InputFieldNames[0]
+			for _, f := range schema.Fields {
+				if f.Name == fn.OutputFieldNames[0] {
+					f.IsFunctionOutput = true
+				}
+			}
+		}
+	}
 	for i, f := range schema.Fields {
 		if f.FieldID == 0 {
 			f.FieldID = int64(100 + i)
@@ -194,10 +274,16 @@ func (s *Server) CreateCollection(ctx context.Context, req *milvuspb.CreateColle
 	if schema.Name != req.CollectionName {
 		return failf("schema name %q differs from collection name %q", schema.Name, req.CollectionName), nil
 	}
+	if err := checkFunctions(&schema); err != nil {
+		return failf("%v", err), nil
+	}
 	pks := 0
 	for _, f := range schema.Fields {
 		if f.IsPrimaryKey {
 			pks++
+			if f.AutoID && f.DataType != schemapb.DataType_Int64 {
+				return failf("field %s: auto id is only supported on int64 primary keys", f.Name), nil
+			}
 		}
 		if f.DataType == schemapb.DataType_VarChar && typeParam(f, "max_length") == "" {
 			return failf("field %s: type param(max_length) should be specified", f.Name), nil
@@ -217,6 +303,61 @@ func (s *Server) CreateCollection(ctx context.Context, req *milvuspb.CreateColle
 		return failf("collection %s already exists", req.CollectionName), nil
 	}
 	s.addCollection(&schema)
+	s.colls[schema.Name].props = req.Properties
+	return ok(), nil
+}
+
+// checkFunctions validates BM25 functions as Milvus does
+// (https://milvus.io/docs/full-text-search.md): one VARCHAR input with
+// enable_analyzer, one SPARSE_FLOAT_VECTOR output.
+func checkFunctions(schema *schemapb.CollectionSchema) error {
+	byName := map[string]*schemapb.FieldSchema{}
+	for _, f := range schema.Fields {
+		byName[f.Name] = f
+	}
+	for _, fn := range schema.Functions {
+		if fn.Type != schemapb.FunctionType_BM25 {
+			return fmt.Errorf("function %s: only BM25 functions are modelled", fn.Name)
+		}
+		if len(fn.InputFieldNames) != 1 || len(fn.OutputFieldNames) != 1 {
+			return fmt.Errorf("function %s: BM25 takes one input and one output field", fn.Name)
+		}
+		in, out := byName[fn.InputFieldNames[0]], byName[fn.OutputFieldNames[0]]
+		if in == nil || in.DataType != schemapb.DataType_VarChar || typeParam(in, "enable_analyzer") != "true" {
+			return fmt.Errorf("function %s: input field %s must be a VARCHAR with enable_analyzer", fn.Name, fn.InputFieldNames[0])
+		}
+		if out == nil || out.DataType != schemapb.DataType_SparseFloatVector {
+			return fmt.Errorf("function %s: output field %s must be a SPARSE_FLOAT_VECTOR", fn.Name, fn.OutputFieldNames[0])
+		}
+		out.IsFunctionOutput = true
+	}
+	return nil
+}
+
+// AlterCollection sets collection properties
+// (https://milvus.io/docs/modify-collection.md); a key set again replaces
+// its value, DeleteKeys removes keys.
+func (s *Server) AlterCollection(ctx context.Context, req *milvuspb.AlterCollectionRequest) (*commonpb.Status, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, st := s.coll(req.CollectionName)
+	if st != nil {
+		return st, nil
+	}
+	drop := map[string]bool{}
+	for _, k := range req.DeleteKeys {
+		drop[k] = true
+	}
+	for _, p := range req.Properties {
+		drop[p.Key] = true
+	}
+	var kept []*commonpb.KeyValuePair
+	for _, p := range c.props {
+		if !drop[p.Key] {
+			kept = append(kept, p)
+		}
+	}
+	c.props = append(kept, req.Properties...)
 	return ok(), nil
 }
 
@@ -236,7 +377,7 @@ func (s *Server) DescribeCollection(ctx context.Context, req *milvuspb.DescribeC
 	}
 	return &milvuspb.DescribeCollectionResponse{
 		Status: ok(), Schema: c.schema, CollectionID: c.id, CollectionName: c.schema.Name,
-		ShardsNum: 1, ConsistencyLevel: commonpb.ConsistencyLevel_Bounded,
+		ShardsNum: 1, ConsistencyLevel: commonpb.ConsistencyLevel_Bounded, Properties: c.props,
 	}, nil
 }
 
@@ -308,6 +449,7 @@ func (s *Server) LoadCollection(ctx context.Context, req *milvuspb.LoadCollectio
 	}
 	for _, f := range c.schema.Fields {
 		if isVector(f.DataType) && c.index[f.Name] == nil {
+			// The sparse output of a function needs its index too.
 			return failf("there is no vector index on field: [%s], please create index firstly", f.Name), nil
 		}
 	}
@@ -342,258 +484,6 @@ func (s *Server) GetLoadState(ctx context.Context, req *milvuspb.GetLoadStateReq
 	return &milvuspb.GetLoadStateResponse{Status: ok(), State: state}, nil
 }
 
-func (s *Server) Insert(ctx context.Context, req *milvuspb.InsertRequest) (*milvuspb.MutationResult, error) {
-	return s.write(req.CollectionName, req.FieldsData, req.NumRows, false)
-}
-
-func (s *Server) Upsert(ctx context.Context, req *milvuspb.UpsertRequest) (*milvuspb.MutationResult, error) {
-	return s.write(req.CollectionName, req.FieldsData, req.NumRows, true)
-}
-
-func (s *Server) write(name string, data []*schemapb.FieldData, numRows uint32, upsert bool) (*milvuspb.MutationResult, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, st := s.coll(name)
-	if st != nil {
-		return &milvuspb.MutationResult{Status: st}, nil
-	}
-	rows := make([]Row, numRows)
-	for i := range rows {
-		rows[i] = make(Row)
-	}
-	seen := make(map[string]bool)
-	for _, fd := range data {
-		f := c.fields[fd.FieldName]
-		if f == nil {
-			return &milvuspb.MutationResult{Status: failf("field %s does not exist", fd.FieldName)}, nil
-		}
-		if fd.Type != f.DataType {
-			return &milvuspb.MutationResult{Status: failf("field %s: got type %s, schema says %s", f.Name, fd.Type, f.DataType)}, nil
-		}
-		vals, err := decodeColumn(fd, f)
-		if err != nil {
-			return &milvuspb.MutationResult{Status: failf("field %s: %v", f.Name, err)}, nil
-		}
-		if len(vals) != int(numRows) {
-			return &milvuspb.MutationResult{Status: failf("field %s has %d rows, request says %d", f.Name, len(vals), numRows)}, nil
-		}
-		for i, v := range vals {
-			rows[i][f.Name] = v
-		}
-		seen[f.Name] = true
-	}
-	for _, f := range c.schema.Fields {
-		if !seen[f.Name] && !f.AutoID {
-			return &milvuspb.MutationResult{Status: failf("field %s not passed", f.Name)}, nil
-		}
-	}
-	var ids []string
-	for _, r := range rows {
-		pk := fmt.Sprint(r[c.pk])
-		if !upsert && c.rows[pk] != nil {
-			// Milvus itself would store a duplicate; refusing makes the
-			// mistake visible in tests.
-			return &milvuspb.MutationResult{Status: failf("insert of existing primary key %q", pk)}, nil
-		}
-		c.rows[pk] = r
-		ids = append(ids, pk)
-	}
-	res := &milvuspb.MutationResult{Status: ok(), Timestamp: uint64(s.nextID)}
-	s.nextID++
-	res.IDs = &schemapb.IDs{IdField: &schemapb.IDs_StrId{StrId: &schemapb.StringArray{Data: ids}}}
-	if upsert {
-		res.UpsertCnt = int64(len(ids))
-	} else {
-		res.InsertCnt = int64(len(ids))
-	}
-	return res, nil
-}
-
-func (s *Server) Delete(ctx context.Context, req *milvuspb.DeleteRequest) (*milvuspb.MutationResult, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.exprs = append(s.exprs, req.Expr)
-	c, st := s.coll(req.CollectionName)
-	if st != nil {
-		return &milvuspb.MutationResult{Status: st}, nil
-	}
-	if req.Expr == "" {
-		return &milvuspb.MutationResult{Status: failf("delete needs an expression")}, nil
-	}
-	pred, err := parseExpr(req.Expr, c.fields)
-	if err != nil {
-		return &milvuspb.MutationResult{Status: failf("cannot parse expression: %s, error: %v", req.Expr, err)}, nil
-	}
-	var n int64
-	for pk, r := range c.rows {
-		if pred(r) {
-			delete(c.rows, pk)
-			n++
-		}
-	}
-	res := &milvuspb.MutationResult{Status: ok(), DeleteCnt: n, Timestamp: uint64(s.nextID)}
-	s.nextID++
-	return res, nil
-}
-
-func (s *Server) Query(ctx context.Context, req *milvuspb.QueryRequest) (*milvuspb.QueryResults, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.exprs = append(s.exprs, req.Expr)
-	c, st := s.coll(req.CollectionName)
-	if st != nil {
-		return &milvuspb.QueryResults{Status: st}, nil
-	}
-	if !c.loaded {
-		return &milvuspb.QueryResults{Status: failf("collection not loaded")}, nil
-	}
-	limit, _ := strconv.Atoi(kv(req.QueryParams, "limit"))
-	offset, _ := strconv.Atoi(kv(req.QueryParams, "offset"))
-	if req.Expr == "" && limit <= 0 {
-		return &milvuspb.QueryResults{Status: failf("empty expression should be used with limit")}, nil
-	}
-	if limit+offset > 16384 {
-		return &milvuspb.QueryResults{Status: failf("invalid max query result window, (offset+limit) should be in range [1, 16384]")}, nil
-	}
-	pred, err := parseExpr(req.Expr, c.fields)
-	if err != nil {
-		return &milvuspb.QueryResults{Status: failf("cannot parse expression: %s, error: %v", req.Expr, err)}, nil
-	}
-	// Primary-key order, which is what Milvus's reduce yields and what
-	// pk-cursor pagination relies on.
-	var hits []Row
-	for _, pk := range c.sortedKeys() {
-		if r := c.rows[pk]; pred(r) {
-			hits = append(hits, r)
-		}
-	}
-	hits = hits[min(offset, len(hits)):]
-	if limit > 0 && len(hits) > limit {
-		hits = hits[:limit]
-	}
-	fields, err := c.outputFields(req.OutputFields)
-	if err != nil {
-		return &milvuspb.QueryResults{Status: failf("%v", err)}, nil
-	}
-	return &milvuspb.QueryResults{Status: ok(), FieldsData: c.encode(fields, hits), CollectionName: c.schema.Name, OutputFields: fields}, nil
-}
-
-// outputFields resolves requested names ("*" = all); the primary key is
-// always included, as in Milvus.
-func (c *collection) outputFields(req []string) ([]string, error) {
-	var out []string
-	has := map[string]bool{}
-	add := func(n string) {
-		if !has[n] {
-			has[n] = true
-			out = append(out, n)
-		}
-	}
-	for _, n := range req {
-		if n == "*" {
-			for _, f := range c.schema.Fields {
-				if !isVector(f.DataType) {
-					add(f.Name)
-				}
-			}
-			continue
-		}
-		if c.fields[n] == nil {
-			return nil, fmt.Errorf("field %s not exist", n)
-		}
-		add(n)
-	}
-	add(c.pk)
-	return out, nil
-}
-
-func (s *Server) Search(ctx context.Context, req *milvuspb.SearchRequest) (*milvuspb.SearchResults, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.exprs = append(s.exprs, req.Dsl)
-	c, st := s.coll(req.CollectionName)
-	if st != nil {
-		return &milvuspb.SearchResults{Status: st}, nil
-	}
-	if !c.loaded {
-		return &milvuspb.SearchResults{Status: failf("collection not loaded")}, nil
-	}
-	annsField := kv(req.SearchParams, "anns_field")
-	vf := c.fields[annsField]
-	if vf == nil || vf.DataType != schemapb.DataType_FloatVector {
-		return &milvuspb.SearchResults{Status: failf("anns_field %q is not a float vector field", annsField)}, nil
-	}
-	dim, _ := strconv.Atoi(typeParam(vf, "dim"))
-	topK, err := strconv.Atoi(kv(req.SearchParams, "topk"))
-	if err != nil || topK <= 0 || topK > 16384 {
-		return &milvuspb.SearchResults{Status: failf("bad topk %q", kv(req.SearchParams, "topk"))}, nil
-	}
-	metric := kv(req.SearchParams, "metric_type")
-	if idx := c.index[annsField]; idx != nil && metric != "" && metric != kv(idx.Params, "metric_type") {
-		return &milvuspb.SearchResults{Status: failf("metric type not match: invalid parameter[expected=%s][actual=%s]", kv(idx.Params, "metric_type"), metric)}, nil
-	}
-	var phg commonpb.PlaceholderGroup
-	if err := proto.Unmarshal(req.PlaceholderGroup, &phg); err != nil || len(phg.Placeholders) != 1 {
-		return &milvuspb.SearchResults{Status: failf("bad placeholder group")}, nil
-	}
-	ph := phg.Placeholders[0]
-	if ph.Type != commonpb.PlaceholderType_FloatVector {
-		return &milvuspb.SearchResults{Status: failf("only float vectors are supported")}, nil
-	}
-	pred, err := parseExpr(req.Dsl, c.fields)
-	if err != nil {
-		return &milvuspb.SearchResults{Status: failf("cannot parse expression: %s, error: %v", req.Dsl, err)}, nil
-	}
-	fields, err := c.outputFields(req.OutputFields)
-	if err != nil {
-		return &milvuspb.SearchResults{Status: failf("%v", err)}, nil
-	}
-	var candidates []Row
-	for _, pk := range c.sortedKeys() {
-		if r := c.rows[pk]; pred(r) {
-			candidates = append(candidates, r)
-		}
-	}
-	res := &schemapb.SearchResultData{NumQueries: int64(len(ph.Values)), TopK: int64(topK), OutputFields: fields}
-	var all []Row
-	var ids []string
-	for _, raw := range ph.Values {
-		if len(raw) != 4*dim {
-			return &milvuspb.SearchResults{Status: failf("query vector has dimension %d, field has %d", len(raw)/4, dim)}, nil
-		}
-		q := make([]float32, dim)
-		for i := range q {
-			q[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-		}
-		type scored struct {
-			r     Row
-			score float32
-		}
-		var sc []scored
-		for _, r := range candidates {
-			sc = append(sc, scored{r, score(metric, q, r[annsField].([]float32))})
-		}
-		sort.SliceStable(sc, func(a, b int) bool {
-			if metric == "L2" {
-				return sc[a].score < sc[b].score
-			}
-			return sc[a].score > sc[b].score
-		})
-		if len(sc) > topK {
-			sc = sc[:topK]
-		}
-		for _, x := range sc {
-			all = append(all, x.r)
-			ids = append(ids, fmt.Sprint(x.r[c.pk]))
-			res.Scores = append(res.Scores, x.score)
-		}
-		res.Topks = append(res.Topks, int64(len(sc)))
-	}
-	res.Ids = &schemapb.IDs{IdField: &schemapb.IDs_StrId{StrId: &schemapb.StringArray{Data: ids}}}
-	res.FieldsData = c.encode(fields, all)
-	return &milvuspb.SearchResults{Status: ok(), Results: res, CollectionName: c.schema.Name}, nil
-}
-
 func score(metric string, q, v []float32) float32 {
 	var dot, nq, nv, l2 float64
 	for i := range q {
@@ -624,126 +514,47 @@ func isVector(t schemapb.DataType) bool {
 	return false
 }
 
-func decodeColumn(fd *schemapb.FieldData, f *schemapb.FieldSchema) ([]any, error) {
-	var out []any
-	sc := fd.GetScalars()
-	switch f.DataType {
-	case schemapb.DataType_VarChar, schemapb.DataType_String:
-		maxLen, _ := strconv.Atoi(typeParam(f, "max_length"))
-		for _, v := range sc.GetStringData().GetData() {
-			if maxLen > 0 && len(v) > maxLen {
-				return nil, fmt.Errorf("length %d exceeds max length %d", len(v), maxLen)
-			}
-			out = append(out, v)
-		}
-	case schemapb.DataType_Int64:
-		for _, v := range sc.GetLongData().GetData() {
-			out = append(out, v)
-		}
-	case schemapb.DataType_Int8, schemapb.DataType_Int16, schemapb.DataType_Int32:
-		for _, v := range sc.GetIntData().GetData() {
-			out = append(out, int64(v))
-		}
-	case schemapb.DataType_Bool:
-		for _, v := range sc.GetBoolData().GetData() {
-			out = append(out, v)
-		}
-	case schemapb.DataType_Float:
-		for _, v := range sc.GetFloatData().GetData() {
-			out = append(out, float64(v))
-		}
-	case schemapb.DataType_Double:
-		for _, v := range sc.GetDoubleData().GetData() {
-			out = append(out, v)
-		}
-	case schemapb.DataType_JSON:
-		for _, v := range sc.GetJsonData().GetData() {
-			if !json.Valid(v) {
-				return nil, fmt.Errorf("invalid JSON %q", v)
-			}
-			out = append(out, append([]byte(nil), v...))
-		}
-	case schemapb.DataType_FloatVector:
-		dim, _ := strconv.Atoi(typeParam(f, "dim"))
-		vf := fd.GetVectors()
-		if int(vf.GetDim()) != dim {
-			return nil, fmt.Errorf("vector dimension %d, field has %d", vf.GetDim(), dim)
-		}
-		data := vf.GetFloatVector().GetData()
-		if dim == 0 || len(data)%dim != 0 {
-			return nil, fmt.Errorf("vector data of %d floats is not a multiple of %d", len(data), dim)
-		}
-		for i := 0; i < len(data); i += dim {
-			out = append(out, append([]float32(nil), data[i:i+dim]...))
-		}
-	default:
-		return nil, fmt.Errorf("type %s not supported by milvustest", f.DataType)
+// Schema returns a copy of a collection's schema as the server holds it
+// (nil if none), for tests that check what a client created.
+func (s *Server) Schema(collection string) *schemapb.CollectionSchema {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.colls[collection]
+	if c == nil {
+		return nil
 	}
-	return out, nil
+	return proto.Clone(c.schema).(*schemapb.CollectionSchema)
 }
 
-func (c *collection) encode(names []string, rows []Row) []*schemapb.FieldData {
-	var out []*schemapb.FieldData
-	for _, n := range names {
-		f := c.fields[n]
-		fd := &schemapb.FieldData{Type: f.DataType, FieldName: f.Name, FieldId: f.FieldID}
-		scalars := func(sf *schemapb.ScalarField) {
-			fd.Field = &schemapb.FieldData_Scalars{Scalars: sf}
-		}
-		switch f.DataType {
-		case schemapb.DataType_VarChar, schemapb.DataType_String:
-			var d []string
-			for _, r := range rows {
-				d = append(d, r[n].(string))
-			}
-			scalars(&schemapb.ScalarField{Data: &schemapb.ScalarField_StringData{StringData: &schemapb.StringArray{Data: d}}})
-		case schemapb.DataType_Int64:
-			var d []int64
-			for _, r := range rows {
-				d = append(d, r[n].(int64))
-			}
-			scalars(&schemapb.ScalarField{Data: &schemapb.ScalarField_LongData{LongData: &schemapb.LongArray{Data: d}}})
-		case schemapb.DataType_Int8, schemapb.DataType_Int16, schemapb.DataType_Int32:
-			var d []int32
-			for _, r := range rows {
-				d = append(d, int32(r[n].(int64)))
-			}
-			scalars(&schemapb.ScalarField{Data: &schemapb.ScalarField_IntData{IntData: &schemapb.IntArray{Data: d}}})
-		case schemapb.DataType_Bool:
-			var d []bool
-			for _, r := range rows {
-				d = append(d, r[n].(bool))
-			}
-			scalars(&schemapb.ScalarField{Data: &schemapb.ScalarField_BoolData{BoolData: &schemapb.BoolArray{Data: d}}})
-		case schemapb.DataType_Float:
-			var d []float32
-			for _, r := range rows {
-				d = append(d, float32(r[n].(float64)))
-			}
-			scalars(&schemapb.ScalarField{Data: &schemapb.ScalarField_FloatData{FloatData: &schemapb.FloatArray{Data: d}}})
-		case schemapb.DataType_Double:
-			var d []float64
-			for _, r := range rows {
-				d = append(d, r[n].(float64))
-			}
-			scalars(&schemapb.ScalarField{Data: &schemapb.ScalarField_DoubleData{DoubleData: &schemapb.DoubleArray{Data: d}}})
-		case schemapb.DataType_JSON:
-			var d [][]byte
-			for _, r := range rows {
-				d = append(d, r[n].([]byte))
-			}
-			scalars(&schemapb.ScalarField{Data: &schemapb.ScalarField_JsonData{JsonData: &schemapb.JSONArray{Data: d}}})
-		case schemapb.DataType_FloatVector:
-			dim, _ := strconv.Atoi(typeParam(f, "dim"))
-			var d []float32
-			for _, r := range rows {
-				d = append(d, r[n].([]float32)...)
-			}
-			fd.Field = &schemapb.FieldData_Vectors{Vectors: &schemapb.VectorField{
-				Dim: int64(dim), Data: &schemapb.VectorField_FloatVector{FloatVector: &schemapb.FloatArray{Data: d}},
-			}}
-		}
-		out = append(out, fd)
+// Property returns a collection property ("" if unset).
+func (s *Server) Property(collection, key string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.colls[collection]; c != nil {
+		return kv(c.props, key)
 	}
-	return out
+	return ""
+}
+
+// EnvAddr is the variable naming a real Milvus (host:port) for the tests.
+const EnvAddr = "RAGNODE_MILVUS_ADDR"
+
+// Target returns the Milvus a test runs against: the one named by
+// RAGNODE_MILVUS_ADDR when set, with srv nil (a test that inspects the
+// stand-in's state then skips), else a fresh stand-in.
+func Target(t testing.TB) (addr string, srv *Server) {
+	t.Helper()
+	if a := os.Getenv(EnvAddr); a != "" {
+		return a, nil
+	}
+	return Start(t)
+}
+
+// NeedStandIn skips a test that inspects the stand-in's state when the
+// suite runs against a real Milvus.
+func NeedStandIn(t testing.TB, srv *Server) {
+	t.Helper()
+	if srv == nil {
+		t.Skipf("inspects the stand-in's state; %s points at a real Milvus", EnvAddr)
+	}
 }
