@@ -18,8 +18,9 @@
 // copy of the vectors and a per-partition BM25 index of the texts, both
 // rebuilt from the file at open and kept in step with every write, and
 // searches exactly in all three modes; package store/milvus implements the
-// same interface on a Milvus collection (dense only for now: it ignores
-// Text and Mode).
+// same interface on a Milvus collection (all three modes in Milvus itself
+// with the ragondin and openrag schema profiles; dense only with the ragnode
+// profile, which has no BM25 field).
 package store
 
 import (
