@@ -81,6 +81,12 @@ type Command struct {
 	// ClusterID, in CmdClusterID, is the identity generated at bootstrap.
 	ClusterID string    `json:"cluster_id,omitempty"`
 	Batch     []Command `json:"batch,omitempty"`
+	// Next, on a completion or failure, is a task prefetched to the same
+	// node that starts in the freed allocation in the same Apply (the
+	// handoff, prefetch.go); Result.Chained names it when it started.
+	Next *TaskRef `json:"next,omitempty"`
+	// Limit, in CmdPrefetchTasks, is the per-node bound on prefetched tasks.
+	Limit int `json:"limit,omitempty"`
 }
 
 // TaskRef names one attempt of a task.

@@ -122,7 +122,7 @@ func (c ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	n.fsm.View(func(s *fsm.State) {
 		counts := s.Counts()
-		for _, st := range []fsm.TaskState{fsm.Queued, fsm.Assigned, fsm.Running, fsm.Completed, fsm.Failed, fsm.Cancelled} {
+		for _, st := range []fsm.TaskState{fsm.Queued, fsm.Assigned, fsm.Running, fsm.Completed, fsm.Failed, fsm.Cancelled, fsm.Prefetched} {
 			gauge(descTasks, float64(counts[st]), string(st))
 		}
 		gauge(descQueue, float64(s.QueuedCount()))
