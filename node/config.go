@@ -128,6 +128,13 @@ type Config struct {
 	Logger hclog.Logger
 	// CheckInvariants makes the FSM verify the ledger after every apply.
 	CheckInvariants bool
+
+	// Prefetch is how many tasks the leader queues on each node beyond the
+	// ones it runs (--prefetch); 0: DefaultPrefetch, negative: none.
+	Prefetch int
+	// MemoryHigh: above this resident size (bytes; 0: no guard) the node
+	// takes no new work until it is back under (memguard.go).
+	MemoryHigh uint64
 }
 
 // Defaults fills zero fields with defaults.
