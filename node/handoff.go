@@ -73,6 +73,9 @@ func (p *workerPool) settleHandoff(ref fsm.TaskRef) {
 		return
 	}
 	r.pending = false
+	if held {
+		p.handoffs.Add(1)
+	}
 	if !held && !r.displaced {
 		r.displaced = true
 		r.cancel()

@@ -39,6 +39,8 @@ type workerPool struct {
 	lastRelease                atomic.Int64
 	// mem is the --memory-high guard (memguard.go).
 	mem *memGuard
+	// handoffs counts prefetched starts the ledger confirmed (handoff.go).
+	handoffs atomic.Int64
 }
 
 // abandonGrace is how long a cancelled or timed-out runner may take to
