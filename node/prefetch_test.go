@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -186,4 +188,69 @@ func TestReportsWithinLingerShareOneEntry(t *testing.T) {
 	if a.res.Code != fsm.CodeUnknownTask || b.res.Code != fsm.CodeUnknownTask {
 		t.Fatalf("answers %+v %+v", a.res, b.res)
 	}
+}
+
+// byName sleeps long for files named long*, briefly for the others.
+type byName struct{}
+
+func (byName) Run(ctx context.Context, job Job) (Outcome, error) {
+	d := 50 * time.Millisecond
+	if strings.HasPrefix(job.Task.FileID, "long") {
+		d = 6 * time.Second
+	}
+	select {
+	case <-time.After(d):
+		return Outcome{Chunks: 1}, nil
+	case <-ctx.Done():
+		return Outcome{}, ctx.Err()
+	}
+}
+
+func (byName) Close() error { return nil }
+
+// Work prefetched to a node stuck behind a long run moves to a node that
+// is free once nothing else is queued, rather than waiting for the run.
+func TestPrefetchedWorkMovesToIdleNode(t *testing.T) {
+	c := newCluster(t)
+	ns := c.startN(2, func(_ int, cfg *Config) {
+		cfg.CPUSlots = 1
+		cfg.Prefetch = 2
+		cfg.Runner = func() (Runner, error) { return byName{}, nil }
+	})
+	waitFor(t, 15*time.Second, "both nodes registered", func() bool {
+		l := c.leader()
+		k := 0
+		if l != nil {
+			l.fsm.View(func(s *fsm.State) { k = len(s.Nodes) })
+		}
+		return k == 2
+	})
+	cl := clientOf(ns[0])
+	long, err := cl.Submit(ctxT(t, 10*time.Second), submitReq("p", "long.txt"), strings.NewReader("long"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the long task running", func() bool {
+		return taskStates(ns[0])[long.ID].Active()
+	})
+	var ids []string
+	for i := 0; i < 8; i++ {
+		tv, err := cl.Submit(ctxT(t, 10*time.Second), submitReq("p", fmt.Sprintf("short-%d.txt", i)), strings.NewReader(fmt.Sprint("short ", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, tv.ID)
+	}
+	final := waitTerminal(t, c, append(ids, long.ID), 60*time.Second)
+	requireAllCompleted(t, final)
+	moved := 0
+	for _, id := range ids {
+		if final[id].Finished > final[long.ID].Finished {
+			t.Errorf("short task %s finished after the long run (attempt %d on %s)", id, final[id].Attempt, final[id].LastNode)
+		}
+		if final[id].Attempt > 1 {
+			moved++
+		}
+	}
+	t.Logf("%d short tasks moved off the busy node", moved)
 }

@@ -16,8 +16,8 @@ import (
 // entry.
 func (n *Node) scheduleLoop(ctx context.Context) {
 	n.watchLedger(ctx.Done(), 500*time.Millisecond, func() {
-		as, pre := n.schedulePass()
-		if len(as) == 0 && len(pre) == 0 {
+		as, pre, steal := n.schedulePass()
+		if len(as) == 0 && len(pre) == 0 && len(steal) == 0 {
 			// Nothing placeable: let a few applies accumulate before looking
 			// again. Under load the ledger applies hundreds of commands a
 			// second and chained slots already refill themselves; a pass per
@@ -31,6 +31,9 @@ func (n *Node) scheduleLoop(ctx context.Context) {
 		}
 		if len(pre) > 0 {
 			cmds = append(cmds, fsm.Command{Type: fsm.CmdPrefetchTasks, Assignments: pre, Limit: n.cfg.prefetchDepth()})
+		}
+		if len(steal) > 0 {
+			cmds = append(cmds, fsm.Command{Type: fsm.CmdRequeueTasks, Refs: steal, Error: "prefetched elsewhere; moved to an idle node"})
 		}
 		c := cmds[0]
 		if len(cmds) > 1 {
@@ -51,10 +54,14 @@ const schedIdleGap = 5 * time.Millisecond
 // schedulePass builds the scheduler's input from the ledger and runs it:
 // first prefetched tasks on nodes with a free slot are started there
 // (promotions), then queued tasks are placed, then what is left fills the
-// nodes' prefetch queues (prefetch.go of fsm and scheduler).
-func (n *Node) schedulePass() ([]fsm.Assignment, []fsm.Assignment) {
+// nodes' prefetch queues (prefetch.go of fsm and scheduler). With nothing
+// queued, prefetched tasks that a busy node holds and an idle node could
+// run now are sent back to the queue (steal), so a node stuck behind long
+// runs does not keep work another node is free for.
+func (n *Node) schedulePass() ([]fsm.Assignment, []fsm.Assignment, []fsm.TaskRef) {
 	var in scheduler.Input
 	var promote []fsm.Assignment
+	var steal []fsm.TaskRef
 	var held map[string]int
 	var heads []*fsm.Task
 	attempts := map[string]int{}
@@ -65,6 +72,9 @@ func (n *Node) schedulePass() ([]fsm.Assignment, []fsm.Assignment) {
 		}
 		in = SchedulerInput(s, n.cfg.PoolSize, n.cfg.Placement)
 		promote = prefetchPromotions(s, in)
+		if len(promote) == 0 && s.QueuedCount() == 0 {
+			steal = prefetchSteals(s, in)
+		}
 		if len(promote) > 0 || s.QueuedCount() == 0 {
 			return
 		}
@@ -88,12 +98,13 @@ func (n *Node) schedulePass() ([]fsm.Assignment, []fsm.Assignment) {
 			}
 		}
 	})
-	if len(promote) > 0 {
-		// The next pass sees the promoted tasks' slots taken.
-		return promote, nil
+	if len(promote) > 0 || len(steal) > 0 {
+		// The next pass sees the promoted tasks' slots taken, and the
+		// stolen tasks queued.
+		return promote, nil, steal
 	}
 	if len(in.Queued) == 0 && len(heads) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	// Gossip takes seconds to declare a node failed on a LAN; the leader
 	// knows sooner (autopilot cannot reach it), so new work avoids it now.
@@ -112,7 +123,7 @@ func (n *Node) schedulePass() ([]fsm.Assignment, []fsm.Assignment) {
 		placed[a.TaskID] = true
 	}
 	if held == nil {
-		return as, nil
+		return as, nil, nil
 	}
 	pin := scheduler.PrefetchInput{Depth: depth}
 	for _, nd := range in.Nodes {
@@ -130,7 +141,34 @@ func (n *Node) schedulePass() ([]fsm.Assignment, []fsm.Assignment) {
 	for _, p := range scheduler.Prefetch(pin) {
 		pre = append(pre, fsm.Assignment{TaskID: p.TaskID, Attempt: attempts[p.TaskID], NodeID: p.NodeID})
 	}
-	return as, pre
+	return as, pre, nil
+}
+
+// prefetchSteals picks prefetched tasks to send back to the queue because
+// a node other than theirs has a slot for them now (the scheduler's own
+// placement decides, over every prefetched task, oldest first). Their
+// nodes had no slot (else promotion would have started them there). The
+// requeue raises their attempts, so their old node cannot start them.
+func prefetchSteals(s *fsm.State, in scheduler.Input) []fsm.TaskRef {
+	if s.PrefetchedTotal() == 0 || !scheduler.AnyRoom(in) {
+		return nil
+	}
+	owner := map[string]string{}
+	q := in
+	q.Queued = nil
+	for _, nd := range in.Nodes {
+		for _, t := range s.PrefetchedOn(nd.ID) {
+			owner[t.ID] = nd.ID
+			q.Queued = append(q.Queued, scheduler.Task{ID: t.ID, Partition: t.Partition, Seq: t.Seq, Milli: t.ReqMilli, MemBytes: t.ReqMem})
+		}
+	}
+	var out []fsm.TaskRef
+	for _, a := range scheduler.Schedule(q) {
+		if a.NodeID != owner[a.TaskID] {
+			out = append(out, fsm.TaskRef{ID: a.TaskID, Attempt: s.Tasks[a.TaskID].Attempt})
+		}
+	}
+	return out
 }
 
 // prefetchPromotions starts prefetched tasks on nodes that have a free slot for
