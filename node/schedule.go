@@ -91,7 +91,9 @@ func (n *Node) schedulePass() ([]fsm.Assignment, []fsm.Assignment, []fsm.TaskRef
 				held[nd.ID] = s.PrefetchedCount(nd.ID)
 			}
 			if len(in.Queued) == 0 { // no room to place: the queue is still wanted
-				heads = s.QueuedHeads(schedWindow)
+				// No pass prefetches more than depth per node; reading no
+				// further keeps the pass (once per handoff) cheap.
+				heads = s.QueuedHeads(min(schedWindow, depth*len(in.Nodes)))
 				for _, t := range heads {
 					attempts[t.ID] = t.Attempt
 				}
