@@ -85,7 +85,9 @@ type Command struct {
 	// node that starts in the freed allocation in the same Apply (the
 	// handoff, prefetch.go); Result.Chained names it when it started.
 	Next *TaskRef `json:"next,omitempty"`
-	// Limit, in CmdPrefetchTasks, is the per-node bound on prefetched tasks.
+	// Limit, in CmdPrefetchTasks, is the per-node bound on prefetched tasks;
+	// on a handoff with Chain, the depth to which the same Apply tops the
+	// node's prefetch queue back up from the queue (0: no top-up).
 	Limit int `json:"limit,omitempty"`
 }
 

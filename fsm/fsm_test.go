@@ -292,7 +292,7 @@ func randomLog(seed int64, n int) []Command {
 			emit(Command{Type: CmdTaskProgress, Now: now, TaskID: id, Attempt: att, Stage: StageEmbedding})
 		case 5:
 			id, att := pick(active)
-			emit(Command{Type: CmdCompleteTask, Now: now, TaskID: id, Attempt: att, Chunks: rng.Intn(9), Chain: rng.Intn(2) == 0, ChunkHolders: holders(), Next: next()})
+			emit(Command{Type: CmdCompleteTask, Now: now, TaskID: id, Attempt: att, Chunks: rng.Intn(9), Chain: rng.Intn(2) == 0, ChunkHolders: holders(), Next: next(), Limit: rng.Intn(3)})
 		case 6:
 			id, att := pick(active)
 			emit(Command{Type: CmdFailTask, Now: now, TaskID: id, Attempt: att, Error: "x", Permanent: rng.Intn(4) == 0, Chain: rng.Intn(2) == 0, Next: next()})

@@ -68,7 +68,7 @@ func fuzzSeeds() []Command {
 		{Type: CmdBlobHolders, Now: 10, Blob: &Blob{Hash: "h1", Holders: []string{"n2"}}, Remove: []string{"n1"}},
 		{Type: CmdChunkHolders, Now: 10, Partition: "p1", FileID: "f2", TaskID: "t2", ChunkHolders: []string{"n2"}, Remove: []string{"n1"}},
 		{Type: CmdPrefetchTasks, Now: 10, Limit: 3, Assignments: []Assignment{{TaskID: "t6", Attempt: 1, NodeID: "n1"}}},
-		{Type: CmdCompleteTask, Now: 10, TaskID: "t1", Attempt: 1, Chunks: 2, Next: &TaskRef{ID: "t7", Attempt: 1}, Chain: true},
+		{Type: CmdCompleteTask, Now: 10, TaskID: "t1", Attempt: 1, Chunks: 2, Next: &TaskRef{ID: "t7", Attempt: 1}, Chain: true, Limit: 3},
 		{Type: CmdFailTask, Now: 10, TaskID: "t4", Attempt: 1, Error: "x", Next: &TaskRef{ID: "t8", Attempt: 1}},
 		{Type: CmdAssignTasks, Now: 10, Assignments: []Assignment{{TaskID: "t7", Attempt: 1, NodeID: "n1", GPU: 1, Milli: 250}}},
 		{Type: CmdBatch, Now: 10, Batch: []Command{

@@ -161,3 +161,48 @@ func (s *State) requeuePrefetched(nodeID, reason string, now int64) int {
 	}
 	return len(ts)
 }
+
+// topUp refills a node's prefetch queue to limit from the heads of the
+// queue, in the same Apply as the handoff that consumed one of its tasks:
+// without it every handoff would cost the leader a second Raft entry to
+// refill the queue. Partitions take turns from ChainCursor, as in
+// chainNext, and only tasks the node could run on an empty slot are taken.
+func (s *State) topUp(nodeID string, limit int, now int64) {
+	n := s.Nodes[nodeID]
+	if n == nil || limit <= 0 || n.Status != NodeAlive || n.Draining {
+		return
+	}
+	sn := scheduler.Node{ID: n.ID, CPUSlots: n.CPUSlots}
+	for i, g := range n.GPUs {
+		sn.GPUs = append(sn.GPUs, scheduler.GPU{Index: i, MemTotal: g.MemTotal, MemReserve: n.GPUReserve})
+	}
+	for len(s.prefetched[nodeID]) < limit {
+		parts := make([]string, 0, len(s.queue.byPart))
+		for p := range s.queue.byPart {
+			parts = append(parts, p)
+		}
+		if len(parts) == 0 {
+			return
+		}
+		sort.Strings(parts)
+		start := sort.SearchStrings(parts, s.ChainCursor)
+		if start < len(parts) && parts[start] == s.ChainCursor {
+			start++
+		}
+		took := false
+		for i := 0; i < len(parts) && !took; i++ {
+			p := parts[(start+i)%len(parts)]
+			head := s.Tasks[s.queue.byPart[p][0].id]
+			if !scheduler.CouldRun(&sn, head.ReqMilli, head.ReqMem) {
+				continue
+			}
+			if r := s.prefetchOne(Assignment{TaskID: head.ID, Attempt: head.Attempt, NodeID: nodeID}, limit, now); !r.Rejected() {
+				s.ChainCursor = p
+				took = true
+			}
+		}
+		if !took {
+			return
+		}
+	}
+}

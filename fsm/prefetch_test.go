@@ -274,3 +274,29 @@ func TestPrefetchSnapshotCompatibility(t *testing.T) {
 		t.Fatalf("prefetch on an old snapshot: %v", err)
 	}
 }
+
+// The handoff's Apply refills the node's prefetch queue to Limit from the
+// queue (no second entry from the leader), only for work the node could
+// run, and never past the bound.
+func TestHandoffTopsUpPrefetchQueue(t *testing.T) {
+	s := prefetchCluster(t)
+	mustApply(t, s, 5, Command{Type: CmdRegisterNode, Node: node("cpu", 0, 0)})
+	mustApply(t, s, 6, Command{Type: CmdSubmitTasks, Now: 6, Tasks: []Task{{ID: "t6", Partition: "p", FileID: "f6", ReqMilli: 500}}})
+	mustApply(t, s, 7, Command{Type: CmdPrefetchTasks, Limit: 2, Assignments: []Assignment{{TaskID: "t3", Attempt: 1, NodeID: "n1"}}})
+	r := mustApply(t, s, 8, Command{Type: CmdCompleteTask, TaskID: "t1", Attempt: 1, Next: &TaskRef{ID: "t3", Attempt: 1}, Chain: true, Limit: 2})
+	if r.Chained != "t3" {
+		t.Fatalf("handoff %+v", r)
+	}
+	got := s.PrefetchedOn("n1")
+	if len(got) != 2 || got[0].ID != "t4" || got[1].ID != "t5" {
+		t.Fatalf("after the top-up n1 holds %v, want t4 t5", got)
+	}
+	if s.QueuedCount() != 1 {
+		t.Fatalf("queued %d, want t6 left", s.QueuedCount())
+	}
+	// Without Limit the handoff refills nothing.
+	r = mustApply(t, s, 9, Command{Type: CmdCompleteTask, TaskID: "t2", Attempt: 1, Next: &TaskRef{ID: "t4", Attempt: 1}, Chain: true})
+	if r.Chained != "t4" || s.PrefetchedCount("n1") != 1 || s.QueuedCount() != 1 {
+		t.Fatalf("handoff without a limit: %+v, prefetched %d, queued %d", r, s.PrefetchedCount("n1"), s.QueuedCount())
+	}
+}

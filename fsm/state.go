@@ -253,6 +253,9 @@ func (s *State) apply(c Command) Result {
 		}
 		if c.Next != nil {
 			if id := s.startNext(a, *c.Next, c.Now); id != "" {
+				if c.Chain {
+					s.topUp(a.NodeID, c.Limit, c.Now)
+				}
 				return Result{Chained: id}
 			}
 		}
@@ -278,6 +281,9 @@ func (s *State) apply(c Command) Result {
 		}
 		if c.Next != nil && c.Next.ID != t.ID {
 			if id := s.startNext(a, *c.Next, c.Now); id != "" {
+				if c.Chain {
+					s.topUp(a.NodeID, c.Limit, c.Now)
+				}
 				return Result{Chained: id}
 			}
 		}

@@ -265,7 +265,10 @@ func (p *workerPool) execute(ctx context.Context, ref fsm.TaskRef, t fsm.Task) {
 		return
 	}
 	next := p.startPrefetched(t)
-	c.Next = next
+	if next != nil {
+		// The same Apply refills this node's prefetch queue (fsm topUp).
+		c.Next, c.Limit = next, p.n.cfg.prefetchDepth()
+	}
 	p.report(c, true)
 	if next != nil {
 		p.settleHandoff(*next)
