@@ -147,6 +147,7 @@ func schedOnce(ctx context.Context, bin string, base int, dir string, lat time.D
 	if err != nil {
 		logf("  cli submit: %v: %s", err, tail(out, 300))
 	}
+	logf("  %s %v: submit done after %s", timing, extra, time.Since(t0).Round(time.Millisecond))
 	cctx, cancel := context.WithTimeout(ctx, 4*ideal+90*time.Second)
 	defer cancel()
 	if _, err := waitFinished(cctx, cl.procs[0].Client(), tasks, 100*time.Millisecond); err != nil {
