@@ -57,6 +57,23 @@ func (s *State) PrefetchedTotal() int {
 	return k
 }
 
+// Waiting is what admission control counts as not yet started: queued
+// and prefetched tasks, their file bytes, and those of one partition.
+func (s *State) Waiting(partition string) (tasks int, bytes int64, inPartition int) {
+	tasks, bytes, inPartition = s.QueuedCount(), s.QueuedBytes(), s.QueuedIn(partition)
+	for _, m := range s.prefetched {
+		for id := range m {
+			t := s.Tasks[id]
+			tasks++
+			bytes += t.File.Size
+			if t.Partition == partition {
+				inPartition++
+			}
+		}
+	}
+	return tasks, bytes, inPartition
+}
+
 func (s *State) addPrefetched(t *Task) {
 	m := s.prefetched[t.NodeID]
 	if m == nil {
@@ -111,6 +128,7 @@ func (s *State) prefetchOne(a Assignment, limit int, now int64) Result {
 	t.Stage = ""
 	t.NodeID, t.GPU, t.Milli, t.MemBytes = n.ID, 0, 0, 0
 	t.LastNode = n.ID
+	t.PrefetchedAt = now
 	s.addPrefetched(t)
 	s.syncFile(t, now)
 	return Result{}

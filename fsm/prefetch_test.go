@@ -48,6 +48,10 @@ func TestPrefetchHoldsNothingAndIsBounded(t *testing.T) {
 	if s.ActiveOn("n1") != 2 || s.PrefetchedCount("n1") != 2 || s.QueuedCount() != 1 {
 		t.Fatalf("active %d prefetched %d queued %d", s.ActiveOn("n1"), s.PrefetchedCount("n1"), s.QueuedCount())
 	}
+	// Admission control counts prefetched work as waiting.
+	if w, _, inP := s.Waiting("p"); w != 3 || inP != 3 {
+		t.Fatalf("waiting %d (%d in p), want 2 prefetched + 1 queued", w, inP)
+	}
 	if t3 := s.Tasks["t3"]; t3.State != Prefetched || t3.NodeID != "n1" || t3.Milli != 0 {
 		t.Fatalf("t3 %+v", t3)
 	}

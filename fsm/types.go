@@ -114,6 +114,9 @@ type Task struct {
 	// (partition, file ID): ModeUpsert replaces it, ModeCreate is refused if it
 	// exists, ModeReplace is refused if it does not.
 	Mode string `json:"mode,omitempty"`
+	// PrefetchedAt is when the task last entered a node's prefetch queue
+	// (the command's clock); the leader moves long-waiting ones elsewhere.
+	PrefetchedAt int64 `json:"prefetched_at,omitempty"`
 }
 
 // Submission modes.

@@ -201,7 +201,7 @@ type byName struct{}
 func (byName) Run(ctx context.Context, job Job) (Outcome, error) {
 	d := 50 * time.Millisecond
 	if strings.HasPrefix(job.Task.FileID, "long") {
-		d = 6 * time.Second
+		d = 12 * time.Second // well past stealAfter
 	}
 	select {
 	case <-time.After(d):
@@ -214,7 +214,8 @@ func (byName) Run(ctx context.Context, job Job) (Outcome, error) {
 func (byName) Close() error { return nil }
 
 // Work prefetched to a node stuck behind a long run moves to a node that
-// is free once nothing else is queued, rather than waiting for the run.
+// is free once nothing else is queued and it has waited stealAfter, rather
+// than waiting for the run.
 func TestPrefetchedWorkMovesToIdleNode(t *testing.T) {
 	c := newCluster(t)
 	ns := c.startN(2, func(_ int, cfg *Config) {
@@ -246,7 +247,7 @@ func TestPrefetchedWorkMovesToIdleNode(t *testing.T) {
 		}
 		ids = append(ids, tv.ID)
 	}
-	final := waitTerminal(t, c, append(ids, long.ID), 60*time.Second)
+	final := waitTerminal(t, c, append(ids, long.ID), 90*time.Second)
 	requireAllCompleted(t, final)
 	moved := 0
 	for _, id := range ids {

@@ -73,7 +73,7 @@ func (n *Node) schedulePass() ([]fsm.Assignment, []fsm.Assignment, []fsm.TaskRef
 		in = SchedulerInput(s, n.cfg.PoolSize, n.cfg.Placement)
 		promote = prefetchPromotions(s, in)
 		if len(promote) == 0 && s.QueuedCount() == 0 {
-			steal = prefetchSteals(s, in)
+			steal = prefetchSteals(s, in, time.Now().Add(-stealAfter).UnixNano())
 		}
 		if len(promote) > 0 || s.QueuedCount() == 0 {
 			return
@@ -146,12 +146,19 @@ func (n *Node) schedulePass() ([]fsm.Assignment, []fsm.Assignment, []fsm.TaskRef
 	return as, pre, nil
 }
 
-// prefetchSteals picks prefetched tasks to send back to the queue because
-// a node other than theirs has a slot for them now (the scheduler's own
-// placement decides, over every prefetched task, oldest first). Their
-// nodes had no slot (else promotion would have started them there). The
-// requeue raises their attempts, so their old node cannot start them.
-func prefetchSteals(s *fsm.State, in scheduler.Input) []fsm.TaskRef {
+// stealAfter is how long a prefetched task waits on a busy node before the
+// leader may move it to one with a free slot. Shorter waits are the normal
+// end of a burst (the busy node gets to it in a task's time); moving them
+// would only cost a requeue and an attempt each.
+const stealAfter = 5 * time.Second
+
+// prefetchSteals picks prefetched tasks, waiting since before cutoff, to
+// send back to the queue because a node other than theirs has a slot for
+// them now (the scheduler's own placement decides, over those tasks,
+// oldest first). Their nodes had no slot (else promotion would have
+// started them there). The requeue raises their attempts, so their old
+// node cannot start them.
+func prefetchSteals(s *fsm.State, in scheduler.Input, cutoff int64) []fsm.TaskRef {
 	if s.PrefetchedTotal() == 0 || !scheduler.AnyRoom(in) {
 		return nil
 	}
@@ -160,6 +167,9 @@ func prefetchSteals(s *fsm.State, in scheduler.Input) []fsm.TaskRef {
 	q.Queued = nil
 	for _, nd := range in.Nodes {
 		for _, t := range s.PrefetchedOn(nd.ID) {
+			if t.PrefetchedAt > cutoff {
+				continue
+			}
 			owner[t.ID] = nd.ID
 			q.Queued = append(q.Queued, scheduler.Task{ID: t.ID, Partition: t.Partition, Seq: t.Seq, Milli: t.ReqMilli, MemBytes: t.ReqMem})
 		}
