@@ -94,7 +94,7 @@ func benchSched(ctx context.Context, tb *benchTB) []section {
 	depth := section{
 		Title: "3b. Prefetch depth (10 ms tasks, 5 nodes, `--timing lan`)",
 		Setup: "As table 3, varying `--prefetch` (0 = off: each slot waits for its completion to commit and the leader's chained assignment to come back). " +
-			fmt.Sprintf("The default, %d, is the smallest depth past which efficiency stops improving here: deeper queues only pin more work to a node that might die.", defaultPrefetch),
+			fmt.Sprintf("The default is %d: the depth past which a deeper queue gains little here while pinning more work to a node that might die.", defaultPrefetch),
 		Header: []string{"--prefetch", "T", "efficiency"},
 	}
 	hard := shape{10 * time.Millisecond, scale(5000, 40), 5}
