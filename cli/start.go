@@ -69,6 +69,8 @@ func startFlags() []cli.Flag {
 		&cli.StringFlag{Name: "key-file", Usage: "key of --cert-file", EnvVars: envs("KEY_FILE")},
 		&cli.BoolFlag{Name: "verify-incoming-clients", Usage: "with TLS, require client certificates on the client API too", EnvVars: envs("VERIFY_INCOMING_CLIENTS")},
 		&cli.StringFlag{Name: "catalog", Usage: "postgres://... DSN of OpenRAG's catalog database: the leader keeps its partitions and files tables in step with the ledger", EnvVars: envs("CATALOG")},
+		&cli.IntFlag{Name: "prefetch", Value: node.DefaultPrefetch, Usage: "tasks the leader queues on each node beyond its running ones, started the moment a slot frees (0: none)", EnvVars: envs("PREFETCH")},
+		&cli.StringFlag{Name: "memory-high", Usage: "take no new work while this node's resident memory is above this (e.g. 8GiB; empty: no guard)", EnvVars: envs("MEMORY_HIGH")},
 	}
 }
 
@@ -206,6 +208,21 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 			return cfg, fmt.Errorf("--max-queued-bytes: %w", err)
 		}
 		cfg.MaxQueuedBytes = int64(b)
+	}
+	switch k := c.Int("prefetch"); {
+	case k < 0:
+		return cfg, fmt.Errorf("--prefetch must not be negative, got %d", k)
+	case k == 0:
+		cfg.Prefetch = -1 // none; Config's 0 means the default
+	default:
+		cfg.Prefetch = k
+	}
+	if v := c.String("memory-high"); v != "" {
+		b, err := gpu.ParseSize(v)
+		if err != nil {
+			return cfg, fmt.Errorf("--memory-high: %w", err)
+		}
+		cfg.MemoryHigh = b
 	}
 	if cfg.TaskMem > 0 && !c.IsSet("task-gpus") && os.Getenv("RAY_NUM_GPUS") == "" && os.Getenv("RAGNODE_TASK_GPUS") == "" {
 		// A memory request replaces the default fraction rather than adding to it.

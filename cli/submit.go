@@ -397,7 +397,7 @@ func tasksCommand() *cli.Command {
 		Name:  "tasks",
 		Usage: "list tasks; 'tasks show ID', 'tasks cancel ID'",
 		Flags: clientFlags(
-			&cli.StringFlag{Name: "state", Usage: "queued, assigned, running, completed, failed or cancelled"},
+			&cli.StringFlag{Name: "state", Usage: "queued, assigned, running, completed, failed, cancelled or prefetched"},
 			&cli.StringFlag{Name: "partition", Usage: "only this partition"},
 		),
 		Action: func(c *cli.Context) error {
@@ -406,9 +406,9 @@ func tasksCommand() *cli.Command {
 				return err
 			}
 			switch c.String("state") {
-			case "", "queued", "assigned", "running", "completed", "failed", "cancelled":
+			case "", "queued", "assigned", "running", "completed", "failed", "cancelled", "prefetched":
 			default:
-				return fmt.Errorf("--state %q: want queued, assigned, running, completed, failed or cancelled", c.String("state"))
+				return fmt.Errorf("--state %q: want queued, assigned, running, completed, failed, cancelled or prefetched", c.String("state"))
 			}
 			ctx, cancel := reqCtx(c)
 			defer cancel()

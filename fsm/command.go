@@ -94,6 +94,14 @@ type Command struct {
 	PeerSecret string `json:"peer_secret,omitempty"`
 	// Events, in CmdEvents, are leader-recorded history entries (events.go).
 	Events []Event `json:"events,omitempty"`
+	// Next, on a completion or failure, is a task prefetched to the same
+	// node that starts in the freed allocation in the same Apply (the
+	// handoff, prefetch.go); Result.Chained names it when it started.
+	Next *TaskRef `json:"next,omitempty"`
+	// Limit, in CmdPrefetchTasks, is the per-node bound on prefetched tasks;
+	// on a handoff with Chain, the depth to which the same Apply tops the
+	// node's prefetch queue back up from the queue (0: no top-up).
+	Limit int `json:"limit,omitempty"`
 }
 
 // TaskRef names one attempt of a task.

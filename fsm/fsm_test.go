@@ -245,9 +245,19 @@ func randomLog(seed int64, n int) []Command {
 	queued := func(t *Task) bool { return t.State == Queued }
 	active := func(t *Task) bool { return t.State.Active() }
 	anyTask := func(*Task) bool { return true }
+	prefetched := func(t *Task) bool { return t.State == Prefetched }
+	// next is, half the time, a handoff to a prefetched task (often on
+	// another node than the one ending, or at a stale attempt).
+	next := func() *TaskRef {
+		if rng.Intn(2) == 0 {
+			return nil
+		}
+		id, att := pick(prefetched)
+		return &TaskRef{ID: id, Attempt: att}
+	}
 	for i := 0; i < n; i++ {
 		now := int64(100 + i)
-		switch rng.Intn(12) {
+		switch rng.Intn(13) {
 		case 0, 1:
 			var ts []Task
 			for k := 0; k < 1+rng.Intn(4); k++ {
@@ -282,10 +292,10 @@ func randomLog(seed int64, n int) []Command {
 			emit(Command{Type: CmdTaskProgress, Now: now, TaskID: id, Attempt: att, Stage: StageEmbedding})
 		case 5:
 			id, att := pick(active)
-			emit(Command{Type: CmdCompleteTask, Now: now, TaskID: id, Attempt: att, Chunks: rng.Intn(9), Chain: rng.Intn(2) == 0, ChunkHolders: holders()})
+			emit(Command{Type: CmdCompleteTask, Now: now, TaskID: id, Attempt: att, Chunks: rng.Intn(9), Chain: rng.Intn(2) == 0, ChunkHolders: holders(), Next: next(), Limit: rng.Intn(3)})
 		case 6:
 			id, att := pick(active)
-			emit(Command{Type: CmdFailTask, Now: now, TaskID: id, Attempt: att, Error: "x", Permanent: rng.Intn(4) == 0, Chain: rng.Intn(2) == 0})
+			emit(Command{Type: CmdFailTask, Now: now, TaskID: id, Attempt: att, Error: "x", Permanent: rng.Intn(4) == 0, Chain: rng.Intn(2) == 0, Next: next()})
 		case 7:
 			nd := nodes[rng.Intn(3)]
 			st := []string{NodeAlive, NodeFailed}[rng.Intn(2)]
@@ -354,6 +364,21 @@ func randomLog(seed int64, n int) []Command {
 				p, f, taskID = fl.Partition, fl.FileID, fl.LiveTask
 			}
 			emit(Command{Type: CmdChunkHolders, Now: now, Partition: p, FileID: f, TaskID: taskID, ChunkHolders: holders(), Remove: holders()})
+		case 12:
+			// Prefetch queued tasks, or promote (assign) a prefetched one,
+			// on a random node: often not the one it waits on.
+			if rng.Intn(3) == 0 {
+				id, att := pick(prefetched)
+				emit(Command{Type: CmdAssignTasks, Now: now, Assignments: []Assignment{{
+					TaskID: id, Attempt: att, NodeID: nodes[rng.Intn(3)], GPU: rng.Intn(3) - 1, Milli: []int{250, 500}[rng.Intn(2)]}}})
+				break
+			}
+			var as []Assignment
+			for k := 0; k < 1+rng.Intn(3); k++ {
+				id, att := pick(queued)
+				as = append(as, Assignment{TaskID: id, Attempt: att, NodeID: nodes[rng.Intn(3)]})
+			}
+			emit(Command{Type: CmdPrefetchTasks, Now: now, Limit: 1 + rng.Intn(3), Assignments: as})
 		}
 	}
 	return log
@@ -377,6 +402,7 @@ func roundTrip(t *testing.T, c Command) Command {
 func TestSameLogSameStateAndInvariants(t *testing.T) {
 	// Commands of each type that some replica applied (not rejected).
 	applied := map[CmdType]int{}
+	handoffs := 0 // prefetched tasks started by a completion or failure
 	for seed := int64(1); seed <= 20; seed++ {
 		log := randomLog(seed, 400)
 		a, b := New(), New()
@@ -388,6 +414,9 @@ func TestSameLogSameStateAndInvariants(t *testing.T) {
 				}
 				if res.FirstError() == nil {
 					applied[c.Type]++
+				}
+				if c.Next != nil && res.Chained == c.Next.ID {
+					handoffs++
 				}
 				for j, sub := range res.Batch {
 					if c.Type == CmdBatch && !sub.Rejected() {
@@ -432,10 +461,13 @@ func TestSameLogSameStateAndInvariants(t *testing.T) {
 	// The log must apply every command type, or the property says little.
 	for _, ct := range []CmdType{CmdRegisterNode, CmdNodeStatus, CmdRemoveNode, CmdSubmitTasks, CmdAssignTasks,
 		CmdTaskProgress, CmdCompleteTask, CmdFailTask, CmdRequeueTasks, CmdCancelTask, CmdSetDrain, CmdReleaseNode,
-		CmdSettings, CmdDeleteFile, CmdDeletePart, CmdFileMetadata, CmdBlobHolders, CmdChunkHolders, CmdBatch} {
+		CmdSettings, CmdDeleteFile, CmdDeletePart, CmdFileMetadata, CmdBlobHolders, CmdChunkHolders, CmdBatch, CmdPrefetchTasks} {
 		if applied[ct] == 0 {
 			t.Errorf("no %s in randomLog was ever applied", ct)
 		}
+	}
+	if handoffs == 0 {
+		t.Error("no completion or failure in randomLog ever started a prefetched task")
 	}
 }
 

@@ -35,6 +35,9 @@ func fuzzBase() []Command {
 		{Type: CmdTaskProgress, Now: 5, TaskID: "t1", Attempt: 1, Stage: StageChunking},
 		{Type: CmdCompleteTask, Now: 6, TaskID: "t2", Attempt: 1, Chunks: 7, Started: 5, ChunkHolders: []string{"n1"}, Chain: true},
 		{Type: CmdFailTask, Now: 7, TaskID: "t3", Attempt: 1, Error: "boom", Started: 6},
+		{Type: CmdSubmitTasks, Now: 8, Tasks: []Task{task("t7", "p1", "f7", "h1", 250, 0), task("t8", "p2", "f8", "h1", 0, 0)}},
+		{Type: CmdPrefetchTasks, Now: 8, Limit: 2, Assignments: []Assignment{
+			{TaskID: "t7", Attempt: 1, NodeID: "n1"}, {TaskID: "t8", Attempt: 1, NodeID: "n1"}}},
 		{Type: CmdSetDrain, Now: 8, NodeID: "n2", Draining: true, Deadline: 100, Error: "restart"},
 	}
 }
@@ -69,6 +72,10 @@ func fuzzSeeds() []Command {
 		{Type: CmdCallback, Now: 10, TaskID: "t2", Status: CallbackClaimed, NodeID: "n2"},
 		{Type: CmdCopyFile, Now: 10, Partition: "p1", FileID: "f2", TaskID: "t2", ChunkHolders: []string{"n2"},
 			Tasks: []Task{{ID: "c1", Partition: "p3", FileID: "f2", Chunks: 7}}, Move: true},
+		{Type: CmdPrefetchTasks, Now: 10, Limit: 3, Assignments: []Assignment{{TaskID: "t6", Attempt: 1, NodeID: "n1"}}},
+		{Type: CmdCompleteTask, Now: 10, TaskID: "t1", Attempt: 1, Chunks: 2, Next: &TaskRef{ID: "t7", Attempt: 1}, Chain: true, Limit: 3},
+		{Type: CmdFailTask, Now: 10, TaskID: "t4", Attempt: 1, Error: "x", Next: &TaskRef{ID: "t8", Attempt: 1}},
+		{Type: CmdAssignTasks, Now: 10, Assignments: []Assignment{{TaskID: "t7", Attempt: 1, NodeID: "n1", GPU: 1, Milli: 250}}},
 		{Type: CmdBatch, Now: 10, Batch: []Command{
 			{Type: CmdCompleteTask, Now: 10, TaskID: "t1", Attempt: 1, Chunks: 1},
 			{Type: CmdAssignTasks, Now: 10, Assignments: []Assignment{{TaskID: "t6", Attempt: 1, NodeID: "n1", GPU: 1, Milli: 300}}},

@@ -18,8 +18,15 @@ import (
 //   - a queued or terminal task holds nothing;
 //   - no task is on a node that is not registered;
 //   - the derived indexes agree with a recount from scratch;
-//   - every partition record is keyed by its own non-empty name.
-//   - the event history is bounded and its sequence numbers increase.
+//   - every partition record is keyed by its own non-empty name;
+//   - the event history is bounded and its sequence numbers increase;
+//   - a prefetched task holds nothing (no allocation, no milli-GPUs, no
+//     bytes), waits on a registered node that is not draining, and the
+//     per-node prefetch index agrees with the tasks (prefetch.go).
+//
+// Together with running after every Apply, the first and the allocation
+// rules say: no GPU is over its capacity at any applied index, and each
+// started task holds exactly one allocation (Allocs is keyed by task).
 func (s *State) CheckInvariants() error {
 	if err := s.checkEvents(); err != nil {
 		return err
@@ -31,7 +38,7 @@ func (s *State) CheckInvariants() error {
 	gpus := map[gpuKey]use{}
 	cpu := map[string]int{}
 	active := map[string]int{}
-	queued := 0
+	queued, prefetched := 0, 0
 	var queuedBytes int64
 	for id, a := range s.Allocs {
 		t := s.Tasks[id]
@@ -70,7 +77,12 @@ func (s *State) CheckInvariants() error {
 		if t.State.Active() && !has {
 			return fmt.Errorf("task %s is %s without an allocation", id, t.State)
 		}
-		if !t.State.Active() && (t.NodeID != "" || t.Milli != 0) {
+		if t.State == Prefetched {
+			if err := s.checkPrefetched(t); err != nil {
+				return err
+			}
+			prefetched++
+		} else if !t.State.Active() && (t.NodeID != "" || t.Milli != 0) {
 			return fmt.Errorf("task %s is %s but still names node %q", id, t.State, t.NodeID)
 		}
 		inQ := s.queue.has(id)
@@ -81,6 +93,18 @@ func (s *State) CheckInvariants() error {
 			queued++
 			queuedBytes += t.File.Size
 		}
+	}
+	indexed := 0
+	for n, m := range s.prefetched {
+		for id := range m {
+			if t := s.Tasks[id]; t == nil || t.State != Prefetched || t.NodeID != n {
+				return fmt.Errorf("prefetch index of node %s holds task %s, which is not prefetched there", n, id)
+			}
+		}
+		indexed += len(m)
+	}
+	if indexed != prefetched {
+		return fmt.Errorf("prefetch index holds %d tasks, %d are prefetched", indexed, prefetched)
 	}
 	if queued != s.queue.len() {
 		return fmt.Errorf("queue index holds %d tasks, %d are queued", s.queue.len(), queued)
@@ -143,4 +167,23 @@ func (s *State) CheckInvariants() error {
 		return err
 	}
 	return s.checkPartitions()
+}
+
+// checkPrefetched holds a prefetched task to "holds nothing, waits on an
+// eligible-at-placement node".
+func (s *State) checkPrefetched(t *Task) error {
+	if _, has := s.Allocs[t.ID]; has || t.Milli != 0 || t.MemBytes != 0 {
+		return fmt.Errorf("prefetched task %s holds an allocation (%d milli, %d bytes)", t.ID, t.Milli, t.MemBytes)
+	}
+	n := s.Nodes[t.NodeID]
+	if n == nil {
+		return fmt.Errorf("prefetched task %s waits on unregistered node %q", t.ID, t.NodeID)
+	}
+	if n.Draining {
+		return fmt.Errorf("prefetched task %s waits on draining node %s", t.ID, n.ID)
+	}
+	if _, ok := s.prefetched[t.NodeID][t.ID]; !ok {
+		return fmt.Errorf("prefetched task %s is missing from node %s's prefetch index", t.ID, t.NodeID)
+	}
+	return nil
 }

@@ -55,6 +55,8 @@ type State struct {
 	active  map[string]int // node -> assigned+running tasks
 	queue   *queueIndex
 	byNode  map[string]map[string]struct{}
+	// prefetched is node -> tasks prefetched to it (prefetch.go).
+	prefetched map[string]map[string]struct{}
 }
 
 // New returns an empty state.
@@ -80,11 +82,15 @@ func (s *State) rebuild() {
 	s.active = map[string]int{}
 	s.queue = newQueueIndex()
 	s.byNode = map[string]map[string]struct{}{}
+	s.prefetched = map[string]map[string]struct{}{}
 	// Sorted first, so every add is an append rather than an insertion.
 	var qs []*Task
 	for _, t := range s.Tasks {
 		if t.State == Queued {
 			qs = append(qs, t)
+		}
+		if t.State == Prefetched {
+			s.addPrefetched(t)
 		}
 	}
 	sort.Slice(qs, func(i, j int) bool { return qs[i].Seq < qs[j].Seq })
@@ -225,6 +231,8 @@ func (s *State) apply(c Command) Result {
 		return s.submit(c)
 	case CmdAssignTasks:
 		return s.assign(c)
+	case CmdPrefetchTasks:
+		return s.prefetch(c)
 	case CmdTaskProgress:
 		t, r := s.current(c.TaskID, c.Attempt)
 		if t == nil {
@@ -253,6 +261,14 @@ func (s *State) apply(c Command) Result {
 			f.ChunkHolders = append([]string(nil), c.ChunkHolders...)
 			sort.Strings(f.ChunkHolders)
 		}
+		if c.Next != nil {
+			if id := s.startNext(a, *c.Next, c.Now); id != "" {
+				if c.Chain {
+					s.topUp(a.NodeID, c.Limit, c.Now)
+				}
+				return Result{Chained: id}
+			}
+		}
 		if c.Chain {
 			return Result{Chained: s.chainNext(a, "", c.Now)}
 		}
@@ -273,6 +289,14 @@ func (s *State) apply(c Command) Result {
 		} else {
 			s.requeue(t, c.Now)
 		}
+		if c.Next != nil && c.Next.ID != t.ID {
+			if id := s.startNext(a, *c.Next, c.Now); id != "" {
+				if c.Chain {
+					s.topUp(a.NodeID, c.Limit, c.Now)
+				}
+				return Result{Chained: id}
+			}
+		}
 		if c.Chain {
 			// Not the task that just failed: its retry goes through the scheduler.
 			return Result{Chained: s.chainNext(a, t.ID, c.Now)}
@@ -282,7 +306,7 @@ func (s *State) apply(c Command) Result {
 		n := 0
 		for _, ref := range c.Refs {
 			t := s.Tasks[ref.ID]
-			if t == nil || t.Attempt != ref.Attempt || !t.State.Active() {
+			if t == nil || t.Attempt != ref.Attempt || !(t.State.Active() || t.State == Prefetched) {
 				continue
 			}
 			if c.Error != "" {
@@ -312,6 +336,9 @@ func (s *State) apply(c Command) Result {
 		if c.Draining {
 			n.DrainDeadline = c.Deadline
 			n.DrainReason = c.Error
+			// Prefetched work has not started: it goes back at once rather
+			// than waiting out the drain deadline.
+			s.requeuePrefetched(n.ID, "node "+n.Name+" is draining", c.Now)
 		}
 		return Result{}
 	case CmdReleaseNode:
@@ -592,7 +619,10 @@ func (s *State) assignOne(a Assignment, now int64) Result {
 	if t == nil {
 		return reject(ErrUnknownTask, a.TaskID)
 	}
-	if t.State != Queued || t.Attempt != a.Attempt {
+	// A prefetched task is placed only on its own node: that is where it
+	// waits, and where it may already be starting.
+	pre := t.State == Prefetched && t.NodeID == a.NodeID
+	if (t.State != Queued && !pre) || t.Attempt != a.Attempt {
 		return rejectf(CodeStaleAttempt, "%s: task %s is %s at attempt %d", ErrStaleAttempt, t.ID, t.State, t.Attempt)
 	}
 	n := s.Nodes[a.NodeID]
@@ -627,7 +657,11 @@ func (s *State) assignOne(a Assignment, now int64) Result {
 		}
 	}
 	al := Alloc{NodeID: n.ID, GPU: a.GPU, Milli: a.Milli, MemBytes: a.MemBytes}
-	s.queue.remove(t.ID)
+	if pre {
+		s.unprefetch(t)
+	} else {
+		s.queue.remove(t.ID)
+	}
 	t.State = Assigned
 	t.Stage = ""
 	t.NodeID, t.GPU, t.Milli, t.MemBytes = al.NodeID, al.GPU, al.Milli, al.MemBytes
@@ -658,6 +692,9 @@ func usableMem(n *Node, idx int) uint64 {
 func UsableMem(n *Node, idx int) uint64 { return usableMem(n, idx) }
 
 func (s *State) freeAlloc(t *Task) {
+	if t.State == Prefetched {
+		s.unprefetch(t)
+	}
 	if a, ok := s.Allocs[t.ID]; ok {
 		s.dropUse(t.ID, a)
 		delete(s.Allocs, t.ID)
@@ -689,7 +726,7 @@ func (s *State) releaseNode(nodeID, reason string, now int64) int {
 		t.Error = reason
 		s.requeue(t, now)
 	}
-	return len(ts)
+	return len(ts) + s.requeuePrefetched(nodeID, reason, now)
 }
 
 func (s *State) syncFile(t *Task, now int64) {

@@ -116,6 +116,9 @@ type Task struct {
 	Mode string `json:"mode,omitempty"`
 	// Callback, when set, is POSTed when the task ends (callback.go).
 	Callback *Callback `json:"callback,omitempty"`
+	// PrefetchedAt is when the task last entered a node's prefetch queue
+	// (the command's clock); the leader moves long-waiting ones elsewhere.
+	PrefetchedAt int64 `json:"prefetched_at,omitempty"`
 }
 
 // Submission modes.

@@ -19,7 +19,7 @@ func (n *Node) admit(partition string, files int, bytes int64) error {
 	var queued, inPart int
 	var qbytes int64
 	n.fsm.View(func(s *fsm.State) {
-		queued, qbytes, inPart = s.QueuedCount(), s.QueuedBytes(), s.QueuedIn(partition)
+		queued, qbytes, inPart = s.Waiting(partition) // queued and prefetched
 	})
 	switch {
 	case c.MaxQueued > 0 && queued+files > c.MaxQueued:

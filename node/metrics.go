@@ -128,7 +128,7 @@ func (c ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 	n.fsm.View(func(s *fsm.State) {
 		tot := n.totalsFor(s) // metrics_cache.go
 		counts := tot.counts
-		for _, st := range []fsm.TaskState{fsm.Queued, fsm.Assigned, fsm.Running, fsm.Completed, fsm.Failed, fsm.Cancelled} {
+		for _, st := range []fsm.TaskState{fsm.Queued, fsm.Assigned, fsm.Running, fsm.Completed, fsm.Failed, fsm.Cancelled, fsm.Prefetched} {
 			gauge(descTasks, float64(counts[st]), string(st))
 		}
 		gauge(descQueue, float64(s.QueuedCount()))

@@ -15,7 +15,14 @@ import (
 
 // workerPool runs the tasks the applied log assigns to this node. It never
 // runs a task the ledger does not hold here at that attempt: when the ledger
-// moves a task away (requeue, cancel) the local run is cancelled.
+// moves a task away (requeue, cancel) the local run is cancelled. The one
+// exception is brief and bounded: when a run ends and the ledger holds a
+// task prefetched here, that task starts at once in the slot just freed
+// (no other run takes the slot meanwhile) and the report that ends the old
+// run asks the ledger to hand the allocation over (fsm prefetch.go). Until
+// the answer is applied here the new run is pending: it is neither
+// displaced nor allowed to report its end; if the ledger refused the
+// handoff, it is cancelled and waits for the leader to start it.
 type workerPool struct {
 	n       *Node
 	factory RunnerFactory
@@ -30,6 +37,10 @@ type workerPool struct {
 	// burns the slot, so the node advertises that much less capacity.
 	abandonedCPU, abandonedGPU int
 	lastRelease                atomic.Int64
+	// mem is the --memory-high guard (memguard.go).
+	mem *memGuard
+	// handoffs counts prefetched starts the ledger confirmed (handoff.go).
+	handoffs atomic.Int64
 }
 
 // abandonGrace is how long a cancelled or timed-out runner may take to
@@ -47,6 +58,11 @@ type run struct {
 	// it a follower that has not applied the completion yet would run the
 	// task again.
 	done bool
+	// pending is set while the run was started from the prefetch queue and
+	// the handoff that gives it a slot is not yet applied here; confirmed
+	// is closed when that is settled (either way).
+	pending   bool
+	confirmed chan struct{}
 }
 
 type slot struct {
@@ -55,11 +71,15 @@ type slot struct {
 }
 
 func newWorkerPool(n *Node) *workerPool {
-	return &workerPool{n: n, factory: n.cfg.Runner, running: map[fsm.TaskRef]*run{}}
+	return &workerPool{n: n, factory: n.cfg.Runner, running: map[fsm.TaskRef]*run{}, mem: newMemGuard(n.cfg.MemoryHigh)}
 }
 
 func (p *workerPool) loop() {
 	defer p.n.wg.Done()
+	if p.mem.high > 0 {
+		p.n.wg.Add(1)
+		go p.memGuardLoop()
+	}
 	p.n.watchLedger(p.n.stopCh, time.Second, p.sync)
 }
 
@@ -79,7 +99,7 @@ func (p *workerPool) sync() {
 		return
 	}
 	for ref, r := range p.running {
-		if _, ok := want[ref]; ok {
+		if _, ok := want[ref]; ok || r.pending {
 			continue
 		}
 		if r.done {
@@ -188,6 +208,12 @@ func (p *workerPool) execute(ctx context.Context, ref fsm.TaskRef, t fsm.Task) {
 	}
 	var out Outcome
 	startedAt := time.Now().UnixNano()
+	p.mu.Lock()
+	var confirmed chan struct{}
+	if r := p.running[ref]; r != nil {
+		confirmed = r.confirmed
+	}
+	p.mu.Unlock()
 	s, err := p.getSlot()
 	if err == nil {
 		var abandoned bool
@@ -202,6 +228,13 @@ func (p *workerPool) execute(ctx context.Context, ref fsm.TaskRef, t fsm.Task) {
 	if started != nil {
 		started.Stop()
 	}
+	if confirmed != nil {
+		// A prefetched start reports nothing before the ledger gave it the slot.
+		select {
+		case <-confirmed:
+		case <-p.n.stopCh:
+		}
+	}
 	p.mu.Lock()
 	displaced := p.running[ref] != nil && p.running[ref].displaced
 	stopped := p.stopped
@@ -212,19 +245,35 @@ func (p *workerPool) execute(ctx context.Context, ref fsm.TaskRef, t fsm.Task) {
 		log.Debug("run ended without report", "displaced", displaced, "stopped", stopped)
 		return
 	}
+	var c fsm.Command
 	switch {
 	case err == nil:
-		p.report(fsm.Command{Type: fsm.CmdCompleteTask, TaskID: t.ID, Attempt: t.Attempt, Chunks: out.Chunks, ChunkHolders: out.ChunkHolders, Chain: true, Started: startedAt}, true)
+		c = fsm.Command{Type: fsm.CmdCompleteTask, TaskID: t.ID, Attempt: t.Attempt, Chunks: out.Chunks, ChunkHolders: out.ChunkHolders, Chain: true, Started: startedAt}
 	case errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
 		p.n.metrics.runFailed("timeout")
-		p.report(fsm.Command{Type: fsm.CmdFailTask, TaskID: t.ID, Attempt: t.Attempt,
-			Error: fmt.Sprintf("task timed out after %s", p.n.cfg.TaskTimeout), Chain: true, Started: startedAt}, true)
+		c = fsm.Command{Type: fsm.CmdFailTask, TaskID: t.ID, Attempt: t.Attempt,
+			Error: fmt.Sprintf("task timed out after %s", p.n.cfg.TaskTimeout), Chain: true, Started: startedAt}
 	default:
 		log.Warn("task failed", "error", err)
 		p.n.metrics.runFailed(map[bool]string{true: "permanent", false: "error"}[IsPermanent(err)])
 		p.n.noteDiskFault(diskError(err))
 		p.releaseMemory()
-		p.report(fsm.Command{Type: fsm.CmdFailTask, TaskID: t.ID, Attempt: t.Attempt, Error: err.Error(), Permanent: IsPermanent(err), Chain: true, Started: startedAt}, true)
+		c = fsm.Command{Type: fsm.CmdFailTask, TaskID: t.ID, Attempt: t.Attempt, Error: err.Error(), Permanent: IsPermanent(err), Chain: true, Started: startedAt}
+	}
+	if p.n.overMemory() {
+		// Over --memory-high: the freed slot takes nothing new (memguard.go).
+		c.Chain = false
+		p.report(c, true)
+		return
+	}
+	next := p.startPrefetched(t)
+	if next != nil {
+		// The same Apply refills this node's prefetch queue (fsm topUp).
+		c.Next, c.Limit = next, p.n.cfg.prefetchDepth()
+	}
+	p.report(c, true)
+	if next != nil {
+		p.settleHandoff(*next)
 	}
 }
 

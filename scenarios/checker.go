@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ragnode/ragnode/gpu"
 	"github.com/ragnode/ragnode/indexer/store"
 	"github.com/ragnode/ragnode/scenarios/harness"
 	"github.com/ragnode/ragnode/transport"
@@ -78,9 +79,14 @@ func (e *Env) settle(d time.Duration) []transport.TaskView {
 			continue
 		}
 		last = ts
+		// Every snapshot of the tail of the run is held to the allocation
+		// rules, prefetched work included.
+		if err := checkHolds(ts); err != nil {
+			e.Fail("ledger snapshot while settling: %v", err)
+		}
 		active = 0
 		for _, tv := range ts {
-			if tv.State == "queued" || tv.State == "assigned" || tv.State == "running" {
+			if unsettled(tv.State) {
 				active++
 			}
 		}
@@ -91,7 +97,7 @@ func (e *Env) settle(d time.Duration) []transport.TaskView {
 	}
 	var stuck []string
 	for _, tv := range last {
-		if tv.State == "queued" || tv.State == "assigned" || tv.State == "running" {
+		if unsettled(tv.State) {
 			stuck = append(stuck, fmt.Sprintf("%s %s/%s %s on %s attempt %d", tv.ID[:8], tv.Partition, tv.FileID, tv.State, tv.NodeID, tv.Attempt))
 		}
 	}
@@ -103,7 +109,70 @@ func (e *Env) settle(d time.Duration) []transport.TaskView {
 	return last
 }
 
+// unsettled states are those a task leaves by itself: waiting, placed,
+// prefetched to a node, running.
+func unsettled(state string) bool {
+	switch state {
+	case "queued", "assigned", "running", "prefetched":
+		return true
+	}
+	return false
+}
+
+// checkHolds verifies, on one ledger snapshot as the API shows it, the
+// allocation rules the FSM's CheckInvariants states: a prefetched task
+// holds nothing (no card, no share) but names its node; every started
+// (assigned or running) task holds exactly one allocation, a share of one
+// card or a CPU slot, on a named node; no card is allocated over one whole
+// GPU; a finished or queued task holds nothing.
+func checkHolds(ts []transport.TaskView) error {
+	type card struct {
+		node string
+		gpu  int
+	}
+	used := map[card]int{}
+	for _, tv := range ts {
+		switch tv.State {
+		case "prefetched":
+			if tv.GPUs != "" || tv.GPU >= 0 {
+				return fmt.Errorf("prefetched task %s holds gpu %d share %q", tv.ID, tv.GPU, tv.GPUs)
+			}
+			if tv.NodeID == "" {
+				return fmt.Errorf("prefetched task %s names no node", tv.ID)
+			}
+		case "assigned", "running":
+			if tv.NodeID == "" {
+				return fmt.Errorf("%s task %s holds no allocation", tv.State, tv.ID)
+			}
+			if tv.GPU < 0 {
+				if tv.GPUs != "" {
+					return fmt.Errorf("task %s holds a CPU slot and a GPU share %q", tv.ID, tv.GPUs)
+				}
+				continue
+			}
+			m, err := gpu.ParseFraction(tv.GPUs)
+			if err != nil || m <= 0 {
+				return fmt.Errorf("task %s on gpu %d of %s has share %q (%v)", tv.ID, tv.GPU, tv.NodeID, tv.GPUs, err)
+			}
+			used[card{tv.NodeID, tv.GPU}] += m
+		default:
+			if tv.GPUs != "" {
+				return fmt.Errorf("%s task %s still holds share %q", tv.State, tv.ID, tv.GPUs)
+			}
+		}
+	}
+	for c, m := range used {
+		if m > gpu.MilliPerGPU {
+			return fmt.Errorf("gpu %d of %s allocated %d milli-GPUs", c.gpu, c.node, m)
+		}
+	}
+	return nil
+}
+
 func (e *Env) checkLedger(tasks []transport.TaskView) {
+	if err := checkHolds(tasks); err != nil {
+		e.Fail("final ledger: %v", err)
+	}
 	if e.wl == nil {
 		return
 	}

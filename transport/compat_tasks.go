@@ -35,7 +35,7 @@ const (
 // which RAGondin called SERIALIZING.
 func ragTaskState(state, stage string) string {
 	switch fsm.TaskState(state) {
-	case fsm.Queued, fsm.Assigned:
+	case fsm.Queued, fsm.Assigned, fsm.Prefetched:
 		return ragQueued
 	case fsm.Running:
 		switch stage {
@@ -279,7 +279,7 @@ func (c *compat) queueInfo(w http.ResponseWriter, r *http.Request) {
 	counts := map[string]int{}
 	for k, n := range qi.Tasks {
 		switch strings.ToLower(k) {
-		case "queued", "assigned":
+		case "queued", "assigned", "prefetched":
 			counts[ragQueued] += n
 		case "running", "loading", "serializing":
 			counts[ragSerializing] += n

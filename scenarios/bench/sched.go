@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"time"
 
 	"github.com/ragnode/ragnode/scenarios/harness"
@@ -13,87 +16,228 @@ import (
 // benchSched measures scheduling efficiency: with `--runner sleep:L` and K
 // slots (4 per node: `--gpus 1 --task-gpus 0.25`), N tasks submitted with
 // the CLI (`ragnode submit FOLDER`), time T from the first submit to the last
-// completion (the ledger's `finished`); efficiency = (N·L/K) / T.
+// completion (the ledger's `finished`); efficiency = (N·L/K) / T. Each shape
+// runs with `--timing lan` (what users run: the headline), `--timing fast`,
+// and on Dask distributed in the same run (scenarios/bench/dask/sched.py:
+// as many workers as nodes, 4 threads each), so the ratio compares like
+// with like on this machine at this moment. A second table varies
+// --prefetch on the hardest shape, which is where its default comes from.
 func benchSched(ctx context.Context, tb *benchTB) []section {
 	bin := harness.Binary(tb)
-	type cfg struct {
+	type shape struct {
 		lat   time.Duration
 		tasks int
 		nodes int
-		tgt   float64
 	}
-	var cfgs []cfg
+	var shapes []shape
 	for _, l := range []struct {
 		lat   time.Duration
 		tasks int
-		tgt   float64
-	}{{50 * time.Millisecond, scale(2000, 40), 0.95}, {10 * time.Millisecond, scale(5000, 40), 0.85}} {
-		for _, k := range []int{1, 3, 5} {
-			cfgs = append(cfgs, cfg{l.lat, l.tasks, k, l.tgt})
+	}{{50 * time.Millisecond, scale(2000, 40)}, {10 * time.Millisecond, scale(5000, 40)}} {
+		for _, k := range []int{3, 5} {
+			shapes = append(shapes, shape{l.lat, l.tasks, k})
 		}
 	}
 	folders := map[int]string{}
-	sec := section{
-		Title: "3. Scheduling efficiency (fixed-latency runner)",
-		Setup: "Each row: a fresh cluster, every node `ragnode start --timing fast --runner sleep:L --gpus 1 --task-gpus 0.25` (4 slots per node), " +
-			"the tasks submitted with `ragnode submit FOLDER` (tiny .txt files), T = first submit → last completion (ledger `finished`). " +
-			"Ideal = tasks × L / K. Reference (Dask distributed, this machine, 3 workers, 12 slots): 0.97 (50 ms), 0.85 (10 ms).",
-		Header: []string{"task", "nodes", "slots K", "tasks", "submit done", "T", "ideal", "efficiency", "target", "status"},
+	folder := func(n int) string {
+		dir, ok := folders[n]
+		if !ok {
+			dir = filepath.Join(tb.TempDir(), fmt.Sprint("folder", n))
+			makeFiles(dir, n, "sched")
+			folders[n] = dir
+		}
+		return dir
 	}
-	for i, c := range cfgs {
+	base := 60
+	run := func(s shape, timing string, extra ...string) schedRun {
+		base++
+		return schedOnce(ctx, bin, base, folder(s.tasks), s.lat, s.tasks, s.nodes, timing, extra...)
+	}
+	const ratioTarget = 0.95
+	sec := section{
+		Title: "3. Scheduling efficiency (fixed-latency runner), side by side with Dask distributed",
+		Setup: "Each ragnode figure: a fresh cluster, every node `ragnode start --timing T --runner sleep:L --gpus 1 --task-gpus 0.25` (4 slots per node; " +
+			fmt.Sprintf("--prefetch %d, the default), `--stabilization-time 1s` so lan clusters finish forming before the run; ", defaultPrefetch) +
+			"the tasks submitted with `ragnode submit FOLDER` (tiny .txt files), T = first submit → last completion (ledger `finished`), ideal = tasks × L / K, efficiency = ideal / T. " +
+			"Dask: `scenarios/bench/dask/sched.py` in the same bench run, a `LocalCluster` of as many worker processes as nodes with 4 threads each, the same tasks (`time.sleep(L)`) submitted at once with `client.map`, " +
+			"T = first submit → last completion. *lan ÷ Dask* is the headline: ragnode with `--timing lan` (the default users run) over Dask on the same shape.",
+		Header: []string{"task", "nodes", "slots K", "tasks", "ideal", "T lan", "efficiency lan", "efficiency fast", "Dask", "lan ÷ Dask", "target", "status"},
+	}
+	dask := daskRunner()
+	if dask.err != "" {
+		sec.Notes = append(sec.Notes, "Dask distributed unavailable on this machine: "+dask.err+" (Debian: `apt-get install python3-distributed`); its column says so.")
+	} else {
+		sec.Notes = append(sec.Notes, "Dask: "+dask.version+" via "+dask.python+".")
+	}
+	for _, s := range shapes {
 		if ctx.Err() != nil {
 			break
 		}
-		dir, ok := folders[c.tasks]
-		if !ok {
-			dir = filepath.Join(tb.TempDir(), "folder")
-			makeFiles(dir, c.tasks, "sched")
-			folders[c.tasks] = dir
+		k := 4 * s.nodes
+		ideal := time.Duration(float64(s.tasks) * float64(s.lat) / float64(k))
+		logf("sched: %s x %d on %d nodes (K=%d, ideal %s)", s.lat, s.tasks, s.nodes, k, ideal.Round(time.Millisecond))
+		lan := run(s, "lan")
+		fast := run(s, "fast")
+		d := dask.run(ctx, s.nodes, s.tasks, s.lat)
+		row := []string{s.lat.String(), fmt.Sprint(s.nodes), fmt.Sprint(k), fmt.Sprint(s.tasks), secs(ideal), lan.T(), lan.eff(), fast.eff(), d.eff()}
+		switch {
+		case lan.err != "" || d.err != "":
+			row = append(row, "-", fmt.Sprintf("≥ %.2f × Dask", ratioTarget), "**missed** ("+strings.TrimSpace(lan.err+" "+d.err)+")")
+		default:
+			r := lan.efficiency / d.efficiency
+			row = append(row, fmt.Sprintf("%.3f", r), fmt.Sprintf("≥ %.2f", ratioTarget), met(r >= ratioTarget))
 		}
-		k := 4 * c.nodes
-		ideal := time.Duration(float64(c.tasks) * float64(c.lat) / float64(k))
-		logf("sched: %s x %d on %d nodes (K=%d, ideal %s)", c.lat, c.tasks, c.nodes, k, ideal.Round(time.Millisecond))
-		row := func() []string {
-			rtb := newTB("sched")
-			defer rtb.close()
-			cl := startCluster(rtb, c.nodes, 60+i, c.nodes, clusterArgs("fast", "sleep:"+c.lat.String())...)
-			t0 := time.Now()
-			cmd := exec.CommandContext(ctx, bin, "submit", dir, "--addr", cl.procs[0].HTTPAddr(), "--partition", "sched", "-o", "json")
-			out, err := cmd.CombinedOutput()
-			subDone := time.Since(t0)
-			if err != nil {
-				logf("  cli submit: %v: %s", err, tail(out, 300))
-			}
-			cctx, cancel := context.WithTimeout(ctx, 4*ideal+90*time.Second)
-			defer cancel()
-			if _, err := waitFinished(cctx, cl.procs[0].Client(), c.tasks, 100*time.Millisecond); err != nil {
-				return []string{c.lat.String(), fmt.Sprint(c.nodes), fmt.Sprint(k), fmt.Sprint(c.tasks), secs(subDone), "-", secs(ideal), "-", fmt.Sprintf("≥ %.2f", c.tgt), "**missed** (" + err.Error() + ")"}
-			}
-			all, err := cl.procs[0].Client().Tasks(cctx, "", "sched")
-			if err != nil {
-				tb.Fatalf("tasks: %v", err)
-			}
-			var last int64
-			done := 0
-			for _, t := range all {
-				if t.State == "completed" {
-					done++
-				}
-				if t.Finished > last {
-					last = t.Finished
-				}
-			}
-			T := time.Unix(0, last).Sub(t0)
-			eff := float64(ideal) / float64(T)
-			logf("  submit %s, T %s, efficiency %.3f (%d completed)", subDone.Round(time.Millisecond), T.Round(time.Millisecond), eff, done)
-			st := met(eff >= c.tgt)
-			if done != c.tasks {
-				st += fmt.Sprintf(" (%d of %d completed)", done, c.tasks)
-			}
-			return []string{c.lat.String(), fmt.Sprint(c.nodes), fmt.Sprint(k), fmt.Sprint(c.tasks), secs(subDone), secs(T), secs(ideal),
-				fmt.Sprintf("%.3f", eff), fmt.Sprintf("≥ %.2f", c.tgt), st}
-		}()
 		sec.Rows = append(sec.Rows, row)
 	}
-	return []section{sec}
+	// --prefetch on the hardest shape (10 ms tasks, 5 nodes: the most
+	// handoffs per second), lan timing.
+	depth := section{
+		Title: "3b. Prefetch depth (10 ms tasks, 5 nodes, `--timing lan`)",
+		Setup: "As table 3, varying `--prefetch` (0 = off: each slot waits for its completion to commit and the leader's chained assignment to come back). " +
+			fmt.Sprintf("The default is %d: the depth past which a deeper queue gains little here while pinning more work to a node that might die.", defaultPrefetch),
+		Header: []string{"--prefetch", "T", "efficiency"},
+	}
+	hard := shape{10 * time.Millisecond, scale(5000, 40), 5}
+	for _, p := range []int{0, 1, 2, 4} {
+		if ctx.Err() != nil {
+			break
+		}
+		logf("sched: prefetch %d", p)
+		r := run(hard, "lan", "--prefetch", fmt.Sprint(p))
+		depth.Rows = append(depth.Rows, []string{fmt.Sprint(p), r.T(), r.eff()})
+	}
+	return []section{sec, depth}
+}
+
+// defaultPrefetch mirrors node.DefaultPrefetch for the table's text (the
+// bench is a separate binary that drives ragnode processes).
+const defaultPrefetch = 2
+
+type schedRun struct {
+	efficiency float64
+	t          time.Duration
+	done       int
+	err        string
+}
+
+func (r schedRun) eff() string {
+	if r.err != "" {
+		return "-"
+	}
+	return fmt.Sprintf("%.3f", r.efficiency)
+}
+
+func (r schedRun) T() string {
+	if r.err != "" {
+		return "-"
+	}
+	return secs(r.t)
+}
+
+// schedOnce runs one shape on a fresh ragnode cluster.
+func schedOnce(ctx context.Context, bin string, base int, dir string, lat time.Duration, tasks, nodes int, timing string, extra ...string) schedRun {
+	rtb := newTB("sched")
+	defer rtb.close()
+	args := clusterArgs(timing, "sleep:"+lat.String(), append([]string{"--stabilization-time", "1s"}, extra...)...)
+	cl := startCluster(rtb, nodes, base, nodes, args...)
+	ideal := time.Duration(float64(tasks) * float64(lat) / float64(4*nodes))
+	t0 := time.Now()
+	cmd := exec.CommandContext(ctx, bin, "submit", dir, "--addr", cl.procs[0].HTTPAddr(), "--partition", "sched", "-o", "json")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		logf("  cli submit: %v: %s", err, tail(out, 300))
+	}
+	logf("  %s %v: submit done after %s", timing, extra, time.Since(t0).Round(time.Millisecond))
+	cctx, cancel := context.WithTimeout(ctx, 4*ideal+90*time.Second)
+	defer cancel()
+	if _, err := waitFinished(cctx, cl.procs[0].Client(), tasks, 100*time.Millisecond); err != nil {
+		return schedRun{err: err.Error()}
+	}
+	all, err := cl.procs[0].Client().Tasks(cctx, "", "sched")
+	if err != nil {
+		return schedRun{err: "tasks: " + err.Error()}
+	}
+	var last int64
+	r := schedRun{}
+	for _, t := range all {
+		if t.State == "completed" {
+			r.done++
+		}
+		if t.Finished > last {
+			last = t.Finished
+		}
+	}
+	r.t = time.Unix(0, last).Sub(t0)
+	r.efficiency = float64(ideal) / float64(r.t)
+	if r.done != tasks {
+		r.err = fmt.Sprintf("%d of %d completed", r.done, tasks)
+	}
+	logf("  %s %v: T %s, efficiency %.3f (%d completed)", timing, extra, r.t.Round(time.Millisecond), r.efficiency, r.done)
+	return r
+}
+
+// dask runs scenarios/bench/dask/sched.py with a Python that has
+// distributed, or says why it cannot.
+type dask struct {
+	python, script, version, err string
+}
+
+func daskRunner() dask {
+	_, file, _, _ := runtime.Caller(0)
+	d := dask{script: filepath.Join(filepath.Dir(file), "dask", "sched.py")}
+	// Debian's python3-distributed lives under the system interpreter; a
+	// pyenv or venv python3 first on PATH may lack it.
+	for _, py := range []string{"/usr/bin/python3", "python3"} {
+		out, err := exec.Command(py, "-c", "import distributed; print(distributed.__version__)").Output()
+		if err == nil {
+			d.python, d.version = py, strings.TrimSpace(string(out))
+			return d
+		}
+		d.err = fmt.Sprintf("%s cannot import distributed", py)
+	}
+	return d
+}
+
+type daskRun struct {
+	efficiency float64
+	err        string
+}
+
+func (r daskRun) eff() string {
+	if r.err != "" {
+		return "unavailable"
+	}
+	return fmt.Sprintf("%.3f", r.efficiency)
+}
+
+func (d dask) run(ctx context.Context, workers, tasks int, lat time.Duration) daskRun {
+	if d.err != "" {
+		return daskRun{err: d.err}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, d.python, d.script, "--workers", fmt.Sprint(workers), "--tasks", fmt.Sprint(tasks),
+		"--latency-ms", fmt.Sprint(float64(lat)/float64(time.Millisecond)))
+	out, err := cmd.Output()
+	if err != nil {
+		return daskRun{err: fmt.Sprintf("dask: %v", err)}
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var res struct {
+		Efficiency float64 `json:"efficiency"`
+		Completed  int     `json:"completed"`
+		T          float64 `json:"T_s"`
+		Error      string  `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+		return daskRun{err: fmt.Sprintf("dask output %q: %v", tail(out, 200), err)}
+	}
+	if res.Error != "" {
+		return daskRun{err: res.Error}
+	}
+	if res.Completed != tasks {
+		return daskRun{err: fmt.Sprintf("dask completed %d of %d", res.Completed, tasks)}
+	}
+	logf("  dask %d workers: T %.3f s, efficiency %.3f", workers, res.T, res.Efficiency)
+	return daskRun{efficiency: res.Efficiency}
 }
