@@ -58,6 +58,15 @@ func (s *Server) MountConsole(b ConsoleBackend, metrics http.Handler, metricsOpe
 	if metrics != nil {
 		s.mux.Handle("GET /metrics", metrics)
 	}
+	// The caller's role, so the page draws only the actions it may take.
+	// A node without --token serves everyone as admin.
+	s.mux.HandleFunc("GET /v1/console/whoami", func(w http.ResponseWriter, r *http.Request) {
+		c, ok := CallerOf(r.Context())
+		if !ok || c.Role == "" {
+			c.Role = "admin"
+		}
+		WriteJSON(w, http.StatusOK, map[string]string{"role": c.Role, "token_id": c.TokenID})
+	})
 	s.mux.HandleFunc("GET /v1/console/summary", func(w http.ResponseWriter, r *http.Request) {
 		v, err := b.ConsoleSummary(r.Context())
 		reply(w, v, err)

@@ -3,6 +3,12 @@
 const $ = (s) => document.querySelector(s);
 const KEY = "ragnode-token";
 let names = {}, lastEvent = 0, offset = 0, limit = 25, detailID = "", seriesAt = 0;
+// The caller's role (GET /v1/console/whoami): actions it may not take are
+// not drawn (the API refuses them anyway: drain needs admin, cancel and
+// retry need index).
+let role = "";
+const canIndex = () => role === "index" || role === "admin";
+const canAdmin = () => role === "admin";
 const FINAL = ["completed", "failed", "cancelled"];
 const COLORS = { loading: "#2f6fdf", chunking: "#d98b1a", embedding: "#2a9d4b", inserting: "#8e44ad" };
 
@@ -31,7 +37,7 @@ function renderMembers(ms) {
   $("#members tbody").innerHTML = ms.map((m) => `<tr data-name="${esc(m.name)}"><td>${esc(m.name)}${m.leader ? " <b>★ leader</b>" : ""}</td><td>${esc(m.http_addr)}</td>
     <td>${esc(m.raft_suffrage)}${m.healthy === false ? ' <span class="s-failed">unhealthy</span>' : ""}</td><td class="s-${esc(m.serf_status)}">${esc(m.serf_status)}</td>
     <td>${esc(m.last_contact || "")}</td><td>${esc(m.version)}</td><td>${m.running}</td>
-    <td>${m.draining ? "draining " : ""}<button data-drain="${esc(m.name)}" data-cancel="${m.draining}">${m.draining ? "undrain" : "drain"}</button></td></tr>`).join("");
+    <td>${m.draining ? "draining " : ""}${canAdmin() ? `<button data-drain="${esc(m.name)}" data-cancel="${m.draining}">${m.draining ? "undrain" : "drain"}</button>` : ""}</td></tr>`).join("");
 }
 
 function pills(el, obj) {
@@ -104,8 +110,8 @@ async function refreshDetail() {
   $("#detail-body").textContent = JSON.stringify(t, null, 2);
   $("#detail-note").textContent = "(what this node observed since " + new Date(d.observing_since / 1e6).toLocaleString() + ")";
   const acts = [];
-  if (!FINAL.includes(t.state)) acts.push(`<button data-act="cancel">cancel</button>`);
-  if (t.state === "failed" || t.state === "cancelled") acts.push(`<button data-act="retry">retry (resubmit file)</button>`);
+  if (canIndex() && !FINAL.includes(t.state)) acts.push(`<button data-act="cancel">cancel</button>`);
+  if (canIndex() && (t.state === "failed" || t.state === "cancelled")) acts.push(`<button data-act="retry">retry (resubmit file)</button>`);
   $("#detail-actions").innerHTML = acts.join(" ");
   $("#history tbody").innerHTML = d.history.map((h) => `<tr><td>${ts(h.time)}</td><td class="s-${esc(h.state)}">${esc(h.state)}</td><td>${FINAL.includes(h.state) ? "" : esc(h.stage || "")}</td><td>${esc(nodeName(h.node_id))}</td><td>${h.attempt}</td><td class="err">${esc(h.error || "")}</td></tr>`).join("");
 }
@@ -113,6 +119,10 @@ async function refreshDetail() {
 async function tick() {
   try {
     const s = await api("GET", "/v1/console/summary");
+    if (!role) {
+      role = (await api("GET", "/v1/console/whoami")).role;
+      $("#role").textContent = role === "read" ? "read-only" : role;
+    }
     showApp();
     $("#where").textContent = `answered by ${s.node.name} · leader ${s.leader.name || "none"} · term ${s.term} · commit ${s.commit_index}`;
     $("#events-note").textContent = "(replicated: the same on every node)";
@@ -138,9 +148,10 @@ async function act(fn) {
 $("#login-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   sessionStorage.setItem(KEY, $("#token").value);
+  role = "";
   tick();
 });
-$("#logout").addEventListener("click", () => { sessionStorage.removeItem(KEY); showLogin(); });
+$("#logout").addEventListener("click", () => { sessionStorage.removeItem(KEY); role = ""; showLogin(); });
 $("#members").addEventListener("click", (ev) => {
   const b = ev.target.closest("button[data-drain]");
   if (b) act(() => api("POST", "/v1/drain", { node: b.dataset.drain, cancel: b.dataset.cancel === "true" }));
