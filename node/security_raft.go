@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -16,7 +15,16 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// authStreamLayer is Raft's transport with TLS off and a membership
+const (
+	raftAuthMagic   = "RGNA"
+	raftAuthTimeout = 5 * time.Second
+	nonceLen        = 32
+)
+
+// errRaftAuth is a handshake the other side failed.
+var errRaftAuth = errors.New("raft peer does not hold the cluster's gossip key")
+
+// newAuthStreamLayer is Raft's transport with TLS off and a membership
 // credential on: every connection opens with a mutual challenge–response
 // over the gossip keyring before Raft sees a byte of it.
 //
@@ -31,101 +39,20 @@ import (
 // nonces on both sides make a recorded handshake useless. What it does not
 // give is confidentiality or integrity of the stream after the handshake:
 // that is what TLS is for.
-type authStreamLayer struct {
-	ln     net.Listener
-	adv    net.Addr
-	kr     *memberlist.Keyring
-	log    hclog.Logger
-	conns  chan net.Conn
-	closed chan struct{}
-	once   sync.Once
-}
-
-const (
-	raftAuthMagic   = "RGNA"
-	raftAuthTimeout = 5 * time.Second
-	nonceLen        = 32
-)
-
-// errRaftAuth is a handshake the other side failed.
-var errRaftAuth = errors.New("raft peer does not hold the cluster's gossip key")
-
-func newAuthStreamLayer(bind string, adv net.Addr, kr *memberlist.Keyring, log hclog.Logger) (*authStreamLayer, error) {
-	ln, err := net.Listen("tcp", bind)
-	if err != nil {
-		return nil, err
-	}
-	if adv == nil {
-		adv = ln.Addr()
-	}
-	s := &authStreamLayer{ln: ln, adv: adv, kr: kr, log: log, conns: make(chan net.Conn), closed: make(chan struct{})}
-	go s.acceptLoop()
-	return s, nil
-}
-
-func (s *authStreamLayer) acceptLoop() {
-	for {
-		c, err := s.ln.Accept()
+func newAuthStreamLayer(bind string, adv net.Addr, kr *memberlist.Keyring, log hclog.Logger) (*gatedStreamLayer, error) {
+	admit := func(c net.Conn) (net.Conn, error) { return c, acceptHandshake(c, kr) }
+	dial := func(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+		c, err := net.DialTimeout("tcp", string(addr), timeout)
 		if err != nil {
-			select {
-			case <-s.closed:
-				return
-			default:
-			}
-			time.Sleep(10 * time.Millisecond) // e.g. out of file descriptors
-			continue
+			return nil, err
 		}
-		// Each handshake on its own: a stalled dialer must not hold up
-		// the others.
-		go func() {
-			if err := s.acceptHandshake(c); err != nil {
-				s.log.Warn("raft connection refused", "remote", c.RemoteAddr().String(), "error", err)
-				_ = c.Close()
-				return
-			}
-			select {
-			case s.conns <- c:
-			case <-s.closed:
-				_ = c.Close()
-			}
-		}()
-	}
-}
-
-// Accept implements net.Listener.
-func (s *authStreamLayer) Accept() (net.Conn, error) {
-	select {
-	case c := <-s.conns:
+		if err := dialHandshake(c, kr.GetPrimaryKey()); err != nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("raft handshake with %s: %w", addr, err)
+		}
 		return c, nil
-	case <-s.closed:
-		return nil, net.ErrClosed
 	}
-}
-
-// Close implements net.Listener.
-func (s *authStreamLayer) Close() error {
-	var err error
-	s.once.Do(func() {
-		close(s.closed)
-		err = s.ln.Close()
-	})
-	return err
-}
-
-// Addr implements net.Listener: the advertised address.
-func (s *authStreamLayer) Addr() net.Addr { return s.adv }
-
-// Dial implements raft.StreamLayer.
-func (s *authStreamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	c, err := net.DialTimeout("tcp", string(addr), timeout)
-	if err != nil {
-		return nil, err
-	}
-	if err := dialHandshake(c, s.kr.GetPrimaryKey()); err != nil {
-		_ = c.Close()
-		return nil, fmt.Errorf("raft handshake with %s: %w", addr, err)
-	}
-	return c, nil
+	return newGatedStreamLayer(bind, adv, log, admit, dial)
 }
 
 func handshakeMAC(key []byte, label string, nd, na []byte) []byte {
@@ -162,7 +89,7 @@ func dialHandshake(c net.Conn, key []byte) error {
 	return c.SetDeadline(time.Time{})
 }
 
-func (s *authStreamLayer) acceptHandshake(c net.Conn) error {
+func acceptHandshake(c net.Conn, kr *memberlist.Keyring) error {
 	_ = c.SetDeadline(time.Now().Add(raftAuthTimeout))
 	hello := make([]byte, len(raftAuthMagic)+nonceLen)
 	if _, err := io.ReadFull(c, hello); err != nil {
@@ -184,7 +111,7 @@ func (s *authStreamLayer) acceptHandshake(c net.Conn) error {
 		return fmt.Errorf("read proof: %w", err)
 	}
 	var key []byte
-	for _, k := range s.kr.GetKeys() {
+	for _, k := range kr.GetKeys() {
 		if hmac.Equal(mac, handshakeMAC(k, "dial", nd, na)) {
 			key = k
 			break
