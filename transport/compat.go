@@ -327,6 +327,23 @@ func (c *compat) submit(w http.ResponseWriter, r *http.Request, req SubmitReques
 	WriteJSON(w, okCode, map[string]string{"task_status_url": taskStatusURL(r, tv.ID)})
 }
 
+// parseSmallForm parses a urlencoded or multipart form of metadata-sized
+// fields (no file part), answering 413 or 400 itself when it cannot; the
+// caller removes r.MultipartForm's temporary files.
+func parseSmallForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, 2*maxCompatMetadata)
+	if err := r.ParseMultipartForm(maxCompatMetadata); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeDetail(w, http.StatusRequestEntityTooLarge, "Form exceeds %d bytes.", mbe.Limit)
+			return false
+		}
+		writeDetail(w, http.StatusBadRequest, "Malformed form body: %v", err)
+		return false
+	}
+	return true
+}
+
 // patchFile reads "metadata" from a urlencoded or multipart form; a missing
 // field is an empty update, as in RAGondin.
 func (c *compat) patchFile(w http.ResponseWriter, r *http.Request) {
@@ -335,14 +352,7 @@ func (c *compat) patchFile(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 2*maxCompatMetadata)
-	if err := r.ParseMultipartForm(maxCompatMetadata); err != nil && !errors.Is(err, http.ErrNotMultipart) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeDetail(w, http.StatusRequestEntityTooLarge, "Form exceeds %d bytes.", mbe.Limit)
-			return
-		}
-		writeDetail(w, http.StatusBadRequest, "Malformed form body: %v", err)
+	if !parseSmallForm(w, r) {
 		return
 	}
 	if r.MultipartForm != nil {

@@ -21,14 +21,7 @@ func (c *compat) copyFile(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 2*maxCompatMetadata)
-	if err := r.ParseMultipartForm(maxCompatMetadata); err != nil && !errors.Is(err, http.ErrNotMultipart) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeDetail(w, http.StatusRequestEntityTooLarge, "Form exceeds %d bytes.", mbe.Limit)
-			return
-		}
-		writeDetail(w, http.StatusBadRequest, "Malformed form body: %v", err)
+	if !parseSmallForm(w, r) {
 		return
 	}
 	if r.MultipartForm != nil {
