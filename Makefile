@@ -25,7 +25,14 @@ test: vet
 scenarios: build
 	RAGNODE_SCENARIOS=full RAGNODE_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 60m -v ./scenarios/
 
+# The scheduling bench runs Dask distributed beside ragnode (Debian's
+# python3-distributed, installed here when missing and root on Debian; the
+# table says "unavailable" otherwise).
 bench:
+	@/usr/bin/python3 -c 'import distributed' 2>/dev/null || \
+		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-distributed >/dev/null; } || \
+		echo "bench: python3-distributed not installed; the Dask rows will say so"
 	$(GO) run ./scenarios/bench -out BENCHMARKS.md
 
 # Each fuzz target for FUZZTIME (go test -fuzz takes one target at a time).
