@@ -183,6 +183,9 @@ func (n *Node) closeAll() {
 	if n.trans != nil {
 		_ = n.trans.Close()
 	}
+	if n.stable != nil {
+		n.stable.closeWrites()
+	}
 	if n.logStore != nil {
 		_ = n.logStore.Close()
 	}

@@ -53,6 +53,7 @@ type Node struct {
 	fsm      *fsm.FSM
 	raft     *raft.Raft
 	logStore *raftboltdb.BoltStore
+	stable   *closableStable // Raft's view of logStore's term and vote
 	snaps    raft.SnapshotStore
 	trans    *raft.NetworkTransport
 

@@ -68,7 +68,8 @@ func (n *Node) startRaft() (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("inspect raft state: %w", err)
 	}
-	r, err := raft.NewRaft(rc, n.fsm, diskWatchedLog{LogStore: store, fault: n.noteDiskFault}, store, snaps, trans)
+	n.stable = &closableStable{StableStore: store}
+	r, err := raft.NewRaft(rc, n.fsm, diskWatchedLog{LogStore: store, fault: n.noteDiskFault}, n.stable, snaps, trans)
 	if err != nil {
 		return false, fmt.Errorf("start raft: %w", err)
 	}
