@@ -61,9 +61,14 @@ var wordDecoder = &mime.WordDecoder{CharsetReader: func(charset string, input io
 	return strings.NewReader(decodeCharset(charset, b)), nil
 }}
 
+// decodeHeader turns a header value into clean UTF-8. Raw 8-bit header
+// bytes (old mailers write Latin-1 there) and encoded words that claim
+// UTF-8 but are not (the decoder passes those through unchecked) are both
+// read as Latin-1, as bodies are.
 func decodeHeader(v string) string {
+	v = decodeLegacy([]byte(v))
 	if d, err := wordDecoder.DecodeHeader(v); err == nil {
-		v = d
+		v = decodeLegacy([]byte(d))
 	}
 	return strings.Join(strings.Fields(v), " ")
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func load(t *testing.T, kind Kind, data []byte) Document {
@@ -293,5 +294,20 @@ func TestLoadDoesNotHang(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("deep JSON took too long")
+	}
+}
+
+// Header bytes that are not UTF-8, raw or inside an encoded word that
+// claims UTF-8, come out as valid text (the fuzzer found the second).
+func TestEMLHeadersInvalidUTF8(t *testing.T) {
+	for _, subj := range []string{"caf\xe9", "=?utf-8?q?caf=E9?=", "=?UTF-8?B?" + "/w==" + "?="} {
+		data := []byte("From: a@b.c\r\nSubject: " + subj + "\r\n\r\nbody\r\n")
+		doc, err := Load(context.Background(), EML, data)
+		if err != nil {
+			t.Fatalf("%q: %v", subj, err)
+		}
+		if !utf8.ValidString(doc.Title) || !utf8.ValidString(doc.Pages[0].Text) {
+			t.Fatalf("%q: invalid UTF-8 in %q / %q", subj, doc.Title, doc.Pages[0].Text)
+		}
 	}
 }
