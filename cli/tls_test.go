@@ -78,6 +78,10 @@ func TestStartRefusesExposedNodeWithoutCredential(t *testing.T) {
 		{"start", "--data-dir", dir, "--bind", "10.1.2.3"},
 		{"start", "--data-dir", dir, "--ca-file", "x.pem"},
 		{"start", "--data-dir", dir, "--join-secret", "short"},
+		{"start", "--data-dir", dir, "--transition", "tls"},
+		{"start", "--data-dir", dir, "--transition", "gossip-accept"},
+		{"start", "--data-dir", dir, "--join-secret", "0123456789abcdef", "--transition", "bogus"},
+		{"start", "--data-dir", dir, "--join-secret", "0123456789abcdef", "--transition", "gossip-accept,gossip-prefer"},
 	} {
 		_, errOut, code := run(t, args...)
 		if code != 1 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || errOut == "" {

@@ -138,6 +138,10 @@ type Config struct {
 	// without any cluster credential.
 	JoinSecret string
 	Insecure   bool
+	// Transition (--transition accept|prefer, transition.go) is the window
+	// of a rolling restart that turns TLS or gossip encryption on: the node
+	// also accepts peers that have not got it yet.
+	Transition string
 	// TLS (tls.go): PEM files; all three or none. VerifyIncomingClients
 	// requires client certificates on the client API too.
 	CAFile                string

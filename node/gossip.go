@@ -76,6 +76,7 @@ func (n *Node) startSerf(hasState bool) error {
 		// it back to KeyringFile on every keyring change.
 		mc.Keyring = n.keyring
 		sc.KeyringFile = n.keyringPath()
+		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = n.cfg.transition().gossipVerify()
 	}
 	s, err := serf.Create(sc)
 	if err != nil {

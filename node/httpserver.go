@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/ragnode/ragnode/transport"
 )
 
@@ -32,7 +34,10 @@ func (n *Node) startHTTP() error {
 		n.api.Handle("/debug/pprof/profile", http.HandlerFunc(pprof.Profile))
 		n.api.Handle("/debug/pprof/trace", http.HandlerFunc(pprof.Trace))
 	}
-	n.httpSrv = &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second}
+	// net/http's own complaints (failed TLS handshakes above all) go to the
+	// node's logger, not the process's standard one.
+	n.httpSrv = &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: n.log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true, ForceLevel: hclog.Debug})}
 	return nil
 }
 

@@ -108,7 +108,9 @@ type Node struct {
 	// node credential file has been written.
 	keyring     *memberlist.Keyring
 	credWritten atomic.Bool
-	tls         *transport.TLSMaterial // nil: TLS off
+	// memberChecks: members refused entry to Raft lately (member_check.go).
+	memberChecks memberChecks
+	tls          *transport.TLSMaterial // nil: TLS off
 }
 
 // ID returns the node's persistent ID.

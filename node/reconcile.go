@@ -74,13 +74,7 @@ func (n *Node) reconcileMembers(ctx context.Context, ap *autopilot.Autopilot) {
 				continue
 			}
 			if s, ok := inRaft[id]; !ok || string(s.Address) != m.Tags[tagRaft] {
-				err := ap.AddServer(&autopilot.Server{ID: raft.ServerID(id), Name: m.Name, Address: raft.ServerAddress(m.Tags[tagRaft]),
-					NodeStatus: autopilot.NodeAlive, Version: m.Tags[tagVersion]})
-				if err != nil {
-					n.log.Warn("add raft server", "id", id, "error", err)
-				} else {
-					n.log.Info("added raft non-voter", "id", id, "name", m.Name)
-				}
+				n.addRaftMember(ap, m, id)
 			}
 			if st, ok := status[id]; ok && st != fsm.NodeAlive {
 				cmds = append(cmds, fsm.Command{Type: fsm.CmdNodeStatus, Now: now, NodeID: id, Status: fsm.NodeAlive})
@@ -103,6 +97,21 @@ func (n *Node) reconcileMembers(ctx context.Context, ap *autopilot.Autopilot) {
 	defer cancel()
 	if _, err := n.prop.Propose(cctx, fsm.Command{Type: fsm.CmdBatch, Now: now, Batch: cmds}); err != nil {
 		n.log.Warn("write node status", "error", err)
+	}
+}
+
+// addRaftMember adds a Serf member to Raft as a non-voter, once it has
+// shown the cluster's credential where Serf did not check it.
+func (n *Node) addRaftMember(ap *autopilot.Autopilot, m serf.Member, id string) {
+	if !n.memberCredentialOK(m, m.Tags[tagRaft]) {
+		return
+	}
+	err := ap.AddServer(&autopilot.Server{ID: raft.ServerID(id), Name: m.Name, Address: raft.ServerAddress(m.Tags[tagRaft]),
+		NodeStatus: autopilot.NodeAlive, Version: m.Tags[tagVersion]})
+	if err != nil {
+		n.log.Warn("add raft server", "id", id, "error", err)
+	} else {
+		n.log.Info("added raft non-voter", "id", id, "name", m.Name)
 	}
 }
 

@@ -67,6 +67,9 @@ func (c *Config) validateSecurity() error {
 	if c.VerifyIncomingClients && !c.tlsOn() {
 		return fmt.Errorf("--verify-incoming-clients needs TLS (--ca-file, --cert-file, --key-file)")
 	}
+	if err := c.validateTransition(); err != nil {
+		return err
+	}
 	ip := net.ParseIP(c.Bind)
 	if ip != nil && !ip.IsLoopback() && c.membershipKey() == nil && !c.tlsOn() && !c.Insecure {
 		return fmt.Errorf("--bind %s is reachable from other machines and the node has no cluster credential: set --gossip-key, --join-secret or TLS (--ca-file, --cert-file, --key-file), or pass --insecure to run without one", c.Bind)
@@ -168,17 +171,23 @@ func (n *Node) authConfig() transport.Auth {
 			n.fsm.View(func(s *fsm.State) { t, ok = s.TokenByHash(hash) })
 			return t, ok
 		},
-		Log:          n.log.Named("auth"),
-		NodeCertOnly: n.tls != nil,
+		Log: n.log.Named("auth"),
+		// In a move to TLS, peers without it yet prove themselves by the
+		// peer secret.
+		NodeCertOnly: n.tls != nil && !n.cfg.transition().tls,
 	}
 }
 
 // securityWarnings is what status shows about this node's exposure.
 func (n *Node) securityWarnings() []string {
+	var out []string
 	if w := n.cfg.openWarning(); w != "" {
-		return []string{w}
+		out = append(out, w)
 	}
-	return nil
+	if w := n.cfg.transitionWarning(); w != "" {
+		out = append(out, w)
+	}
+	return out
 }
 
 // initSecurity loads the node's credentials before any listener opens.

@@ -24,6 +24,10 @@ const (
 // errRaftAuth is a handshake the other side failed.
 var errRaftAuth = errors.New("raft peer does not hold the cluster's gossip key")
 
+// errNoHandshake is a peer that hung up on the hello without a challenge:
+// one that does not speak the handshake (plain Raft), not one that failed it.
+var errNoHandshake = errors.New("raft peer does not speak the handshake")
+
 // newAuthStreamLayer is Raft's transport with TLS off and a membership
 // credential on: every connection opens with a mutual challenge–response
 // over the gossip keyring before Raft sees a byte of it.
@@ -74,7 +78,7 @@ func dialHandshake(c net.Conn, key []byte) error {
 	}
 	na := make([]byte, nonceLen)
 	if _, err := io.ReadFull(c, na); err != nil {
-		return fmt.Errorf("%w (no challenge: %v)", errRaftAuth, err)
+		return fmt.Errorf("%w (%w: %v)", errRaftAuth, errNoHandshake, err)
 	}
 	if _, err := c.Write(handshakeMAC(key, "dial", nd, na)); err != nil {
 		return err
@@ -131,6 +135,13 @@ func acceptHandshake(c net.Conn, kr *memberlist.Keyring) error {
 // connection is authenticated by the gossip keyring.
 func (n *Node) newRaftTransport(bind string, adv net.Addr) (*raft.NetworkTransport, error) {
 	logger := n.log.Named("raft-net")
+	if plan := n.cfg.transition(); plan.tls || (plan.gossip != "" && n.tls == nil) {
+		layer, err := newTransitionStreamLayer(bind, adv, n.tls, n.keyring, plan, logger)
+		if err != nil {
+			return nil, err
+		}
+		return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: layer, MaxPool: 8, Timeout: 10 * time.Second, Logger: logger}), nil
+	}
 	if n.tls != nil {
 		layer, err := newTLSStreamLayer(bind, adv, n.tls, logger)
 		if err != nil {

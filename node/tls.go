@@ -52,12 +52,18 @@ func (n *Node) wrapHTTPListener(ln net.Listener) net.Listener {
 	if n.tls == nil {
 		return ln
 	}
+	if n.cfg.transition().tls {
+		return transport.NewTransitionListener(ln, n.tls.APIServerConfig(n.cfg.VerifyIncomingClients))
+	}
 	return tls.NewListener(ln, n.tls.APIServerConfig(n.cfg.VerifyIncomingClients))
 }
 
 // peerClient builds the client for one peer's API: mutual TLS with TLS
 // on, else plain HTTP carrying the peer secret.
 func (n *Node) peerClient(addr string) *transport.Client {
+	if n.tls != nil && n.cfg.transition().tls {
+		return transport.NewPeerTransitionClient(addr, n.tls, n.peerSecret)
+	}
 	if n.tls != nil {
 		return transport.NewPeerTLSClient(addr, n.tls)
 	}

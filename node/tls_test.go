@@ -167,6 +167,18 @@ func TestTLSCluster(t *testing.T) {
 				t.Fatal("the rogue node received the cluster's ledger")
 			}
 		})
+		notInRaft(t, c, rogue)
+	}
+	// A process with no certificate at all (no gossip key either, so Serf
+	// lets it in) is not added to Raft.
+	bareCfg := baseConfig(t, "bare")
+	bareCfg.Join = []string{ns[0].SerfAddr()}
+	bareCfg.JoinTimeout = 5 * time.Second
+	if bare, err := Start(bareCfg); err != nil {
+		t.Logf("certless node did not start: %v", err)
+	} else {
+		t.Cleanup(bare.Kill)
+		notInRaft(t, c, bare)
 	}
 
 	// Rotation: new certificates in place, reloaded; new connections use
@@ -261,5 +273,32 @@ func TestVerifyIncomingClients(t *testing.T) {
 	}
 	if _, err := tlsClientOf(t, n, "", pki.ca, ccert, ckey).Status(ctx); !transport.IsStatus(err, http.StatusUnauthorized) {
 		t.Fatalf("client certificate without a token: %v, want 401", err)
+	}
+}
+
+// notInRaft: once the leader's Serf lists the outsider, a few reconcile
+// rounds pass and the leader's Raft configuration still lacks it.
+func notInRaft(t *testing.T, c *cluster, outsider *Node) {
+	t.Helper()
+	waitFor(t, 15*time.Second, "the leader's Serf listing "+outsider.name, func() bool {
+		l := c.leader()
+		if l == nil {
+			return false
+		}
+		for _, m := range l.serf.Members() {
+			if m.Name == outsider.name {
+				return true
+			}
+		}
+		return false
+	})
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		l := c.leader()
+		if l == nil {
+			continue
+		}
+		if _, in := suffrage(l)[outsider.ID()]; in {
+			t.Fatalf("%s, without a node certificate of the cluster CA, was added to Raft", outsider.name)
+		}
 	}
 }

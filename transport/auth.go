@@ -98,7 +98,9 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) *http.Request
 	a := s.auth
 	need := RouteAccess(r.Method, r.URL.Path)
 	scheme, val := credential(r)
-	isNode := a.NodeCertOnly && IsNodeConn(r.TLS)
+	// r.TLS is set only on a TLS listener; a verified node certificate is
+	// the node credential there, in a move to TLS (NodeCertOnly off) too.
+	isNode := IsNodeConn(r.TLS)
 	if a.NodeCertOnly && !isNode && scheme == strings.ToLower(NodeScheme) {
 		s.refuse(w, r, http.StatusUnauthorized, need, "", "with TLS on, a node proves itself by its certificate")
 		return nil
