@@ -1,29 +1,26 @@
 package node
 
 import (
+	"crypto/tls"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+
+	"github.com/ragnode/ragnode/transport"
 )
 
 // gatedStreamLayer is Raft's transport with a gate on every connection:
-// admit runs on each accepted connection, in its own goroutine (a stalled
-// dialer holds up no one), before Raft sees a byte, and a refusal is logged
-// with the remote address; dial opens a connection that has passed the
-// same gate from the other side. The credential schemes (security_raft.go,
-// tls_raft.go) supply the two.
+// admit runs on each accepted connection before Raft sees a byte
+// (transport.GatedListener), and a refusal is logged with the remote
+// address; dial opens a connection that has passed the same gate from the
+// other side. The credential schemes (security_raft.go, tls_raft.go,
+// transition.go) supply the two.
 type gatedStreamLayer struct {
-	ln     net.Listener
-	adv    net.Addr
-	log    hclog.Logger
-	admit  func(net.Conn) (net.Conn, error)
-	dial   func(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error)
-	conns  chan net.Conn
-	closed chan struct{}
-	once   sync.Once
+	*transport.GatedListener
+	adv  net.Addr
+	dial func(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error)
 }
 
 func newGatedStreamLayer(bind string, adv net.Addr, log hclog.Logger,
@@ -35,58 +32,10 @@ func newGatedStreamLayer(bind string, adv net.Addr, log hclog.Logger,
 	if adv == nil {
 		adv = ln.Addr()
 	}
-	s := &gatedStreamLayer{ln: ln, adv: adv, log: log, admit: admit, dial: dial,
-		conns: make(chan net.Conn), closed: make(chan struct{})}
-	go s.acceptLoop()
-	return s, nil
-}
-
-func (s *gatedStreamLayer) acceptLoop() {
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			select {
-			case <-s.closed:
-				return
-			default:
-			}
-			time.Sleep(10 * time.Millisecond) // e.g. out of file descriptors
-			continue
-		}
-		go func() {
-			ac, err := s.admit(c)
-			if err != nil {
-				s.log.Warn("raft connection refused", "remote", c.RemoteAddr().String(), "error", err)
-				_ = c.Close()
-				return
-			}
-			select {
-			case s.conns <- ac:
-			case <-s.closed:
-				_ = ac.Close()
-			}
-		}()
-	}
-}
-
-// Accept implements net.Listener.
-func (s *gatedStreamLayer) Accept() (net.Conn, error) {
-	select {
-	case c := <-s.conns:
-		return c, nil
-	case <-s.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-// Close implements net.Listener.
-func (s *gatedStreamLayer) Close() error {
-	var err error
-	s.once.Do(func() {
-		close(s.closed)
-		err = s.ln.Close()
+	gl := transport.NewGatedListener(ln, admit, func(remote string, err error) {
+		log.Warn("raft connection refused", "remote", remote, "error", err)
 	})
-	return err
+	return &gatedStreamLayer{GatedListener: gl, adv: adv, dial: dial}, nil
 }
 
 // Addr implements net.Listener: the advertised address.
@@ -95,4 +44,15 @@ func (s *gatedStreamLayer) Addr() net.Addr { return s.adv }
 // Dial implements raft.StreamLayer.
 func (s *gatedStreamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	return s.dial(addr, timeout)
+}
+
+// tlsAdmit finishes a server-side TLS handshake within raftAuthTimeout.
+func tlsAdmit(c net.Conn, cfg *tls.Config) (net.Conn, error) {
+	tc := tls.Server(c, cfg)
+	_ = tc.SetDeadline(time.Now().Add(raftAuthTimeout))
+	if err := tc.Handshake(); err != nil {
+		return nil, err
+	}
+	_ = tc.SetDeadline(time.Time{})
+	return tc, nil
 }

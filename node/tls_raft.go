@@ -18,15 +18,7 @@ import (
 // connection.
 func newTLSStreamLayer(bind string, adv net.Addr, m *transport.TLSMaterial, log hclog.Logger) (*gatedStreamLayer, error) {
 	cfg := m.PeerServerConfig() // picks the current pair per handshake (reloads)
-	admit := func(c net.Conn) (net.Conn, error) {
-		tc := tls.Server(c, cfg)
-		_ = tc.SetDeadline(time.Now().Add(raftAuthTimeout))
-		if err := tc.Handshake(); err != nil {
-			return nil, err
-		}
-		_ = tc.SetDeadline(time.Time{})
-		return tc, nil
-	}
+	admit := func(c net.Conn) (net.Conn, error) { return tlsAdmit(c, cfg) }
 	dial := func(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 		c, err := tls.DialWithDialer(&net.Dialer{Timeout: timeout}, "tcp", string(addr), m.PeerClientConfig())
 		if err != nil {

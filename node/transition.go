@@ -136,13 +136,7 @@ func newTransitionStreamLayer(bind string, adv net.Addr, m *transport.TLSMateria
 			if srv == nil {
 				return nil, errors.New("a TLS connection, and TLS is off on this node")
 			}
-			tc := tls.Server(pc, srv)
-			_ = tc.SetDeadline(time.Now().Add(raftAuthTimeout))
-			if err := tc.Handshake(); err != nil {
-				return nil, err
-			}
-			_ = tc.SetDeadline(time.Time{})
-			return tc, nil
+			return tlsAdmit(pc, srv)
 		case b == raftAuthMagic[0] && kr != nil:
 			return pc, acceptHandshake(pc, kr)
 		case !rawOK:

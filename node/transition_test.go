@@ -148,14 +148,7 @@ func TestRollingRestartToTLS(t *testing.T) {
 		name := cfg.Name
 		cfg.Runner = func() (Runner, error) { return successRunner{s: succ, node: name, d: 200 * time.Millisecond}, nil }
 	})
-	waitFor(t, 20*time.Second, "three voters", func() bool {
-		l := c.leader()
-		if l == nil {
-			return false
-		}
-		v, _ := countVoters(l)
-		return v == 3
-	})
+	waitVoters(t, c, 3)
 	submitPlain := func(n *Node, name string) error {
 		_, err := clientOf(n).Submit(ctxT(t, 10*time.Second), submitReq("p", name), strings.NewReader("doc "+name))
 		return err
@@ -216,14 +209,7 @@ func TestRollingRestartToGossipKey(t *testing.T) {
 		name := cfg.Name
 		cfg.Runner = func() (Runner, error) { return successRunner{s: succ, node: name, d: 200 * time.Millisecond}, nil }
 	})
-	waitFor(t, 20*time.Second, "three voters", func() bool {
-		l := c.leader()
-		if l == nil {
-			return false
-		}
-		v, _ := countVoters(l)
-		return v == 3
-	})
+	waitVoters(t, c, 3)
 	submit := func(n *Node, name string) error {
 		_, err := clientOf(n).Submit(ctxT(t, 10*time.Second), submitReq("p", name), strings.NewReader("doc "+name))
 		return err
@@ -269,4 +255,16 @@ func aliveMembers(n *Node) int {
 		}
 	}
 	return k
+}
+
+func waitVoters(t *testing.T, c *cluster, k int) {
+	t.Helper()
+	waitFor(t, 20*time.Second, fmt.Sprintf("%d voters", k), func() bool {
+		l := c.leader()
+		if l == nil {
+			return false
+		}
+		v, _ := countVoters(l)
+		return v == k
+	})
 }

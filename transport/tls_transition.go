@@ -56,26 +56,27 @@ func Peek(c net.Conn, timeout time.Duration) (byte, *PeekedConn, error) {
 // handshake.
 func IsTLSStart(b byte) bool { return b == tlsRecordHandshake }
 
-// transitionListener hands out *tls.Conn for connections that open with
-// a TLS handshake (so net/http sees r.TLS and a node certificate counts)
-// and the plain connection for the others.
-type transitionListener struct {
-	ln     net.Listener
-	cfg    *tls.Config
-	conns  chan net.Conn
-	closed chan struct{}
-	once   sync.Once
+// GatedListener runs admit on every accepted connection, in its own
+// goroutine (a stalled client holds up no one), before Accept hands it
+// out; a refused connection is closed and reported to refused. The Raft
+// stream layers and the transition listener are both built on it.
+type GatedListener struct {
+	ln      net.Listener
+	admit   func(net.Conn) (net.Conn, error)
+	refused func(remote string, err error)
+	conns   chan net.Conn
+	closed  chan struct{}
+	once    sync.Once
 }
 
-// NewTransitionListener wraps ln so it serves TLS (with cfg) and plaintext
-// on the same port.
-func NewTransitionListener(ln net.Listener, cfg *tls.Config) net.Listener {
-	l := &transitionListener{ln: ln, cfg: cfg, conns: make(chan net.Conn), closed: make(chan struct{})}
+// NewGatedListener starts accepting on ln; refused may be nil.
+func NewGatedListener(ln net.Listener, admit func(net.Conn) (net.Conn, error), refused func(remote string, err error)) *GatedListener {
+	l := &GatedListener{ln: ln, admit: admit, refused: refused, conns: make(chan net.Conn), closed: make(chan struct{})}
 	go l.acceptLoop()
 	return l
 }
 
-func (l *transitionListener) acceptLoop() {
+func (l *GatedListener) acceptLoop() {
 	for {
 		c, err := l.ln.Accept()
 		if err != nil {
@@ -92,25 +93,25 @@ func (l *transitionListener) acceptLoop() {
 			continue
 		}
 		go func() {
-			b, pc, err := Peek(c, sniffTimeout)
+			ac, err := l.admit(c)
 			if err != nil {
+				if l.refused != nil {
+					l.refused(c.RemoteAddr().String(), err)
+				}
 				_ = c.Close()
 				return
 			}
-			var out net.Conn = pc
-			if IsTLSStart(b) {
-				out = tls.Server(pc, l.cfg)
-			}
 			select {
-			case l.conns <- out:
+			case l.conns <- ac:
 			case <-l.closed:
-				_ = out.Close()
+				_ = ac.Close()
 			}
 		}()
 	}
 }
 
-func (l *transitionListener) Accept() (net.Conn, error) {
+// Accept implements net.Listener.
+func (l *GatedListener) Accept() (net.Conn, error) {
 	select {
 	case c := <-l.conns:
 		return c, nil
@@ -119,7 +120,8 @@ func (l *transitionListener) Accept() (net.Conn, error) {
 	}
 }
 
-func (l *transitionListener) Close() error {
+// Close implements net.Listener.
+func (l *GatedListener) Close() error {
 	var err error
 	l.once.Do(func() {
 		close(l.closed)
@@ -128,7 +130,25 @@ func (l *transitionListener) Close() error {
 	return err
 }
 
-func (l *transitionListener) Addr() net.Addr { return l.ln.Addr() }
+// Addr implements net.Listener.
+func (l *GatedListener) Addr() net.Addr { return l.ln.Addr() }
+
+// NewTransitionListener wraps ln so it serves TLS (with cfg) and plaintext
+// on the same port: *tls.Conn for connections that open with a TLS
+// handshake (so net/http sets r.TLS and a node certificate counts), the
+// plain connection for the others.
+func NewTransitionListener(ln net.Listener, cfg *tls.Config) net.Listener {
+	return NewGatedListener(ln, func(c net.Conn) (net.Conn, error) {
+		b, pc, err := Peek(c, sniffTimeout)
+		if err != nil {
+			return nil, err
+		}
+		if IsTLSStart(b) {
+			return tls.Server(pc, cfg), nil
+		}
+		return pc, nil
+	}, nil)
+}
 
 // NotSpeakingTLS reports whether a failed TLS handshake means the other
 // side does not speak TLS at all — it answered with something that is not
