@@ -52,6 +52,7 @@ func benches() []bench {
 		{"ledger", benchLedger},
 		{"dispatch", benchDispatch},
 		{"sched", benchSched},
+		{"schedkill", benchSchedKill},
 		{"failover", benchFailover},
 		{"memory", benchMemory},
 		{"indexing", benchIndexing},
@@ -62,7 +63,7 @@ func benches() []bench {
 
 func names() []string {
 	var ns []string
-	for _, b := range []string{"micro", "ledger", "dispatch", "sched", "failover", "memory", "indexing", "pdf", "retrieval"} {
+	for _, b := range []string{"micro", "ledger", "dispatch", "sched", "schedkill", "failover", "memory", "indexing", "pdf", "retrieval"} {
 		ns = append(ns, b)
 	}
 	return ns
