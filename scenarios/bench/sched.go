@@ -128,6 +128,7 @@ func benchSched(ctx context.Context, tb *benchTB) []section {
 var (
 	flagSchedShape = flag.String("sched-shape", "", "sched: run only this shape (e.g. 10ms/5), lan timing only, no Dask, and print no table")
 	flagSchedPprof = flag.String("sched-pprof", "", "sched with -sched-shape: start nodes with --pprof and an admin token, and write a 10 s CPU profile of the first and last node, taken once the submit is done, with this prefix")
+	flagSchedKill  = flag.Bool("sched-kill-leader", false, "sched with -sched-shape: kill -9 the leader once a third of the tasks finished, and check that every task still completes")
 	flagSchedExtra = flag.String("sched-extra", "", "sched with -sched-shape: extra `ragnode start` flags, space-separated")
 )
 
@@ -188,10 +189,30 @@ func schedOnce(ctx context.Context, bin string, base int, dir string, lat time.D
 	}
 	cctx, cancel := context.WithTimeout(ctx, 4*ideal+90*time.Second)
 	defer cancel()
-	if _, err := waitFinished(cctx, cl.procs[0].Client(), tasks, 100*time.Millisecond); err != nil {
+	client := cl.procs[0].Client()
+	if *flagSchedKill {
+		// kill -9 of the leader once a third of the tasks finished; the
+		// survivors must finish every task.
+		l := cl.leader(cctx)
+		for _, p := range cl.procs {
+			if p != l {
+				client = p.Client()
+				break
+			}
+		}
+		for cctx.Err() == nil {
+			if m, err := counts(cctx, client); err == nil && finishedOf(m) >= tasks/3 {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		l.Kill()
+		logf("  killed the leader %s (kill -9) with a third of the tasks finished", l.Name)
+	}
+	if _, err := waitFinished(cctx, client, tasks, 100*time.Millisecond); err != nil {
 		return schedRun{err: err.Error()}
 	}
-	all, err := cl.procs[0].Client().Tasks(cctx, "", "sched")
+	all, err := client.Tasks(cctx, "", "sched")
 	if err != nil {
 		return schedRun{err: "tasks: " + err.Error()}
 	}
