@@ -70,7 +70,7 @@ func startFlags() []cli.Flag {
 		&cli.StringFlag{Name: "key-file", Usage: "key of --cert-file", EnvVars: envs("KEY_FILE")},
 		&cli.BoolFlag{Name: "verify-incoming-clients", Usage: "with TLS, require client certificates on the client API too", EnvVars: envs("VERIFY_INCOMING_CLIENTS")},
 		&cli.StringFlag{Name: "catalog", Usage: "postgres://... DSN of OpenRAG's catalog database: the leader keeps its partitions and files tables in step with the ledger", EnvVars: envs("CATALOG")},
-		&cli.IntFlag{Name: "prefetch", Value: node.DefaultPrefetch, Usage: "tasks the leader queues on each node beyond its running ones, started the moment a slot frees (0: none)", EnvVars: envs("PREFETCH")},
+		&cli.IntFlag{Name: "prefetch", Value: node.DefaultPrefetch, Usage: "at most this many tasks queued on each node beyond its running ones, started the moment a slot frees; a node asks for more than 2 only while its tasks are short against a report round trip (0: none)", EnvVars: envs("PREFETCH")},
 		&cli.StringFlag{Name: "memory-high", Usage: "take no new work while this node's resident memory is above this (e.g. 8GiB; empty: no guard)", EnvVars: envs("MEMORY_HIGH")},
 	}
 }

@@ -1,5 +1,10 @@
 package fsm
 
+import (
+	"fmt"
+	"sort"
+)
+
 // Completion callbacks (openrag's callback_url): the ledger records, per
 // task, where to POST when the task reaches its final state and how far
 // delivery got, so a new leader knows what its predecessor did.
@@ -82,5 +87,47 @@ func (s *State) applyCallback(c Command) Result {
 		return rejectf(CodeInvalid, "callback state %q", c.Status)
 	}
 	t.Callback = &cb
+	s.noteCallback(t)
 	return Result{Applied: 1}
+}
+
+// noteCallback keeps t's entry in the unclaimed index in step with its
+// callback record.
+func (s *State) noteCallback(t *Task) {
+	if t.Callback != nil && t.Callback.State == "" {
+		s.unclaimed[t.ID] = struct{}{}
+	} else {
+		delete(s.unclaimed, t.ID)
+	}
+}
+
+// CallbacksDue lists the tasks whose callback is due and unclaimed
+// (Pending), by task ID: the callback loop's work, found without a walk of
+// every task.
+func (s *State) CallbacksDue() []*Task {
+	var out []*Task
+	for id := range s.unclaimed {
+		if t := s.Tasks[id]; t.Callback.Pending(t) {
+			out = append(out, t)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// checkCallbacks holds the unclaimed index to a recount.
+func (s *State) checkCallbacks() error {
+	k := 0
+	for id, t := range s.Tasks {
+		if t.Callback != nil && t.Callback.State == "" {
+			k++
+			if _, ok := s.unclaimed[id]; !ok {
+				return fmt.Errorf("task %s has an unclaimed callback missing from the index", id)
+			}
+		}
+	}
+	if len(s.unclaimed) != k {
+		return fmt.Errorf("unclaimed-callback index holds %d, recount %d", len(s.unclaimed), k)
+	}
+	return nil
 }

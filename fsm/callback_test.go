@@ -19,15 +19,23 @@ func TestCallbackAtMostOnce(t *testing.T) {
 	if r := mustApply(t, s, 3, claim); !errors.Is(r.Error(), ErrConflict) {
 		t.Fatalf("claim before the task ended: %+v", r)
 	}
-	if s.Tasks["t1"].Callback.Pending(s.Tasks["t1"]) {
+	if s.Tasks["t1"].Callback.Pending(s.Tasks["t1"]) || len(s.CallbacksDue()) != 0 {
 		t.Fatal("pending before the task ended")
 	}
 	mustApply(t, s, 4, Command{Type: CmdCancelTask, TaskID: "t1", Now: 6})
 	if !s.Tasks["t1"].Callback.Pending(s.Tasks["t1"]) {
 		t.Fatal("not pending after the task ended")
 	}
+	// The callback loop's index lists it (mustApply also checks the index
+	// against a recount after every Apply).
+	if due := s.CallbacksDue(); len(due) != 1 || due[0].ID != "t1" {
+		t.Fatalf("due %v, want t1", due)
+	}
 	if r := mustApply(t, s, 5, claim); r.Rejected() {
 		t.Fatalf("claim: %+v", r)
+	}
+	if due := s.CallbacksDue(); len(due) != 0 {
+		t.Fatalf("due %v after the claim, want none", due)
 	}
 	// A second claim (another leader) is refused: nothing is sent twice.
 	claim2 := claim

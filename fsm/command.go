@@ -99,8 +99,9 @@ type Command struct {
 	// handoff, prefetch.go); Result.Chained names it when it started.
 	Next *TaskRef `json:"next,omitempty"`
 	// Limit, in CmdPrefetchTasks, is the per-node bound on prefetched tasks;
-	// on a handoff with Chain, the depth to which the same Apply tops the
-	// node's prefetch queue back up from the queue (0: no top-up).
+	// on a handoff with Chain, and on any completion with Chain, the depth
+	// to which the same Apply tops the node's prefetch queue back up from
+	// the queue, after the chained start (0: no top-up).
 	Limit int `json:"limit,omitempty"`
 }
 

@@ -17,7 +17,8 @@ import (
 //     matches the task's own record, and no other task holds one;
 //   - a queued or terminal task holds nothing;
 //   - no task is on a node that is not registered;
-//   - the derived indexes agree with a recount from scratch;
+//   - the derived indexes agree with a recount from scratch (the
+//     unclaimed-callback index too, callback.go);
 //   - every partition record is keyed by its own non-empty name;
 //   - the event history is bounded and its sequence numbers increase;
 //   - a prefetched task holds nothing (no allocation, no milli-GPUs, no
@@ -164,6 +165,9 @@ func (s *State) CheckInvariants() error {
 		}
 	}
 	if err := s.checkTokenInvariants(); err != nil {
+		return err
+	}
+	if err := s.checkCallbacks(); err != nil {
 		return err
 	}
 	return s.checkPartitions()

@@ -304,3 +304,26 @@ func TestHandoffTopsUpPrefetchQueue(t *testing.T) {
 		t.Fatalf("handoff without a limit: %+v, prefetched %d, queued %d", r, s.PrefetchedCount("n1"), s.QueuedCount())
 	}
 }
+
+// A completion that chains a queued task into its slot (no prefetched task
+// to hand to) tops the node's prefetch queue up to Limit in the same Apply,
+// after the chained start; without Limit it refills nothing.
+func TestChainedCompletionTopsUpPrefetchQueue(t *testing.T) {
+	s := prefetchCluster(t)
+	r := mustApply(t, s, 5, Command{Type: CmdCompleteTask, TaskID: "t1", Attempt: 1, Chain: true, Limit: 2})
+	if r.Rejected() || r.Chained != "t3" {
+		t.Fatalf("chained completion %+v, want t3 chained", r)
+	}
+	got := s.PrefetchedOn("n1")
+	if len(got) != 2 || got[0].ID != "t4" || got[1].ID != "t5" {
+		t.Fatalf("after the top-up n1 holds %v, want t4 t5", got)
+	}
+	if m, _ := s.GPUUsage("n1", 0); m != 1000 || s.QueuedCount() != 0 {
+		t.Fatalf("card use %d (want t2 + t3), queued %d", m, s.QueuedCount())
+	}
+	s2 := prefetchCluster(t)
+	r = mustApply(t, s2, 5, Command{Type: CmdCompleteTask, TaskID: "t1", Attempt: 1, Chain: true})
+	if r.Chained != "t3" || s2.PrefetchedCount("n1") != 0 {
+		t.Fatalf("without a limit: %+v, prefetched %d", r, s2.PrefetchedCount("n1"))
+	}
+}

@@ -57,6 +57,9 @@ type State struct {
 	byNode  map[string]map[string]struct{}
 	// prefetched is node -> tasks prefetched to it (prefetch.go).
 	prefetched map[string]map[string]struct{}
+	// unclaimed is the tasks whose callback nobody claimed yet, due or
+	// not (callback.go).
+	unclaimed map[string]struct{}
 }
 
 // New returns an empty state.
@@ -83,6 +86,7 @@ func (s *State) rebuild() {
 	s.queue = newQueueIndex()
 	s.byNode = map[string]map[string]struct{}{}
 	s.prefetched = map[string]map[string]struct{}{}
+	s.unclaimed = map[string]struct{}{}
 	// Sorted first, so every add is an append rather than an insertion.
 	var qs []*Task
 	for _, t := range s.Tasks {
@@ -92,6 +96,7 @@ func (s *State) rebuild() {
 		if t.State == Prefetched {
 			s.addPrefetched(t)
 		}
+		s.noteCallback(t)
 	}
 	sort.Slice(qs, func(i, j int) bool { return qs[i].Seq < qs[j].Seq })
 	for _, t := range qs {
@@ -270,7 +275,9 @@ func (s *State) apply(c Command) Result {
 			}
 		}
 		if c.Chain {
-			return Result{Chained: s.chainNext(a, "", c.Now)}
+			id := s.chainNext(a, "", c.Now)
+			s.topUp(a.NodeID, c.Limit, c.Now)
+			return Result{Chained: id}
 		}
 		return Result{}
 	case CmdFailTask:
@@ -593,6 +600,7 @@ func (s *State) submit(c Command) Result {
 		}
 		s.Tasks[t.ID] = &t
 		s.queue.add(&t)
+		s.noteCallback(&t)
 		nf := &File{Partition: t.Partition, FileID: t.FileID, TaskID: t.ID, Ref: t.File,
 			Metadata: t.Metadata, State: Queued, Updated: c.Now}
 		if exists {
@@ -793,6 +801,7 @@ func (s *State) compact(now int64) {
 				break
 			}
 			delete(s.Tasks, id)
+			delete(s.unclaimed, id)
 		}
 		s.Finished[s.finHead] = ""
 		s.finHead++

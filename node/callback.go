@@ -118,10 +118,8 @@ func (n *Node) callbackLoop(ctx context.Context) {
 	n.watchLedger(ctx.Done(), 5*n.tick(), func() {
 		var due []fsm.Task
 		n.fsm.View(func(s *fsm.State) {
-			for _, t := range s.Tasks {
-				if t.Callback.Pending(t) {
-					due = append(due, *t)
-				}
+			for _, t := range s.CallbacksDue() {
+				due = append(due, *t)
 			}
 		})
 		for _, t := range due {

@@ -151,8 +151,8 @@ type Config struct {
 	// Catalog is the DSN of OpenRAG's PostgreSQL catalog the leader
 	// mirrors the ledger's files into (empty: none); see node/catalog.
 	Catalog string
-	// Prefetch is how many tasks the leader queues on each node beyond the
-	// ones it runs (--prefetch); 0: DefaultPrefetch, negative: none.
+	// Prefetch bounds the tasks queued on each node beyond the ones it runs
+	// (--prefetch); 0: DefaultPrefetch, negative: none.
 	Prefetch int
 	// MemoryHigh: above this resident size (bytes; 0: no guard) the node
 	// takes no new work until it is back under (memguard.go).

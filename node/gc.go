@@ -8,6 +8,9 @@ import (
 	"github.com/ragnode/ragnode/fsm"
 )
 
+// janitorMinGap is the least time between two janitor passes.
+const janitorMinGap = 2 * time.Second
+
 // janitor removes local copies the ledger no longer needs: blobs whose last
 // file was deleted, and chunks of deleted files.
 func (n *Node) janitor() {
@@ -17,11 +20,16 @@ func (n *Node) janitor() {
 	// checked maps a file to the live version this node last reconciled its
 	// chunk copy against.
 	checked := map[string]string{}
+	var last time.Time
 	n.watchLedger(n.stopCh, 5*n.tick(), func() {
-		// Coalesce bursts of applies.
-		if !pause(n.stopCh, 200*time.Millisecond) {
+		// Coalesce bursts of applies, and under constant churn pass at most
+		// every janitorMinGap: a pass walks every blob and file, and
+		// nothing it deletes is urgent.
+		wait := max(200*time.Millisecond, janitorMinGap-time.Since(last))
+		if !pause(n.stopCh, wait) {
 			return
 		}
+		last = time.Now()
 		blobs := map[string]bool{}
 		files := map[string][2]string{}
 		var stale []*fsm.File

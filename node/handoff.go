@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"math"
+	"time"
 
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/scheduler"
@@ -48,7 +50,7 @@ func (p *workerPool) startPrefetched(ended fsm.Task) *fsm.TaskRef {
 		}
 		t.NodeID, t.GPU = p.n.id, ended.GPU
 		ctx, cancel := context.WithCancel(context.Background())
-		p.running[ref] = &run{cancel: cancel, pending: true, confirmed: make(chan struct{})}
+		p.running[ref] = &run{cancel: cancel, pending: true, queued: make(chan struct{})}
 		p.wg.Add(1)
 		go p.execute(ctx, ref, t)
 		return &ref
@@ -56,16 +58,64 @@ func (p *workerPool) startPrefetched(ended fsm.Task) *fsm.TaskRef {
 	return nil
 }
 
+// prefetchLimit is the prefetch queue this node asks its handoff reports
+// to refill (fsm topUp): enough to keep its slots busy through one report
+// round trip (runs in flight × round trip ÷ run length, plus one), between
+// the leader's prefetchBase and the --prefetch bound. Tasks long against a
+// round trip get the base; 10 ms tasks against a 30 ms round trip, 13.
+func (p *workerPool) prefetchLimit() int {
+	hi := p.n.cfg.prefetchDepth()
+	lo := min(hi, prefetchBase)
+	p.mu.Lock()
+	run, rtt, k := p.runAvg, p.reportAvg, p.active()
+	p.mu.Unlock()
+	if run <= 0 || rtt <= 0 {
+		return lo
+	}
+	want := int(math.Ceil(float64(k)*rtt/run)) + 1
+	return max(lo, min(hi, want))
+}
+
+// note folds d into the moving average *avg (weight 1/8).
+func (p *workerPool) note(avg *float64, d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if *avg == 0 {
+		*avg = float64(d)
+		return
+	}
+	*avg += (float64(d) - *avg) / 8
+}
+
+// handoffQueued lets the run started for ref report: the report asking
+// for its slot is in the report lane, ahead of its own.
+func (p *workerPool) handoffQueued(ref fsm.TaskRef) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if r := p.running[ref]; r != nil && r.queued != nil {
+		select {
+		case <-r.queued:
+		default:
+			close(r.queued)
+		}
+	}
+}
+
 // settleHandoff runs once the handoff's report came back (and, when it
 // was committed, was applied here): the started run stays if the ledger
-// now holds it here at its attempt, else it is cancelled (the leader will
-// start it again, or it was requeued elsewhere).
-func (p *workerPool) settleHandoff(ref fsm.TaskRef) {
-	held := false
-	p.n.fsm.View(func(s *fsm.State) {
-		t := s.Tasks[ref.ID]
-		held = t != nil && t.Attempt == ref.Attempt && t.State.Active() && t.NodeID == p.n.id
-	})
+// took the handoff (the answer names it as chained; without an answer,
+// the ledger holds it here at its attempt), else it is cancelled (the
+// leader will start it again, or it was requeued elsewhere). The run may
+// have ended and reported meanwhile; if that report was refused as stale,
+// its entry goes, so a task the ledger still holds here runs again.
+func (p *workerPool) settleHandoff(ref fsm.TaskRef, res fsm.Result, err error) {
+	held := err == nil && res.Chained == ref.ID
+	if err != nil {
+		p.n.fsm.View(func(s *fsm.State) {
+			t := s.Tasks[ref.ID]
+			held = t != nil && t.Attempt == ref.Attempt && t.State.Active() && t.NodeID == p.n.id
+		})
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	r := p.running[ref]
@@ -81,5 +131,7 @@ func (p *workerPool) settleHandoff(ref fsm.TaskRef) {
 		r.cancel()
 		p.n.log.Debug("prefetched start refused by the ledger; run cancelled", "task", ref.ID, "attempt", ref.Attempt)
 	}
-	close(r.confirmed)
+	if r.done && (r.rejected || r.displaced) {
+		delete(p.running, ref)
+	}
 }

@@ -136,9 +136,13 @@ func (n *Node) startIndexer() error {
 	}
 	// One PDF engine per process, sized to this node's slots; its compiled
 	// module is cached in the data dir so a restart starts in under a second.
+	// A --runner other than the pipeline (sleep, checksum) never opens a
+	// PDF: compiling the engine anyway would cost seconds of CPU per node
+	// at start-up (five nodes on two cores: most of a benchmark's CPU).
+	prestart := ic.PDFPrestart && n.cfg.Runner == nil
 	lo := loader.Options{PDFSlots: max(n.slotCapacity(), 1), PDFTimeout: n.cfg.TaskTimeout, OCR: ocr, OCRLang: ic.OCRLang,
-		Prestart: ic.PDFPrestart, PDFInterrupt: pdfInterrupt}
-	if ic.PDFPrestart {
+		Prestart: prestart, PDFInterrupt: pdfInterrupt}
+	if prestart {
 		// The engine is per process: only a process that is this one node
 		// (the CLI) caches it in the node's data dir. Tests run many nodes
 		// in one process, whose data dirs come and go.

@@ -78,11 +78,11 @@ func (n *Node) replicationBacklog(s *fsm.State) (blobs, chunks int) {
 	for _, f := range s.Files {
 		if h := f.Ref.Hash; h != "" && !seen[h] {
 			seen[h] = true
-			if b := s.Blobs[h]; b != nil && len(aliveHolders(s, b.Holders)) < wantBlob {
+			if b := s.Blobs[h]; b != nil && countAlive(s, b.Holders) < wantBlob {
 				blobs++
 			}
 		}
-		if f.LiveTask != "" && f.LiveChunks > 0 && len(f.ChunkHolders) > 0 && len(aliveHolders(s, f.ChunkHolders)) < wantChunk {
+		if f.LiveTask != "" && f.LiveChunks > 0 && len(f.ChunkHolders) > 0 && countAlive(s, f.ChunkHolders) < wantChunk {
 			chunks++
 		}
 	}
@@ -119,4 +119,15 @@ func (c ledgerCollector) collectCluster(ch chan<- prometheus.Metric, s *fsm.Stat
 	} else if _, lid := n.raft.LeaderWithID(); lid != "" && string(lid) != n.id {
 		gauge(descContact, time.Since(n.raft.LastContact()).Seconds(), name(string(lid)))
 	}
+}
+
+// countAlive is len(aliveHolders(s, holders)) without building the slice.
+func countAlive(s *fsm.State, holders []string) int {
+	k := 0
+	for _, h := range holders {
+		if nd := s.Nodes[h]; nd != nil && nd.Status == fsm.NodeAlive {
+			k++
+		}
+	}
+	return k
 }

@@ -101,9 +101,32 @@ var (
 // snake turns camelCase and any character a Prometheus name cannot hold
 // into snake_case.
 func snake(s string) string {
-	s = camelBoundary.ReplaceAllString(s, "${1}_${2}")
-	return strings.Trim(strings.ToLower(nonName.ReplaceAllString(s, "_")), "_")
+	snakeMu.Lock()
+	out, ok := snakeMemo[s]
+	snakeMu.Unlock()
+	if ok {
+		return out
+	}
+	out = camelBoundary.ReplaceAllString(s, "${1}_${2}")
+	out = strings.Trim(strings.ToLower(nonName.ReplaceAllString(out, "_")), "_")
+	snakeMu.Lock()
+	if len(snakeMemo) < snakeMemoMax {
+		snakeMemo[s] = out
+	}
+	snakeMu.Unlock()
+	return out
 }
+
+// snake runs for every go-metrics sample (Raft and Serf emit several per
+// ledger apply): its two regular expressions were a few percent of a busy
+// node's CPU. The keys and label names are a small fixed set; the memo is
+// bounded all the same.
+const snakeMemoMax = 4096
+
+var (
+	snakeMu   sync.Mutex
+	snakeMemo = map[string]string{}
+)
 
 // sampleUnit tells the samples that are not timers: go-metrics has one
 // sample type for durations and for sizes, queue lengths and ratios. It

@@ -69,6 +69,8 @@ type observer struct {
 	index uint64
 	// totals caches ledger totals for /metrics (metrics_cache.go).
 	totals atomic.Pointer[ledgerTotals]
+	// scraped is when /metrics last read the totals (unix ns; 0: never).
+	scraped atomic.Int64
 }
 
 func newObserver(self string, m *metrics, now time.Time) *observer {

@@ -260,3 +260,34 @@ func TestPrefetchedWorkMovesToIdleNode(t *testing.T) {
 	}
 	t.Logf("%d short tasks moved off the busy node", moved)
 }
+
+// A node asks for the prefetch queue that keeps its slots busy through one
+// report round trip, between the leader's base and the --prefetch bound.
+func TestPrefetchLimitCoversOneReportRoundTrip(t *testing.T) {
+	pool := func(prefetch, runs int, runLen, rtt time.Duration) *workerPool {
+		p := &workerPool{n: &Node{cfg: Config{Prefetch: prefetch}}, running: map[fsm.TaskRef]*run{}}
+		for i := 0; i < runs; i++ {
+			p.running[fsm.TaskRef{ID: fmt.Sprint("t", i), Attempt: 1}] = &run{}
+		}
+		p.runAvg, p.reportAvg = float64(runLen), float64(rtt)
+		return p
+	}
+	for _, c := range []struct {
+		name        string
+		prefetch, k int
+		run, rtt    time.Duration
+		want        int
+	}{
+		{"no measurement yet", 0, 4, 0, 0, prefetchBase},
+		{"10 ms tasks, 30 ms round trip", 0, 4, 10 * time.Millisecond, 30 * time.Millisecond, 13},
+		{"long tasks", 0, 4, time.Minute, 30 * time.Millisecond, prefetchBase},
+		{"capped by the default bound", 0, 4, time.Millisecond, time.Second, DefaultPrefetch},
+		{"capped by --prefetch", 4, 4, 10 * time.Millisecond, 30 * time.Millisecond, 4},
+		{"--prefetch under the base", 1, 4, 10 * time.Millisecond, 30 * time.Millisecond, 1},
+		{"prefetch off", -1, 4, 10 * time.Millisecond, 30 * time.Millisecond, 0},
+	} {
+		if got := pool(c.prefetch, c.k, c.run, c.rtt).prefetchLimit(); got != c.want {
+			t.Errorf("%s: limit %d, want %d", c.name, got, c.want)
+		}
+	}
+}

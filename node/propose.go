@@ -20,9 +20,17 @@ import (
 // commands per second. It retries across leader changes; every command is
 // idempotent or fenced by attempt numbers, so a retry of an applied command
 // is rejected rather than applied twice.
+//
+// Worker reports take their own lane (reportLoop): one batch in flight at
+// a time, so they reach the ledger in the order this node made them. A
+// run started from the prefetch queue may then report its end as soon as
+// the report that handed it its slot is queued (handoff.go), without
+// waiting a Raft round trip for that report to come back: the ledger
+// applies the handoff first.
 type proposer struct {
 	n   *Node
 	in  chan *pending
+	rin chan *pending
 	sem chan struct{}
 	// linger is how long a batch that starts with a worker report waits
 	// for more, in nanoseconds (reportLinger; tests lengthen it).
@@ -35,16 +43,6 @@ type proposer struct {
 // of one each. It is not on a task's critical path when prefetch is on:
 // the next task started before its predecessor's report left.
 const reportLinger = 2 * time.Millisecond
-
-// anyReport reports whether a batch carries a worker's report.
-func anyReport(batch []*pending) bool {
-	for _, pd := range batch {
-		if isReport(pd.cmd) {
-			return true
-		}
-	}
-	return false
-}
 
 // isReport reports whether c is a worker's report on a run.
 func isReport(c fsm.Command) bool {
@@ -69,26 +67,45 @@ type proposal struct {
 const maxBatch = 512
 
 func newProposer(n *Node) *proposer {
-	p := &proposer{n: n, in: make(chan *pending, 4096), sem: make(chan struct{}, 16)}
+	p := &proposer{n: n, in: make(chan *pending, 4096), rin: make(chan *pending, 4096), sem: make(chan struct{}, 16)}
 	p.linger.Store(int64(reportLinger))
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go p.loop()
+	go p.reportLoop()
 	return p
 }
 
 // Propose applies cmd through the leader and returns its result.
 func (p *proposer) Propose(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
+	pd, err := p.enqueue(ctx, cmd)
+	if err != nil {
+		return fsm.Result{}, err
+	}
+	return p.await(ctx, pd)
+}
+
+// enqueue hands cmd to its lane; await waits for its result. Reports
+// enqueued one after the other are applied in that order.
+func (p *proposer) enqueue(ctx context.Context, cmd fsm.Command) (*pending, error) {
 	if cmd.Now == 0 {
 		cmd.Now = time.Now().UnixNano()
 	}
 	pd := &pending{ctx: ctx, cmd: cmd, done: make(chan proposal, 1)}
-	select {
-	case p.in <- pd:
-	case <-ctx.Done():
-		return fsm.Result{}, ctx.Err()
-	case <-p.n.stopCh:
-		return fsm.Result{}, errNodeStopping
+	lane := p.in
+	if isReport(cmd) {
+		lane = p.rin
 	}
+	select {
+	case lane <- pd:
+		return pd, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-p.n.stopCh:
+		return nil, errNodeStopping
+	}
+}
+
+func (p *proposer) await(ctx context.Context, pd *pending) (fsm.Result, error) {
 	select {
 	case o := <-pd.done:
 		return o.res, o.err
@@ -122,11 +139,6 @@ func (p *proposer) loop() {
 				break fill
 			}
 		}
-		if linger := time.Duration(p.linger.Load()); linger > 0 && size < maxBatch && anyReport(batch) {
-			if !p.lingerFill(linger, &batch, &size) {
-				return
-			}
-		}
 		select {
 		case p.sem <- struct{}{}:
 		case <-p.n.stopCh:
@@ -134,19 +146,52 @@ func (p *proposer) loop() {
 		}
 		go func() {
 			defer func() { <-p.sem }()
-			p.flush(batch)
+			p.flush(batch, false)
 		}()
+	}
+}
+
+// reportLoop sends worker reports, one batch at a time and in order: the
+// next batch leaves once the leader has answered the previous one (applied
+// it, or refused it), and holds everything that arrived meanwhile.
+func (p *proposer) reportLoop() {
+	defer p.n.wg.Done()
+	for {
+		var first *pending
+		select {
+		case first = <-p.rin:
+		case <-p.n.stopCh:
+			return
+		}
+		batch := []*pending{first}
+		size := first.size()
+	fill:
+		for size < maxBatch {
+			select {
+			case pd := <-p.rin:
+				batch = append(batch, pd)
+				size += pd.size()
+			default:
+				break fill
+			}
+		}
+		if linger := time.Duration(p.linger.Load()); linger > 0 && size < maxBatch {
+			if !p.lingerFill(p.rin, linger, &batch, &size) {
+				return
+			}
+		}
+		p.flush(batch, true)
 	}
 }
 
 // lingerFill adds what arrives within linger to the batch; false means
 // the node is stopping.
-func (p *proposer) lingerFill(linger time.Duration, batch *[]*pending, size *int) bool {
+func (p *proposer) lingerFill(lane chan *pending, linger time.Duration, batch *[]*pending, size *int) bool {
 	t := time.NewTimer(linger)
 	defer t.Stop()
 	for *size < maxBatch {
 		select {
-		case pd := <-p.in:
+		case pd := <-lane:
 			*batch = append(*batch, pd)
 			*size += pd.size()
 		case <-t.C:
@@ -167,11 +212,12 @@ func (pd *pending) size() int {
 }
 
 // flush sends one Raft entry for the whole batch and answers each caller.
-func (p *proposer) flush(batch []*pending) {
+// With ordered (the report lane) it returns once the leader answered and
+// waits for the local apply in the background, so the next batch can leave.
+func (p *proposer) flush(batch []*pending, ordered bool) {
 	cmd, spans, direct := pack(batch)
 	// The batch lives as long as its longest-waiting caller.
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	go func() {
 		for _, pd := range batch {
 			select {
@@ -183,16 +229,24 @@ func (p *proposer) flush(batch []*pending) {
 		cancel()
 	}()
 	res, err := p.sendWithRetry(ctx, cmd)
-	if err == nil && res.Index > 0 {
-		// Read-your-writes on this node: wait (briefly) until the local
-		// state has applied the write before answering.
-		wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
-		_ = p.n.fsm.WaitApplied(wctx, res.Index)
-		wcancel()
+	answer := func() {
+		defer cancel()
+		if err == nil && res.Index > 0 {
+			// Read-your-writes on this node: wait (briefly) until the local
+			// state has applied the write before answering.
+			wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+			_ = p.n.fsm.WaitApplied(wctx, res.Index)
+			wcancel()
+		}
+		for i, o := range unpack(batch, spans, direct, res, err) {
+			batch[i].done <- o
+		}
 	}
-	for i, o := range unpack(batch, spans, direct, res, err) {
-		batch[i].done <- o
+	if ordered {
+		go answer()
+		return
 	}
+	answer()
 }
 
 // span is where one caller's commands sit in a packed entry.

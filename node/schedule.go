@@ -30,7 +30,7 @@ func (n *Node) scheduleLoop(ctx context.Context) {
 			cmds = append(cmds, fsm.Command{Type: fsm.CmdAssignTasks, Assignments: as})
 		}
 		if len(pre) > 0 {
-			cmds = append(cmds, fsm.Command{Type: fsm.CmdPrefetchTasks, Assignments: pre, Limit: n.cfg.prefetchDepth()})
+			cmds = append(cmds, fsm.Command{Type: fsm.CmdPrefetchTasks, Assignments: pre, Limit: n.cfg.leaderPrefetch()})
 		}
 		if len(steal) > 0 {
 			cmds = append(cmds, fsm.Command{Type: fsm.CmdRequeueTasks, Refs: steal, Error: "prefetched elsewhere; moved to an idle node"})
@@ -65,7 +65,7 @@ func (n *Node) schedulePass() ([]fsm.Assignment, []fsm.Assignment, []fsm.TaskRef
 	var held map[string]int
 	var heads []*fsm.Task
 	attempts := map[string]int{}
-	depth := n.cfg.prefetchDepth()
+	depth := n.cfg.leaderPrefetch()
 	n.fsm.View(func(s *fsm.State) {
 		if s.QueuedCount() == 0 && s.PrefetchedTotal() == 0 {
 			return
@@ -249,10 +249,20 @@ func SchedulerInput(s *fsm.State, poolSize int, policy scheduler.Policy) schedul
 // instead of the whole queue keeps a pass cheap while Apply waits.
 const schedWindow = 512
 
-// DefaultPrefetch is the default of --prefetch: tasks each node holds
-// beyond the ones it runs. See BENCHMARKS.md (scheduling) for the
-// measurement it comes from.
-const DefaultPrefetch = 2
+// DefaultPrefetch is the default of --prefetch: the most tasks each node
+// holds beyond the ones it runs. See BENCHMARKS.md (scheduling) for the
+// measurement it comes from. The leader's passes queue prefetchBase per
+// node; a node asks for more in its handoff reports only while its tasks
+// are short against its report round trip (workerPool.prefetchLimit), so
+// long tasks are not pinned to a node in numbers.
+const DefaultPrefetch = 16
+
+// prefetchBase is the per-node queue the leader's passes fill (at most
+// the --prefetch bound).
+const prefetchBase = 2
+
+// leaderPrefetch is the per-node queue the leader's passes fill.
+func (c *Config) leaderPrefetch() int { return min(c.prefetchDepth(), prefetchBase) }
 
 // prefetchDepth is the per-node prefetch bound in force: Config.Prefetch,
 // 0 meaning the default and a negative value none.

@@ -20,9 +20,11 @@ import (
 // task prefetched here, that task starts at once in the slot just freed
 // (no other run takes the slot meanwhile) and the report that ends the old
 // run asks the ledger to hand the allocation over (fsm prefetch.go). Until
-// the answer is applied here the new run is pending: it is neither
-// displaced nor allowed to report its end; if the ledger refused the
-// handoff, it is cancelled and waits for the leader to start it.
+// the answer is applied here the new run is pending: it is not displaced,
+// and it reports its end only after the handoff's report is queued (the
+// report lane keeps their order, propose.go, so the ledger applies the
+// handoff first); if the ledger refused the handoff, it is cancelled and
+// waits for the leader to start it.
 type workerPool struct {
 	n       *Node
 	factory RunnerFactory
@@ -41,6 +43,9 @@ type workerPool struct {
 	mem *memGuard
 	// handoffs counts prefetched starts the ledger confirmed (handoff.go).
 	handoffs atomic.Int64
+	// runAvg and reportAvg are moving averages (ns, under mu) of a run's
+	// length and of a final report's round trip: prefetchLimit's inputs.
+	runAvg, reportAvg float64
 }
 
 // abandonGrace is how long a cancelled or timed-out runner may take to
@@ -59,10 +64,14 @@ type run struct {
 	// task again.
 	done bool
 	// pending is set while the run was started from the prefetch queue and
-	// the handoff that gives it a slot is not yet applied here; confirmed
-	// is closed when that is settled (either way).
-	pending   bool
-	confirmed chan struct{}
+	// the handoff that gives it a slot is not yet applied here; queued is
+	// closed once the report asking for that handoff is in the report
+	// lane, ahead of anything this run reports.
+	pending bool
+	queued  chan struct{}
+	// rejected: the run ended and the ledger refused its report as stale
+	// while it was pending; settling drops the entry (handoff.go).
+	rejected bool
 }
 
 type slot struct {
@@ -169,13 +178,15 @@ func (p *workerPool) putSlot(s *slot) {
 
 func (p *workerPool) execute(ctx context.Context, ref fsm.TaskRef, t fsm.Task) {
 	defer p.wg.Done()
+	rejected := false // the ledger refused the final report as stale
 	defer func() {
 		p.mu.Lock()
 		if r := p.running[ref]; r != nil {
-			if r.displaced {
+			switch {
+			case r.displaced, rejected && !r.pending:
 				delete(p.running, ref)
-			} else {
-				r.done = true
+			default:
+				r.done, r.rejected = true, rejected
 			}
 		}
 		p.mu.Unlock()
@@ -209,9 +220,9 @@ func (p *workerPool) execute(ctx context.Context, ref fsm.TaskRef, t fsm.Task) {
 	var out Outcome
 	startedAt := time.Now().UnixNano()
 	p.mu.Lock()
-	var confirmed chan struct{}
+	var queued chan struct{}
 	if r := p.running[ref]; r != nil {
-		confirmed = r.confirmed
+		queued = r.queued
 	}
 	p.mu.Unlock()
 	s, err := p.getSlot()
@@ -228,10 +239,13 @@ func (p *workerPool) execute(ctx context.Context, ref fsm.TaskRef, t fsm.Task) {
 	if started != nil {
 		started.Stop()
 	}
-	if confirmed != nil {
-		// A prefetched start reports nothing before the ledger gave it the slot.
+	p.note(&p.runAvg, time.Since(time.Unix(0, startedAt)))
+	if queued != nil {
+		// A prefetched start reports nothing before the report that asks
+		// for its slot is queued (in practice it long is: that report
+		// leaves as this run starts).
 		select {
-		case <-confirmed:
+		case <-queued:
 		case <-p.n.stopCh:
 		}
 	}
@@ -267,14 +281,52 @@ func (p *workerPool) execute(ctx context.Context, ref fsm.TaskRef, t fsm.Task) {
 		return
 	}
 	next := p.startPrefetched(t)
-	if next != nil {
-		// The same Apply refills this node's prefetch queue (fsm topUp).
-		c.Next, c.Limit = next, p.n.cfg.prefetchDepth()
+	if next == nil {
+		if c.Type == fsm.CmdCompleteTask {
+			// The same Apply chains a queued task into the freed slot and
+			// refills this node's prefetch queue (fsm topUp).
+			c.Limit = p.prefetchLimit()
+		}
+		res, err := p.finalReport(c, nil)
+		rejected = err == nil && res.Code == fsm.CodeStaleAttempt
+		return
 	}
-	p.report(c, true)
-	if next != nil {
-		p.settleHandoff(*next)
+	// The same Apply refills this node's prefetch queue (fsm topUp).
+	c.Next, c.Limit = next, p.prefetchLimit()
+	res, err := p.finalReport(c, func() { p.handoffQueued(*next) })
+	rejected = err == nil && res.Code == fsm.CodeStaleAttempt
+	p.settleHandoff(*next, res, err)
+}
+
+// finalReport sends a run's last report and waits for its answer; queued
+// runs once it is in the report lane. A report the ledger refused as
+// stale drops the run's entry (execute): should the ledger still come to
+// hold the task here at this attempt (a handoff applied after all), the
+// next sync runs it again rather than leaving it running with nothing
+// behind it.
+func (p *workerPool) finalReport(c fsm.Command, queued func()) (fsm.Result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	pd, err := p.n.prop.enqueue(ctx, c)
+	if queued != nil {
+		queued()
 	}
+	var res fsm.Result
+	if err == nil {
+		res, err = p.n.prop.await(ctx, pd)
+	}
+	if err == nil {
+		p.note(&p.reportAvg, time.Since(t0))
+	}
+	if err != nil {
+		p.n.log.Warn("report to leader failed", "type", c.Type, "task", c.TaskID, "error", err)
+		return res, err
+	}
+	if res.Err != "" {
+		p.n.log.Debug("report rejected", "type", c.Type, "task", c.TaskID, "reason", res.Err)
+	}
+	return res, nil
 }
 
 // runBounded runs the runner, and gives up on it abandonGrace after its

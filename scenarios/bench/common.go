@@ -89,8 +89,13 @@ type cluster struct {
 // startCluster starts k nodes on 127.0.0.(base+i) with args and waits until
 // every node is registered in the ledger (and, when voters > 0, until the
 // cluster is healthy with that many voters).
+// benchToken, when set (-sched-pprof), starts clusters with this admin
+// token, which /debug/pprof needs.
+var benchToken string
+
 func startCluster(tb *benchTB, k, base, voters int, args ...string) *cluster {
 	hc := harness.New(tb)
+	hc.Token = benchToken
 	var ps []*harness.Proc
 	for i := 0; i < k; i++ {
 		// 127.77.BASE.x: clear of the 127.0.0.x addresses tests use.

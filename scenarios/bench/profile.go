@@ -1,26 +1,35 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/gpu"
 	"github.com/ragnode/ragnode/node"
+	"github.com/ragnode/ragnode/transport"
 )
 
 var (
-	flagProfile       = flag.String("profile", "", "instead of the benchmarks: run an in-process 3-node cluster under the ledger load and write CPU, block and mutex profiles with this prefix")
-	flagProfileN      = flag.Int("profile-n", 10000, "files submitted under -profile")
-	flagProfileShared = flag.Bool("profile-shared", false, "-profile: submit with --shared-path (no blob work)")
-	flagProfileWait   = flag.Bool("profile-wait", false, "-profile: keep profiling until every task finished")
-	flagProfileRunner = flag.String("profile-runner", "sleep:50ms", "-profile: the nodes' runner")
+	flagProfile         = flag.String("profile", "", "instead of the benchmarks: run an in-process 3-node cluster under the ledger load and write CPU, block and mutex profiles with this prefix")
+	flagProfileN        = flag.Int("profile-n", 10000, "files submitted under -profile")
+	flagProfileShared   = flag.Bool("profile-shared", false, "-profile: submit with --shared-path (no blob work)")
+	flagProfileWait     = flag.Bool("profile-wait", false, "-profile: keep profiling until every task finished")
+	flagProfileRunner   = flag.String("profile-runner", "sleep:50ms", "-profile: the nodes' runner")
+	flagProfileNodes    = flag.Int("profile-nodes", 3, "-profile: nodes in the in-process cluster")
+	flagProfileTiming   = flag.String("profile-timing", "fast", "-profile: the nodes' --timing (fast or lan)")
+	flagProfilePrefetch = flag.Int("profile-prefetch", 0, "-profile: the nodes' --prefetch (0: the default)")
+	flagProfileBulk     = flag.Bool("profile-bulk", false, "-profile: submit as `ragnode submit FOLDER` does (bulk requests of 256 files, 8 at a time, to the first node) instead of 64 one-by-one clients")
 )
 
 // runProfile starts three nodes in this process (node.Start, the same
@@ -40,10 +49,11 @@ func runProfile(ctx context.Context) error {
 			n.Kill()
 		}
 	}()
-	for i := 0; i < 3; i++ {
+	nn := *flagProfileNodes
+	for i := 0; i < nn; i++ {
 		cfg := node.Config{DataDir: tb.TempDir(), Name: fmt.Sprintf("p%d", i+1), Bind: fmt.Sprintf("127.77.250.%d", 1+i),
 			HTTPPort: node.DefaultHTTPPort, RaftPort: node.DefaultRaftPort, SerfPort: node.DefaultSerfPort,
-			Timing: node.TimingFast, GPU: gpu.Config{Declared: 1}, TaskMilli: 250, Runner: runner}
+			Timing: node.Timing(*flagProfileTiming), StabilizationTime: time.Second, GPU: gpu.Config{Declared: 1}, TaskMilli: 250, Runner: runner, Prefetch: *flagProfilePrefetch}
 		if i > 0 {
 			cfg.Join = []string{nodes[0].SerfAddr()}
 		}
@@ -65,7 +75,7 @@ func runProfile(ctx context.Context) error {
 		}
 		regd := 0
 		nodes[0].FSM().View(func(s *fsm.State) { regd = len(s.Nodes) })
-		if voters == 3 && regd == 3 {
+		if voters == nn && regd == nn {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -90,7 +100,13 @@ func runProfile(ctx context.Context) error {
 		return err
 	}
 	idx0 := nodes[0].Raft().AppliedIndex()
-	_, d, errs := submitMany(ctx, addrs, *flagProfileN, 64, "p", "prof", shared)
+	var d time.Duration
+	var errs int
+	if *flagProfileBulk {
+		d, errs = submitBulkLikeCLI(ctx, addrs[0], *flagProfileN, "p", "prof")
+	} else {
+		_, d, errs = submitMany(ctx, addrs, *flagProfileN, 64, "p", "prof", shared)
+	}
 	logf("profile: %d files in %s (%.0f/s), %d errors, %d raft entries", *flagProfileN, d.Round(time.Millisecond), float64(*flagProfileN)/d.Seconds(), errs,
 		nodes[0].Raft().AppliedIndex()-idx0)
 	if *flagProfileWait {
@@ -124,4 +140,46 @@ func runProfile(ctx context.Context) error {
 	}
 	logf("wrote %s.{cpu,block,mutex}.pprof", *flagProfile)
 	return nil
+}
+
+// submitBulkLikeCLI submits n tiny files the way `ragnode submit FOLDER`
+// does: bulk requests of 256 files, 8 in flight, to one node.
+func submitBulkLikeCLI(ctx context.Context, addr string, n int, partition, prefix string) (time.Duration, int) {
+	c := transport.NewClient(addr, "")
+	t0 := time.Now()
+	var next atomic.Int64
+	var errs atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				lo := int(next.Add(256) - 256)
+				if lo >= n {
+					return
+				}
+				hi := min(lo+256, n)
+				var files []transport.BatchFile
+				for i := lo; i < hi; i++ {
+					body := fileBody(prefix, i)
+					files = append(files, transport.BatchFile{FileID: fmt.Sprintf("%s/f%06d.txt", prefix, i), FileName: fmt.Sprintf("f%06d.txt", i),
+						Size: int64(len(body)), Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }})
+				}
+				res, err := c.SubmitBatch(ctx, partition, nil, files)
+				if err != nil {
+					logf("  bulk submit: %v", err)
+					errs.Add(int64(hi - lo))
+					continue
+				}
+				for _, r := range res {
+					if r.Error != "" {
+						errs.Add(1)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(t0), int(errs.Load())
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -69,6 +70,20 @@ func benchSched(ctx context.Context, tb *benchTB) []section {
 	} else {
 		sec.Notes = append(sec.Notes, "Dask: "+dask.version+" via "+dask.python+".")
 	}
+	if *flagSchedShape != "" {
+		// A diagnostic: one shape, lan only, no Dask, no 3b.
+		extra := strings.Fields(*flagSchedExtra)
+		if *flagSchedPprof != "" {
+			benchToken = "bench-admin-token-for-pprof-0123456789"
+			extra = append(extra, "--pprof")
+		}
+		for _, s := range shapes {
+			if fmt.Sprintf("%s/%d", s.lat, s.nodes) == *flagSchedShape {
+				run(s, "lan", extra...)
+			}
+		}
+		return nil
+	}
 	for _, s := range shapes {
 		if ctx.Err() != nil {
 			break
@@ -94,11 +109,12 @@ func benchSched(ctx context.Context, tb *benchTB) []section {
 	depth := section{
 		Title: "3b. Prefetch depth (10 ms tasks, 5 nodes, `--timing lan`)",
 		Setup: "As table 3, varying `--prefetch` (0 = off: each slot waits for its completion to commit and the leader's chained assignment to come back). " +
-			fmt.Sprintf("The default is %d: the depth past which a deeper queue gains little here while pinning more work to a node that might die.", defaultPrefetch),
+			"--prefetch is a bound: the leader's passes queue 2 per node (or fewer), and a node's reports refill its queue to what keeps its slots busy through one report round trip (slots × round trip ÷ task time + 1), up to the bound. " +
+			fmt.Sprintf("The default is %d: 10 ms tasks against a 30 to 60 ms round trip want 5 to 13, and long tasks only ever get 2.", defaultPrefetch),
 		Header: []string{"--prefetch", "T", "efficiency"},
 	}
 	hard := shape{10 * time.Millisecond, scale(5000, 40), 5}
-	for _, p := range []int{0, 1, 2, 4} {
+	for _, p := range []int{0, 2, 4, 16} {
 		if ctx.Err() != nil {
 			break
 		}
@@ -109,9 +125,16 @@ func benchSched(ctx context.Context, tb *benchTB) []section {
 	return []section{sec, depth}
 }
 
+var (
+	flagSchedShape = flag.String("sched-shape", "", "sched: run only this shape (e.g. 10ms/5), lan timing only, no Dask, and print no table")
+	flagSchedPprof = flag.String("sched-pprof", "", "sched with -sched-shape: start nodes with --pprof and an admin token, and write a 10 s CPU profile of the first and last node, taken once the submit is done, with this prefix")
+	flagSchedKill  = flag.Bool("sched-kill-leader", false, "sched with -sched-shape: kill -9 the leader once a third of the tasks finished, and check that every task still completes")
+	flagSchedExtra = flag.String("sched-extra", "", "sched with -sched-shape: extra `ragnode start` flags, space-separated")
+)
+
 // defaultPrefetch mirrors node.DefaultPrefetch for the table's text (the
 // bench is a separate binary that drives ragnode processes).
-const defaultPrefetch = 2
+const defaultPrefetch = 16
 
 type schedRun struct {
 	efficiency float64
@@ -142,18 +165,54 @@ func schedOnce(ctx context.Context, bin string, base int, dir string, lat time.D
 	cl := startCluster(rtb, nodes, base, nodes, args...)
 	ideal := time.Duration(float64(tasks) * float64(lat) / float64(4*nodes))
 	t0 := time.Now()
-	cmd := exec.CommandContext(ctx, bin, "submit", dir, "--addr", cl.procs[0].HTTPAddr(), "--partition", "sched", "-o", "json")
+	sub := []string{"submit", dir, "--addr", cl.procs[0].HTTPAddr(), "--partition", "sched", "-o", "json"}
+	if benchToken != "" {
+		sub = append(sub, "--token", benchToken)
+	}
+	cmd := exec.CommandContext(ctx, bin, sub...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		logf("  cli submit: %v: %s", err, tail(out, 300))
 	}
 	logf("  %s %v: submit done after %s", timing, extra, time.Since(t0).Round(time.Millisecond))
+	if *flagSchedPprof != "" {
+		for _, i := range []int{0, len(cl.procs) - 1} {
+			go func() {
+				out := fmt.Sprintf("%s.%s.cpu.pprof", *flagSchedPprof, cl.procs[i].Name)
+				c := exec.Command("curl", "-s", "-o", out, "-H", "Authorization: Bearer "+benchToken,
+					"http://"+cl.procs[i].HTTPAddr()+"/debug/pprof/profile?seconds=10")
+				if err := c.Run(); err != nil {
+					logf("  pprof %s: %v", cl.procs[i].Name, err)
+				}
+			}()
+		}
+	}
 	cctx, cancel := context.WithTimeout(ctx, 4*ideal+90*time.Second)
 	defer cancel()
-	if _, err := waitFinished(cctx, cl.procs[0].Client(), tasks, 100*time.Millisecond); err != nil {
+	client := cl.procs[0].Client()
+	if *flagSchedKill {
+		// kill -9 of the leader once a third of the tasks finished; the
+		// survivors must finish every task.
+		l := cl.leader(cctx)
+		for _, p := range cl.procs {
+			if p != l {
+				client = p.Client()
+				break
+			}
+		}
+		for cctx.Err() == nil {
+			if m, err := counts(cctx, client); err == nil && finishedOf(m) >= tasks/3 {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		l.Kill()
+		logf("  killed the leader %s (kill -9) with a third of the tasks finished", l.Name)
+	}
+	if _, err := waitFinished(cctx, client, tasks, 100*time.Millisecond); err != nil {
 		return schedRun{err: err.Error()}
 	}
-	all, err := cl.procs[0].Client().Tasks(cctx, "", "sched")
+	all, err := client.Tasks(cctx, "", "sched")
 	if err != nil {
 		return schedRun{err: "tasks: " + err.Error()}
 	}
