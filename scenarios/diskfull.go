@@ -55,8 +55,17 @@ func (e *Env) DiskFull(p *harness.Proc, d time.Duration) {
 		e.Event("upload through %s: %v", p.Name, last)
 	}
 
+	// Asked of the other nodes first: the full node's own ledger stops
+	// advancing while its Raft log cannot grow, so its view of its own
+	// drain lags the cluster's (which is what placement follows).
 	drained := func(want bool) bool {
+		var order []*harness.Proc
 		for _, q := range e.Live() {
+			if q != p {
+				order = append(order, q)
+			}
+		}
+		for _, q := range append(order, p) {
 			ctx, cancel := quick(2 * time.Second)
 			ms, err := q.Client().Members(ctx)
 			cancel()
