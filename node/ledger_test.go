@@ -23,12 +23,13 @@ type recorder struct {
 	total    int
 	peakAll  int
 	starts   map[string][]time.Time
+	runs     map[string]int // task ID -> runs started
 	failFile string
 	closed   int
 }
 
 func newRecorder(d time.Duration) *recorder {
-	return &recorder{d: d, cur: map[string]int{}, peak: map[string]int{}, starts: map[string][]time.Time{}}
+	return &recorder{d: d, cur: map[string]int{}, peak: map[string]int{}, starts: map[string][]time.Time{}, runs: map[string]int{}}
 }
 
 type recRunner struct {
@@ -52,6 +53,7 @@ func (rr *recRunner) Run(ctx context.Context, job Job) (Outcome, error) {
 		r.peakAll = r.total
 	}
 	r.starts[rr.node] = append(r.starts[rr.node], time.Now())
+	r.runs[job.Task.ID]++
 	fail := r.failFile != "" && job.Task.FileID == r.failFile
 	r.mu.Unlock()
 	defer func() {
@@ -317,13 +319,17 @@ func TestDrainStopsNewWorkAndFinishesRunning(t *testing.T) {
 	more := submitMany(t, ns, 24, "drain-b")
 	final := waitTerminal(t, c, append(ids, more...), 60*time.Second)
 	requireAllCompleted(t, final)
-	for _, id := range more {
-		if final[id].Attempt != 1 {
-			t.Fatalf("task %s needed %d attempts", id, final[id].Attempt)
-		}
-	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
+	// Work submitted after the drain runs once. Its attempt may still be
+	// above 1: the leader may move a prefetched task that waited on a busy
+	// node to an idle one (a new attempt fences the old holder), but such a
+	// task had not started.
+	for _, id := range more {
+		if k := rec.runs[id]; k != 1 {
+			t.Fatalf("task %s ran %d times (attempt %d)", id, k, final[id].Attempt)
+		}
+	}
 	for _, st := range rec.starts[target.name] {
 		// A run may start a beat after the drain commits if it was assigned before.
 		if st.After(drainedAt.Add(500 * time.Millisecond)) {
