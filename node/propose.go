@@ -121,23 +121,9 @@ func (p *proposer) await(ctx context.Context, pd *pending) (fsm.Result, error) {
 func (p *proposer) loop() {
 	defer p.n.wg.Done()
 	for {
-		var first *pending
-		select {
-		case first = <-p.in:
-		case <-p.n.stopCh:
+		batch, _, ok := p.nextBatch(p.in)
+		if !ok {
 			return
-		}
-		batch := []*pending{first}
-		size := first.size()
-	fill:
-		for size < maxBatch {
-			select {
-			case pd := <-p.in:
-				batch = append(batch, pd)
-				size += pd.size()
-			default:
-				break fill
-			}
 		}
 		select {
 		case p.sem <- struct{}{}:
@@ -151,29 +137,38 @@ func (p *proposer) loop() {
 	}
 }
 
+// nextBatch waits for a proposal on lane and takes whatever else is already
+// waiting there, up to maxBatch; false means the node is stopping.
+func (p *proposer) nextBatch(lane chan *pending) ([]*pending, int, bool) {
+	var first *pending
+	select {
+	case first = <-lane:
+	case <-p.n.stopCh:
+		return nil, 0, false
+	}
+	batch := []*pending{first}
+	size := first.size()
+	for size < maxBatch {
+		select {
+		case pd := <-lane:
+			batch = append(batch, pd)
+			size += pd.size()
+		default:
+			return batch, size, true
+		}
+	}
+	return batch, size, true
+}
+
 // reportLoop sends worker reports, one batch at a time and in order: the
 // next batch leaves once the leader has answered the previous one (applied
 // it, or refused it), and holds everything that arrived meanwhile.
 func (p *proposer) reportLoop() {
 	defer p.n.wg.Done()
 	for {
-		var first *pending
-		select {
-		case first = <-p.rin:
-		case <-p.n.stopCh:
+		batch, size, ok := p.nextBatch(p.rin)
+		if !ok {
 			return
-		}
-		batch := []*pending{first}
-		size := first.size()
-	fill:
-		for size < maxBatch {
-			select {
-			case pd := <-p.rin:
-				batch = append(batch, pd)
-				size += pd.size()
-			default:
-				break fill
-			}
 		}
 		if linger := time.Duration(p.linger.Load()); linger > 0 && size < maxBatch {
 			if !p.lingerFill(p.rin, linger, &batch, &size) {
