@@ -110,7 +110,11 @@ func (p *workerPool) handoffQueued(ref fsm.TaskRef) {
 // its entry goes, so a task the ledger still holds here runs again.
 func (p *workerPool) settleHandoff(ref fsm.TaskRef, res fsm.Result, err error) {
 	held := err == nil && res.Chained == ref.ID
-	if err != nil {
+	if !held {
+		// Not chained by this report, but the ledger may hold the run here
+		// all the same: the leader's pass promoted the prefetched task on
+		// this node first (the answer came after the local apply). Cancelling
+		// it then would start the same attempt a second time.
 		p.n.fsm.View(func(s *fsm.State) {
 			t := s.Tasks[ref.ID]
 			held = t != nil && t.Attempt == ref.Attempt && t.State.Active() && t.NodeID == p.n.id
