@@ -133,6 +133,9 @@ func (n *Node) ConsoleTasks(ctx context.Context, q transport.ConsoleTaskQuery) (
 			if q.State != "" && string(t.State) != q.State {
 				continue
 			}
+			if q.Partition != "" && t.Partition != q.Partition {
+				continue
+			}
 			if needle != "" && !taskMatches(t, needle) {
 				continue
 			}

@@ -171,7 +171,8 @@ func (n *Node) authConfig() transport.Auth {
 			n.fsm.View(func(s *fsm.State) { t, ok = s.TokenByHash(hash) })
 			return t, ok
 		},
-		Log: n.log.Named("auth"),
+		Log:     n.log.Named("auth"),
+		Resolve: scopeResolver{view: n.fsm.View, chunk: n.Chunk},
 		// In a move to TLS, peers without it yet prove themselves by the
 		// peer secret.
 		NodeCertOnly: n.tls != nil && !n.cfg.transition().tls,

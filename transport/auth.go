@@ -1,13 +1,10 @@
 package transport
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 
@@ -27,8 +24,9 @@ import (
 //     bootstrap token (admin), a ledger token whose role reaches the
 //     route's access (403 otherwise), or the node credential (nodes forward
 //     status and search calls); an unknown or revoked token gets 401;
-//   - a partition-scoped token is served only on requests naming its
-//     partition alone, or on routes that reveal no partition's data;
+//   - a partition-scoped token is served only on requests whose touched
+//     partitions, resolved by the route table (auth_scope.go), are all its
+//     own, and listings are filtered to that partition;
 //   - every refusal is logged with the route and the token's ID, never a
 //     secret. Secrets are compared in constant time.
 
@@ -46,6 +44,9 @@ type Auth struct {
 	// Token finds a ledger token by the hex SHA-256 of its secret.
 	Token func(hash string) (fsm.Token, bool)
 	Log   hclog.Logger
+	// Resolve finds the partition of a task or chunk a request names, for
+	// partition-scoped tokens; nil refuses such requests to them.
+	Resolve ScopeResolver
 	// NodeCertOnly (TLS on): the node credential is a verified node
 	// certificate on the connection (tls.go); the peer secret is refused.
 	NodeCertOnly bool
@@ -72,6 +73,8 @@ type Caller struct {
 	Node    bool   // the node credential
 	TokenID string // "bootstrap" for --token, a ledger ID, "" if open
 	Role    string
+	// Partition limits the caller to one partition ("" for none).
+	Partition string
 }
 
 type callerKey struct{}
@@ -96,7 +99,8 @@ func credential(r *http.Request) (scheme, value string) {
 // request to serve (with its Caller) or nil.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) *http.Request {
 	a := s.auth
-	need := RouteAccess(r.Method, r.URL.Path)
+	_, pattern := s.mux.Handler(r)
+	need := routeFor(pattern).Access
 	scheme, val := credential(r)
 	// r.TLS is set only on a TLS listener; a verified node certificate is
 	// the node credential there, in a move to TLS (NodeCertOnly off) too.
@@ -159,14 +163,9 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) *http.Request
 		s.refuse(w, r, http.StatusForbidden, need, tok.ID, "token role "+tok.Role+" cannot call a route that needs "+need.String())
 		return nil
 	}
-	if tok.Partition != "" && !partitionFree(r.Method, r.URL.Path) {
-		var ok bool
-		if r, ok = onlyPartition(r, tok.Partition); !ok {
-			s.refuse(w, r, http.StatusForbidden, need, tok.ID, "token is limited to partition "+tok.Partition)
-			return nil
-		}
-	}
-	return withCaller(r, Caller{TokenID: tok.ID, Role: tok.Role})
+	// The partition check runs in the route's handler chain (scoped), where
+	// the router has decoded the path values it names.
+	return withCaller(r, Caller{TokenID: tok.ID, Role: tok.Role, Partition: tok.Partition})
 }
 
 func withCaller(r *http.Request, c Caller) *http.Request {
@@ -199,37 +198,4 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, code int, need A
 		return
 	}
 	WriteJSON(w, code, ErrorBody{Error: why})
-}
-
-// maxScopedBody bounds how much of a /v1/search body is read to find the
-// partition it names.
-const maxScopedBody = 1 << 20
-
-// onlyPartition reports whether r names partition p and no other. A
-// /v1/search body is read (bounded) for its partition and put back.
-func onlyPartition(r *http.Request, p string) (*http.Request, bool) {
-	names := requestPartitions(r)
-	if r.Method == http.MethodPost && r.URL.Path == "/v1/search" {
-		b, err := io.ReadAll(io.LimitReader(r.Body, maxScopedBody+1))
-		if err != nil || len(b) > maxScopedBody {
-			return r, false
-		}
-		r.Body = io.NopCloser(bytes.NewReader(b))
-		var body struct {
-			Partitions []string `json:"partitions"`
-		}
-		if json.Unmarshal(b, &body) != nil || len(body.Partitions) == 0 {
-			return r, false // none named means all partitions
-		}
-		names = append(names, body.Partitions...)
-	}
-	if len(names) == 0 {
-		return r, false
-	}
-	for _, n := range names {
-		if n != p {
-			return r, false
-		}
-	}
-	return r, true
 }

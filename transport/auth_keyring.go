@@ -38,11 +38,11 @@ const (
 
 // MountKeyring serves /v1/keyring (admin: see routeAccess).
 func (s *Server) MountKeyring(b KeyringBackend) {
-	s.mux.HandleFunc("GET /v1/keyring", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET /v1/keyring", func(w http.ResponseWriter, r *http.Request) {
 		a, err := b.Keyring(r.Context(), KeyringList, "")
 		reply(w, a, err)
 	})
-	s.mux.HandleFunc("POST /v1/keyring/{op}", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("POST /v1/keyring/{op}", func(w http.ResponseWriter, r *http.Request) {
 		op := r.PathValue("op")
 		if op != KeyringInstall && op != KeyringUse && op != KeyringRemove {
 			WriteError(w, invalidf("keyring operation %q: want install, use or remove", op))

@@ -38,7 +38,7 @@ type TokenBackend interface {
 
 // MountTokens serves /v1/tokens (admin: see routeAccess).
 func (s *Server) MountTokens(b TokenBackend) {
-	s.mux.HandleFunc("POST /v1/tokens", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("POST /v1/tokens", func(w http.ResponseWriter, r *http.Request) {
 		var req TokenRequest
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
 			WriteError(w, invalidf("decode token request: %v", err))
@@ -51,14 +51,14 @@ func (s *Server) MountTokens(b TokenBackend) {
 		}
 		WriteJSON(w, http.StatusCreated, tok)
 	})
-	s.mux.HandleFunc("GET /v1/tokens", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET /v1/tokens", func(w http.ResponseWriter, r *http.Request) {
 		ts, err := b.ListTokens(r.Context())
 		if ts == nil {
 			ts = []TokenInfo{}
 		}
 		reply(w, ts, err)
 	})
-	s.mux.HandleFunc("DELETE /v1/tokens/{id}", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("DELETE /v1/tokens/{id}", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, map[string]string{"revoked": r.PathValue("id")}, b.RevokeToken(r.Context(), r.PathValue("id")))
 	})
 }

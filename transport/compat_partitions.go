@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 )
 
 // Partitions, their files, the files' chunks and single chunks (extracts).
@@ -21,6 +22,9 @@ func (c *compat) listPartitions(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeCompatError(w, err, "")
 		return
+	}
+	if own := ScopeOf(r.Context()); own != "" {
+		ps = slices.DeleteFunc(ps, func(p PartitionView) bool { return p.Name != own })
 	}
 	out := make([]map[string]any, 0, len(ps))
 	for i, p := range ps {

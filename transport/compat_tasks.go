@@ -229,7 +229,7 @@ func (c *compat) queueTasks(w http.ResponseWriter, r *http.Request) {
 		writeValidation(w, verrs...)
 		return
 	}
-	all, err := c.b.Tasks(r.Context(), "", "")
+	all, err := c.b.Tasks(r.Context(), "", ScopeOf(r.Context()))
 	if err != nil {
 		writeCompatError(w, err, "")
 		return

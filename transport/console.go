@@ -52,28 +52,28 @@ func (s *Server) MountConsole(b ConsoleBackend, metrics http.Handler, metricsOpe
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
 	}
-	s.mux.Handle("GET /ui/", http.StripPrefix("/ui/", noCache(http.FileServerFS(sub))))
-	s.mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusFound))
-	s.mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
+	s.handle("GET /ui/", http.StripPrefix("/ui/", noCache(http.FileServerFS(sub))))
+	s.handle("GET /ui", http.RedirectHandler("/ui/", http.StatusFound))
+	s.handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	if metrics != nil {
-		s.mux.Handle("GET /metrics", metrics)
+		s.handle("GET /metrics", metrics)
 	}
 	// The caller's role, so the page draws only the actions it may take.
 	// A node without --token serves everyone as admin.
-	s.mux.HandleFunc("GET /v1/console/whoami", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET /v1/console/whoami", func(w http.ResponseWriter, r *http.Request) {
 		c, ok := CallerOf(r.Context())
 		if !ok || c.Role == "" {
 			c.Role = "admin"
 		}
 		WriteJSON(w, http.StatusOK, map[string]string{"role": c.Role, "token_id": c.TokenID})
 	})
-	s.mux.HandleFunc("GET /v1/console/summary", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET /v1/console/summary", func(w http.ResponseWriter, r *http.Request) {
 		v, err := b.ConsoleSummary(r.Context())
 		reply(w, v, err)
 	})
-	s.mux.HandleFunc("GET /v1/console/tasks", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET /v1/console/tasks", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		cq := ConsoleTaskQuery{State: q.Get("state"), Q: q.Get("q")}
+		cq := ConsoleTaskQuery{State: q.Get("state"), Q: q.Get("q"), Partition: ScopeOf(r.Context())}
 		for _, f := range []struct {
 			name string
 			dst  *int
@@ -90,11 +90,11 @@ func (s *Server) MountConsole(b ConsoleBackend, metrics http.Handler, metricsOpe
 		v, err := b.ConsoleTasks(r.Context(), cq)
 		reply(w, v, err)
 	})
-	s.mux.HandleFunc("GET /v1/console/tasks/{id}", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET /v1/console/tasks/{id}", func(w http.ResponseWriter, r *http.Request) {
 		v, err := b.ConsoleTask(r.Context(), r.PathValue("id"))
 		reply(w, v, err)
 	})
-	s.mux.HandleFunc("POST /v1/console/tasks/{id}/retry", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("POST /v1/console/tasks/{id}/retry", func(w http.ResponseWriter, r *http.Request) {
 		v, err := b.Retry(r.Context(), r.PathValue("id"))
 		if err != nil {
 			WriteError(w, err)
@@ -102,7 +102,7 @@ func (s *Server) MountConsole(b ConsoleBackend, metrics http.Handler, metricsOpe
 		}
 		WriteJSON(w, http.StatusCreated, v)
 	})
-	s.mux.HandleFunc("GET /v1/console/events", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET /v1/console/events", func(w http.ResponseWriter, r *http.Request) {
 		var since uint64
 		if v := r.URL.Query().Get("since"); v != "" {
 			var err error
@@ -114,7 +114,7 @@ func (s *Server) MountConsole(b ConsoleBackend, metrics http.Handler, metricsOpe
 		v, err := b.ConsoleEvents(r.Context(), since)
 		reply(w, v, err)
 	})
-	s.mux.HandleFunc("GET /v1/console/series", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET /v1/console/series", func(w http.ResponseWriter, r *http.Request) {
 		v, err := b.ConsoleSeries(r.Context())
 		reply(w, v, err)
 	})

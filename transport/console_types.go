@@ -66,10 +66,13 @@ type ConsoleCPU struct {
 
 // ConsoleTaskQuery filters GET /v1/console/tasks.
 type ConsoleTaskQuery struct {
-	State  string
-	Q      string
-	Offset int
-	Limit  int
+	State string
+	Q     string
+	// Partition, when set, keeps only that partition's tasks (a scoped
+	// caller's listing).
+	Partition string
+	Offset    int
+	Limit     int
 }
 
 // ConsoleTaskPage is one page of tasks, newest first.

@@ -54,6 +54,12 @@ func openAPIDoc(version string) map[string]any {
 		}
 		op := map[string]any{"summary": d.Summary, "description": "Upstream: " + d.Source,
 			"operationId": strings.ToLower(d.method()) + strings.NewReplacer("/", "_", "{", "", "}", "").Replace(d.path())}
+		// The route table's row: the role a token needs and where the
+		// partitions it touches come from (a partition-scoped token is
+		// served only when all of them are its own).
+		rt := routeFor(d.Pattern)
+		op["x-ragnode-role"] = rt.Access.String()
+		op["x-ragnode-partitions"] = rt.Scope.Describe()
 		if len(params) > 0 {
 			op["parameters"] = params
 		}

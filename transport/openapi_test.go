@@ -12,7 +12,7 @@ import (
 )
 
 // registeredPatterns reads compat.go and returns every pattern MountCompat
-// passes to s.mux.HandleFunc, string constants and concatenations resolved.
+// passes to s.handleFunc, string constants and concatenations resolved.
 func registeredPatterns(t *testing.T) []string {
 	t.Helper()
 	fs := token.NewFileSet()
@@ -63,7 +63,7 @@ func registeredPatterns(t *testing.T) []string {
 				}
 			}
 		case *ast.CallExpr:
-			if sel, ok := x.Fun.(*ast.SelectorExpr); ok && (sel.Sel.Name == "HandleFunc" || sel.Sel.Name == "Handle") {
+			if sel, ok := x.Fun.(*ast.SelectorExpr); ok && (sel.Sel.Name == "handleFunc" || sel.Sel.Name == "handle") {
 				out = append(out, eval(x.Args[0]))
 			}
 		}
@@ -130,5 +130,27 @@ func TestOpenAPIServed(t *testing.T) {
 	anc := paths["/partition/{partition}/file/{file_id}/ancestors"].(map[string]any)["get"].(map[string]any)
 	if anc["summary"] == "" || len(anc["parameters"].([]any)) != 3 {
 		t.Fatalf("ancestors operation %v", anc)
+	}
+}
+
+// The description carries each route's role and partition scope from the
+// route table, the same rows the check reads.
+func TestOpenAPIShowsTheRouteTable(t *testing.T) {
+	doc := openAPIDoc("test")
+	paths := doc["paths"].(map[string]map[string]any)
+	copyOp := paths["/indexer/partition/{partition}/file/{file_id}/copy"]["post"].(map[string]any)
+	if copyOp["x-ragnode-role"] != "index" || !strings.Contains(copyOp["x-ragnode-partitions"].(string), "form field source_partition") {
+		t.Fatalf("copy: %v %v", copyOp["x-ragnode-role"], copyOp["x-ragnode-partitions"])
+	}
+	extract := paths["/extract/{extract_id}"]["get"].(map[string]any)
+	if extract["x-ragnode-partitions"] != "the chunk {extract_id}" {
+		t.Fatalf("extract: %v", extract["x-ragnode-partitions"])
+	}
+	for p, ops := range paths {
+		for m, op := range ops {
+			if op.(map[string]any)["x-ragnode-partitions"] == "" {
+				t.Errorf("%s %s: no partition scope", m, p)
+			}
+		}
 	}
 }
