@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -73,19 +72,15 @@ func (n *Node) Submit(ctx context.Context, req transport.SubmitRequest, body io.
 	var cmds []fsm.Command
 	now := time.Now().UnixNano()
 	if req.SharedPath != "" {
-		real, err := n.confined(req.SharedPath)
+		real, size, err := n.checkShared(ctx, req.SharedPath, req.FileName)
 		if err != nil {
+			if errs.KindOf(err) == nil {
+				err = errs.Wrap(errs.Invalid, err) // unreadable now: the caller's to fix
+			}
 			return transport.TaskView{}, err
 		}
 		req.SharedPath = real
-		st, err := os.Stat(req.SharedPath)
-		if err != nil {
-			return transport.TaskView{}, errs.Errorf(errs.Invalid, "shared path: %v", err)
-		}
-		if !st.Mode().IsRegular() {
-			return transport.TaskView{}, errs.Errorf(errs.Invalid, "shared path %s is not a regular file", req.SharedPath)
-		}
-		ref.SharedPath, ref.Size = req.SharedPath, st.Size()
+		ref.SharedPath, ref.Size = real, size
 	} else {
 		br := bufio.NewReaderSize(body, 4096)
 		if err := n.checkType(req.FileName, br); err != nil {

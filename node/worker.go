@@ -443,7 +443,7 @@ func (p *workerPool) stopAll() {
 // readFile fetches a task's bytes: shared path, local blob, or a holder.
 func (n *Node) readFile(ctx context.Context, t fsm.Task) ([]byte, error) {
 	if t.File.SharedPath != "" {
-		return n.readShared(t.File.SharedPath)
+		return n.readShared(ctx, t.File.SharedPath, t.File.Name)
 	}
 	if rc, _, err := n.blobs.Open(t.File.Hash); err == nil {
 		defer rc.Close()
