@@ -1,6 +1,10 @@
 package node
 
 import (
+	"context"
+	"errors"
+	"sync/atomic"
+
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/indexer/store/filter"
 	"github.com/ragnode/ragnode/node/errs"
@@ -13,7 +17,7 @@ import (
 // are not filterable with the local store. The ledger's metadata is the
 // truth (a PATCH is seen at once), so the expression is evaluated against
 // it: per file before ranking (the local store's Where), and on every hit
-// after.
+// after, both spending from one filter.Budget per request.
 
 // parseFilter parses a search filter; a malformed one is errs.Invalid.
 func parseFilter(s string) (*filter.Expr, error) {
@@ -32,10 +36,12 @@ func fileFields(meta map[string]any) func(string) (any, bool) {
 	}
 }
 
-// fileMatcher evaluates e once per live file of the ledger and returns the
-// store's Where: whether a (partition, file ID)'s chunks may match.
-func (n *Node) fileMatcher(e *filter.Expr) func(partition, fileID string) bool {
+// fileMatcher evaluates e once per live file of the ledger, spending from
+// b, and returns the store's Where: whether a (partition, file ID)'s chunks
+// may match.
+func (n *Node) fileMatcher(b *filter.Budget, e *filter.Expr) (func(partition, fileID string) bool, error) {
 	ok := map[string]bool{}
+	var err error
 	n.fsm.View(func(s *fsm.State) {
 		for k, f := range s.Files {
 			if f.LiveTask == "" {
@@ -46,10 +52,40 @@ func (n *Node) fileMatcher(e *filter.Expr) func(partition, fileID string) bool {
 				meta[mk] = v
 			}
 			meta["filename"], meta["partition"], meta["file_id"] = f.Ref.Name, f.Partition, f.FileID
-			if e.Eval(fileFields(meta)) {
+			var m bool
+			if m, err = e.EvalBudget(b, fileFields(meta)); err != nil {
+				return
+			}
+			if m {
 				ok[k] = true
 			}
 		}
 	})
-	return func(partition, fileID string) bool { return ok[fsm.FileKey(partition, fileID)] }
+	if err != nil {
+		return nil, filterError(err)
+	}
+	return func(partition, fileID string) bool { return ok[fsm.FileKey(partition, fileID)] }, nil
+}
+
+// filterBudgetLimit, when above zero, replaces filter.DefaultBudget; a
+// test's knob, atomic because request goroutines read it.
+var filterBudgetLimit atomic.Int64
+
+// filterBudget is what one search may spend on its filter: it ends with
+// the request, so a client that goes away stops the work, and is shared
+// by the ledger pass and the hits pass.
+func filterBudget(ctx context.Context) *filter.Budget {
+	return filter.NewBudget(ctx, filterBudgetLimit.Load())
+}
+
+// filterError classifies an evaluation that stopped. Over budget, the
+// expression is well-formed but too costly: the client's to simplify, so
+// errs.Invalid (transport answers 422, with the message naming the limit).
+// A request that ended keeps its context error: no answer reaches a
+// client that went away, and a deadline stays a 504.
+func filterError(err error) error {
+	if errors.Is(err, filter.ErrBudget) {
+		return errs.Wrap(errs.Invalid, err)
+	}
+	return err
 }

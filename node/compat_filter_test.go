@@ -85,4 +85,12 @@ func TestCompatSearchFilterExpression(t *testing.T) {
 	if code != 400 || body != `{"detail":"Invalid filter expression: filter: at offset 8: expected a field or a value, got end of expression"}` {
 		t.Fatalf("bad filter = %d %s", code, body)
 	}
+	// A filter over its budget is refused whole, 422 naming the limit,
+	// not answered with the hits it got to.
+	filterBudgetLimit.Store(3)
+	defer filterBudgetLimit.Store(0)
+	code, body = cc.do("GET", "/search?"+url.Values{"text": {"report"}, "filter": {`author like "%z%"`}}.Encode(), nil, "")
+	if code != 422 || !strings.Contains(body, "more than 3 bytes of matching work") {
+		t.Fatalf("over budget = %d %s", code, body)
+	}
 }

@@ -22,7 +22,9 @@ func (n *Node) LocalSearch(ctx context.Context, q store.Query) ([]store.Hit, err
 		if err != nil {
 			return nil, err
 		}
-		q.Where = n.fileMatcher(e)
+		if q.Where, err = n.fileMatcher(filterBudget(ctx), e); err != nil {
+			return nil, err
+		}
 	}
 	return n.store.Search(ctx, q)
 }
@@ -55,12 +57,19 @@ func (n *Node) Search(ctx context.Context, req transport.SearchRequest) ([]trans
 		fetch = req.TopK * 10
 	}
 	q := store.Query{Vector: vecs[0], Text: req.Text, Mode: store.Mode(req.Mode), RRFK: n.cfg.Indexer.RRFK, Partitions: req.Partitions, TopK: fetch}
-	var expr *filter.Expr
+	var (
+		expr   *filter.Expr
+		budget *filter.Budget
+	)
 	if req.Expr != "" {
 		if expr, err = parseFilter(req.Expr); err != nil {
 			return nil, err
 		}
-		q.Expr, q.Where = req.Expr, n.fileMatcher(expr)
+		budget = filterBudget(ctx)
+		if q.Where, err = n.fileMatcher(budget, expr); err != nil {
+			return nil, err
+		}
+		q.Expr = req.Expr
 	}
 	if _, err := q.Resolve(); err != nil {
 		return nil, errs.Wrap(errs.Invalid, err)
@@ -69,13 +78,19 @@ func (n *Node) Search(ctx context.Context, req transport.SearchRequest) ([]trans
 	if err != nil {
 		return nil, err
 	}
-	return n.filterHits(hits, req, expr), nil
+	return n.filterHits(hits, req, expr, budget)
 }
 
-func (n *Node) filterHits(hits []store.Hit, req transport.SearchRequest, expr *filter.Expr) []transport.Hit {
-	var out []transport.Hit
-	n.fsm.View(func(s *fsm.State) { out = liveHitsWhere(s, hits, req, expr) })
-	return out
+func (n *Node) filterHits(hits []store.Hit, req transport.SearchRequest, expr *filter.Expr, b *filter.Budget) ([]transport.Hit, error) {
+	var (
+		out []transport.Hit
+		err error
+	)
+	n.fsm.View(func(s *fsm.State) { out, err = liveHitsWhere(s, hits, req, expr, b) })
+	if err != nil {
+		return nil, filterError(err)
+	}
+	return out, nil
 }
 
 // liveHits keeps the best copy of each chunk, drops chunks that are not of
@@ -83,12 +98,14 @@ func (n *Node) filterHits(hits []store.Hit, req transport.SearchRequest, expr *f
 // answers with the file's current ledger metadata, applies the metadata
 // filter, and returns the TopK best.
 func liveHits(s *fsm.State, hits []store.Hit, req transport.SearchRequest) []transport.Hit {
-	return liveHitsWhere(s, hits, req, nil)
+	out, _ := liveHitsWhere(s, hits, req, nil, nil) // without an expression nothing can fail
+	return out
 }
 
 // liveHitsWhere is liveHits that also keeps only hits whose file matches
-// expr (when set).
-func liveHitsWhere(s *fsm.State, hits []store.Hit, req transport.SearchRequest, expr *filter.Expr) []transport.Hit {
+// expr (when set), spending from b; it fails only when b runs out or its
+// context ends.
+func liveHitsWhere(s *fsm.State, hits []store.Hit, req transport.SearchRequest, expr *filter.Expr, b *filter.Budget) ([]transport.Hit, error) {
 	best := map[string]store.Hit{}
 	for _, h := range hits {
 		if b, ok := best[h.ID]; !ok || h.Score > b.Score {
@@ -109,8 +126,17 @@ func liveHitsWhere(s *fsm.State, hits []store.Hit, req transport.SearchRequest, 
 			meta[k] = v
 		}
 		meta["filename"], meta["partition"], meta["file_id"] = f.Ref.Name, f.Partition, f.FileID
-		if !metaMatches(meta, req.Filter) || (expr != nil && !expr.Eval(fileFields(meta))) {
+		if !metaMatches(meta, req.Filter) {
 			continue
+		}
+		if expr != nil {
+			m, err := expr.EvalBudget(b, fileFields(meta))
+			if err != nil {
+				return nil, err
+			}
+			if !m {
+				continue
+			}
 		}
 		out = append(out, transport.Hit{Score: h.Score, ChunkID: h.ID, Partition: h.Partition, FileID: h.FileID,
 			FileName: f.Ref.Name, Page: h.Page, Index: h.Index, Headings: h.Headings, Text: h.Text, Metadata: meta,
@@ -125,7 +151,7 @@ func liveHitsWhere(s *fsm.State, hits []store.Hit, req transport.SearchRequest, 
 	if len(out) > req.TopK {
 		out = out[:req.TopK]
 	}
-	return out
+	return out, nil
 }
 
 func metaMatches(meta map[string]any, filter map[string]string) bool {

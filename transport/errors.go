@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ragnode/ragnode/fsm"
+	"github.com/ragnode/ragnode/indexer/store/filter"
 	"github.com/ragnode/ragnode/node/errs"
 )
 
@@ -65,6 +66,11 @@ func kindOf(err error) *errs.Kind {
 func StatusOf(err error) int {
 	if err == nil {
 		return http.StatusOK
+	}
+	if errors.Is(err, filter.ErrBudget) {
+		// Checked before its kind (Invalid, 400): the filter is well-formed
+		// but too costly here, which 422 says and the message quantifies.
+		return http.StatusUnprocessableEntity
 	}
 	if k := kindOf(err); k != nil {
 		for _, ks := range kindStatus {

@@ -17,7 +17,7 @@ type literal struct{ v any } // string, float64 or bool
 func (l literal) value(func(string) (any, bool)) (any, bool) { return l.v, true }
 
 type node interface {
-	eval(get func(string) (any, bool)) bool
+	eval(g func(string) (any, bool), b *Budget) (bool, error)
 }
 
 type orNode struct{ l, r node }
@@ -33,59 +33,110 @@ type inNode struct {
 	vals   []any
 	negate bool
 }
-type likeNode struct{ field, pattern string }
+type likeNode struct {
+	field string
+	pat   *likePattern
+}
 
-func (n orNode) eval(g func(string) (any, bool)) bool  { return n.l.eval(g) || n.r.eval(g) }
-func (n andNode) eval(g func(string) (any, bool)) bool { return n.l.eval(g) && n.r.eval(g) }
-func (n notNode) eval(g func(string) (any, bool)) bool { return !n.n.eval(g) }
-func (n constNode) eval(func(string) (any, bool)) bool { return bool(n) }
-
-func (n cmpNode) eval(g func(string) (any, bool)) bool {
-	a, ok1 := n.l.value(g)
-	b, ok2 := n.r.value(g)
-	if !ok1 || !ok2 {
-		return false
+func (n orNode) eval(g func(string) (any, bool), b *Budget) (bool, error) {
+	if l, err := n.l.eval(g, b); l || err != nil {
+		return l, err
 	}
-	c, comparable := compare(a, b)
+	return n.r.eval(g, b)
+}
+
+func (n andNode) eval(g func(string) (any, bool), b *Budget) (bool, error) {
+	if l, err := n.l.eval(g, b); !l || err != nil {
+		return false, err
+	}
+	return n.r.eval(g, b)
+}
+
+func (n notNode) eval(g func(string) (any, bool), b *Budget) (bool, error) {
+	v, err := n.n.eval(g, b)
+	return !v && err == nil, err
+}
+
+func (n constNode) eval(func(string) (any, bool), *Budget) (bool, error) { return bool(n), nil }
+
+func (n cmpNode) eval(g func(string) (any, bool), b *Budget) (bool, error) {
+	a, ok1 := n.l.value(g)
+	v, ok2 := n.r.value(g)
+	if err := b.charge(readCost); err != nil || !ok1 || !ok2 {
+		return false, err
+	}
+	if err := b.charge(compareCost(a, v)); err != nil {
+		return false, err
+	}
+	c, comparable := compare(a, v)
 	if !comparable {
-		return false
+		return false, nil
 	}
 	switch n.op {
 	case "==":
-		return c == 0
+		return c == 0, nil
 	case "!=":
-		return c != 0
+		return c != 0, nil
 	case "<":
-		return c < 0
+		return c < 0, nil
 	case "<=":
-		return c <= 0
+		return c <= 0, nil
 	case ">":
-		return c > 0
+		return c > 0, nil
 	case ">=":
-		return c >= 0
+		return c >= 0, nil
 	}
-	return false
+	return false, nil
 }
 
-func (n inNode) eval(g func(string) (any, bool)) bool {
+func (n inNode) eval(g func(string) (any, bool), b *Budget) (bool, error) {
 	v, ok := g(n.field)
-	if !ok {
-		return false
+	if err := b.charge(readCost); err != nil || !ok {
+		return false, err
 	}
 	found := false
 	for _, w := range n.vals {
+		if err := b.charge(compareCost(v, w)); err != nil {
+			return false, err
+		}
 		if c, ok := compare(v, w); ok && c == 0 {
 			found = true
 			break
 		}
 	}
-	return found != n.negate
+	return found != n.negate, nil
 }
 
-func (n likeNode) eval(g func(string) (any, bool)) bool {
+func (n likeNode) eval(g func(string) (any, bool), b *Budget) (bool, error) {
+	if err := b.charge(readCost); err != nil {
+		return false, err
+	}
 	v, ok := g(n.field)
 	s, isStr := v.(string)
-	return ok && isStr && like(s, n.pattern)
+	if !ok || !isStr {
+		return false, nil
+	}
+	return n.pat.match(s, b)
+}
+
+// Work is counted in units of about a byte compared, which is also about
+// a nanosecond; a field read and a comparison cost what they take in
+// time, so an expression of many cheap tests is bounded like one long
+// match.
+const (
+	recordCost  = 16 // an evaluation's setup
+	readCost    = 16 // a field read through the caller's getter
+	compareBase = 4  // a comparison or a search, before the bytes it scans
+)
+
+// compareCost is the work of comparing a with b.
+func compareCost(a, b any) int {
+	x, ok1 := a.(string)
+	y, ok2 := b.(string)
+	if ok1 && ok2 {
+		return compareBase + min(len(x), len(y))
+	}
+	return compareBase
 }
 
 // compare orders two values of one kind: numbers (any Go number type),
@@ -143,48 +194,6 @@ func number(v any) (float64, bool) {
 		return float64(x), true
 	}
 	return 0, false
-}
-
-// like matches s against a Milvus like pattern: % is any run of
-// characters, _ one character, \% and \_ themselves. Iterative with one
-// backtrack point, so no pattern takes more than len(s)*len(p) steps.
-func like(s, p string) bool {
-	pr, sr := []rune(p), []rune(s)
-	type item struct {
-		r       rune
-		literal bool
-	}
-	var pat []item
-	for i := 0; i < len(pr); i++ {
-		if pr[i] == '\\' && i+1 < len(pr) {
-			i++
-			pat = append(pat, item{pr[i], true})
-			continue
-		}
-		pat = append(pat, item{pr[i], false})
-	}
-	si, pi := 0, 0
-	star, mark := -1, 0
-	for si < len(sr) {
-		switch {
-		case pi < len(pat) && !pat[pi].literal && pat[pi].r == '%':
-			star, mark = pi, si
-			pi++
-		case pi < len(pat) && (pat[pi].literal && pat[pi].r == sr[si] || !pat[pi].literal && (pat[pi].r == '_' || pat[pi].r == sr[si])):
-			si++
-			pi++
-		case star >= 0:
-			pi = star + 1
-			mark++
-			si = mark
-		default:
-			return false
-		}
-	}
-	for pi < len(pat) && !pat[pi].literal && pat[pi].r == '%' {
-		pi++
-	}
-	return pi == len(pat)
 }
 
 // walk calls fn with every field a node reads.

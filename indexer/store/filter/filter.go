@@ -16,9 +16,13 @@
 // descent over at most MaxLen bytes and MaxDepth nesting), a malformed
 // expression is an *Error with the byte offset, and Eval is total: a
 // field that is missing or of another type makes its comparison false,
-// as a null does in Milvus. Nothing here builds a query in another
-// language from user input; the expression is evaluated, or forwarded as
-// the user wrote it to Milvus, which parses it itself.
+// as a null does in Milvus. Evaluation is bounded: like matches without
+// backtracking, in time linear in the value and the pattern (times a
+// segment's length/64 where _ sits between literals, like.go), and every
+// evaluation spends from a Budget that stops it when a request's work
+// exceeds a bound or its context ends. Nothing here builds a query in
+// another language from user input; the expression is evaluated, or
+// forwarded as the user wrote it to Milvus, which parses it itself.
 package filter
 
 import (
@@ -65,8 +69,26 @@ func (e *Expr) Fields() []string {
 
 // Eval reports whether the record with these fields matches. get returns
 // a field's value (string, float64 or int kinds, bool) and whether it is
-// present.
-func (e *Expr) Eval(get func(field string) (any, bool)) bool { return e.root.eval(get) }
+// present. Each call has a budget of its own, DefaultBudget, and a record
+// over it does not match; a request evaluating many records shares one
+// Budget through EvalBudget instead, which also tells why it stopped.
+func (e *Expr) Eval(get func(field string) (any, bool)) bool {
+	ok, _ := e.EvalBudget(nil, get)
+	return ok
+}
+
+// EvalBudget is Eval spending from b (a fresh DefaultBudget when nil).
+// Its only errors are a *BudgetError (errors.Is ErrBudget) and, wrapped,
+// the error of b's context when that ended; b then fails every later call.
+func (e *Expr) EvalBudget(b *Budget, get func(field string) (any, bool)) (bool, error) {
+	if b == nil {
+		b = NewBudget(nil, 0)
+	}
+	if err := b.record(); err != nil {
+		return false, err
+	}
+	return e.root.eval(get, b)
+}
 
 // Parse parses a Milvus boolean expression.
 func Parse(s string) (*Expr, error) {
@@ -224,7 +246,7 @@ func (p *parser) predicate(depth int) (node, error) {
 		if s.kind != tString {
 			return nil, &Error{Pos: s.pos, Msg: fmt.Sprintf("like needs a string pattern, got %s", describe(s))}
 		}
-		return likeNode{field: f.name, pattern: s.pat}, nil
+		return likeNode{field: f.name, pat: compileLike(s.pat)}, nil
 	case p.isOp("==", "!=", "<", "<=", ">", ">="):
 		op := p.next().text
 		right, err := p.operand()
