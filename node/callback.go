@@ -62,21 +62,34 @@ func validCallbackURL(raw string, allowPrivate bool) error {
 	if allowPrivate {
 		return nil
 	}
-	host := strings.ToLower(u.Hostname())
+	notPublic := errs.New(errs.Invalid, "callback_url must be a public http(s) URL")
+	// "localhost." is localhost: a trailing dot only makes a name absolute.
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return errs.New(errs.Invalid, "callback_url must be a public http(s) URL")
+		return notPublic
 	}
-	if a, err := netip.ParseAddr(host); err == nil && !publicAddr(a) {
-		return errs.New(errs.Invalid, "callback_url must be a public http(s) URL")
+	if a, err := netip.ParseAddr(host); err == nil {
+		if !publicAddr(a) {
+			return notPublic
+		}
+	} else if legacyIPv4(host) {
+		return notPublic
 	}
 	return nil
 }
 
-// publicAddr is false for loopback, private, link-local, multicast and
-// unspecified addresses.
-func publicAddr(a netip.Addr) bool {
-	a = a.Unmap()
-	return a.IsGlobalUnicast() && !a.IsPrivate() && !a.IsLoopback() && !a.IsLinkLocalUnicast()
+// legacyIPv4 reports a host whose last label is a number: no DNS name
+// ends so (top-level domains are not numeric), but inet_aton, which a
+// system resolver may use, reads 127.1, 2130706433 and 0x7f.1 as IPv4
+// addresses. Which address such a host is depends on the resolver, so it
+// is refused whatever it spells; the dialer would refuse a private one
+// anyway, but only at delivery, long after the upload was accepted.
+func legacyIPv4(host string) bool {
+	last := host[strings.LastIndexByte(host, '.')+1:]
+	if hex, ok := strings.CutPrefix(last, "0x"); ok {
+		return strings.Trim(hex, "0123456789abcdef") == ""
+	}
+	return last != "" && strings.Trim(last, "0123456789") == ""
 }
 
 // errPrivateCallback is a connection refused by the dialer's check.
