@@ -3,7 +3,10 @@ package node
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	autopilot "github.com/hashicorp/raft-autopilot"
 
@@ -73,10 +76,7 @@ func (n *Node) tick() time.Duration {
 func (n *Node) leaderLoop(ctx context.Context) {
 	n.log.Info("became leader")
 	defer n.log.Info("leader loops stopped")
-	// The barrier makes sure this leader has applied everything committed by
-	// its predecessors before it acts on the state.
-	if err := n.raft.Barrier(10 * time.Second).Error(); err != nil {
-		n.log.Warn("leader barrier", "error", err)
+	if !n.establishLeadership(ctx) {
 		return
 	}
 	n.writeSettings(ctx)
@@ -128,4 +128,94 @@ func (n *Node) writeSettings(ctx context.Context) {
 	if _, err := n.prop.Propose(cctx, fsm.Command{Type: fsm.CmdSettings, Settings: &want}); err != nil {
 		n.log.Warn("write settings", "error", err)
 	}
+}
+
+// Establishing leadership. A leader that cannot apply its predecessors'
+// entries must not act on the state, yet must not hold office doing
+// nothing either: nothing else would move leadership while its heartbeats
+// keep the followers content, and scheduling, requeue, autopilot and
+// repairs would stop cluster-wide. So, as Nomad's leader does, the barrier
+// is retried with backoff, and after establishTries failures in a row the
+// node hands leadership to another voter; if none can take it (a one-voter
+// cluster, or the transfer fails) it keeps retrying.
+const (
+	establishTries    = 3
+	barrierTimeout    = 10 * time.Second
+	establishMaxPause = 5 * time.Second
+	// stepDownWait is how long a node that transferred leadership waits
+	// for the revocation before trying the barrier again: the transfer can
+	// succeed and the same node win the next election.
+	stepDownWait = 10 * time.Second
+)
+
+// leadership is the node's state around holding office.
+type leadership struct {
+	// barrier replaces Raft's barrier when set: tests inject failures.
+	barrier atomic.Pointer[func(time.Duration) error]
+	// stepDowns counts transfers after a failure to establish leadership.
+	stepDowns atomic.Int64
+}
+
+func (n *Node) barrier(timeout time.Duration) error {
+	if f := n.lead.barrier.Load(); f != nil {
+		return (*f)(timeout)
+	}
+	return n.raft.Barrier(timeout).Error()
+}
+
+// establishLeadership returns true once the barrier holds: this leader has
+// applied everything committed by its predecessors before it acts on the
+// state. It returns false when ctx ends first (leadership revoked, node
+// stopping).
+func (n *Node) establishLeadership(ctx context.Context) bool {
+	wait := n.tick()
+	fails := 0
+	for {
+		err := n.barrier(barrierTimeout)
+		if err == nil {
+			if fails > 0 {
+				n.log.Info("leadership established after failed barriers", "failures", fails)
+			}
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		fails++
+		n.log.Warn("leader barrier failed", "attempt", fails, "error", err)
+		if fails%establishTries == 0 && n.stepDown(ctx) {
+			// Revocation cancels ctx; if it does not come (this node won
+			// again), try once more.
+			select {
+			case <-ctx.Done():
+				return false
+			case <-time.After(stepDownWait):
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, establishMaxPause)
+	}
+}
+
+// stepDown hands leadership to another voter; false if it could not.
+func (n *Node) stepDown(ctx context.Context) bool {
+	if n.raft.State() != raft.Leader || ctx.Err() != nil {
+		return false
+	}
+	if !n.otherVoters() {
+		n.log.Error("cannot establish leadership and no other voter can take it; retrying")
+		return false
+	}
+	n.log.Error("cannot establish leadership; transferring it to another voter", "after_failures", establishTries)
+	if err := n.raft.LeadershipTransfer().Error(); err != nil {
+		n.log.Warn("leadership transfer after failed barriers", "error", err)
+		return false
+	}
+	n.lead.stepDowns.Add(1)
+	return true
 }

@@ -96,6 +96,8 @@ type Node struct {
 	stopOnce     sync.Once
 	wg           sync.WaitGroup
 	leaving      atomic.Bool
+	// lead: establishing leadership and stepping down (leader.go).
+	lead leadership
 
 	peers *peers
 
