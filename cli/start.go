@@ -72,6 +72,7 @@ func startFlags() []cli.Flag {
 		&cli.StringFlag{Name: "catalog", Usage: "postgres://... DSN of OpenRAG's catalog database: the leader keeps its partitions and files tables in step with the ledger", EnvVars: envs("CATALOG")},
 		&cli.IntFlag{Name: "prefetch", Value: node.DefaultPrefetch, Usage: "at most this many tasks queued on each node beyond its running ones, started the moment a slot frees; a node asks for more than 2 only while its tasks are short against a report round trip (0: none)", EnvVars: envs("PREFETCH")},
 		&cli.StringFlag{Name: "memory-high", Usage: "take no new work while this node's resident memory is above this (e.g. 8GiB; empty: no guard)", EnvVars: envs("MEMORY_HIGH")},
+		&cli.StringFlag{Name: "scrub-rate", Value: "8MiB", Usage: "re-hash local blobs in the background at most this much per second, quarantining corrupt copies (0: no scrub)", EnvVars: envs("SCRUB_RATE")},
 	}
 }
 
@@ -225,6 +226,14 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 			return cfg, fmt.Errorf("--memory-high: %w", err)
 		}
 		cfg.MemoryHigh = b
+	}
+	switch v, err := gpu.ParseSize(c.String("scrub-rate")); {
+	case err != nil:
+		return cfg, fmt.Errorf("--scrub-rate: %w", err)
+	case v == 0:
+		cfg.ScrubRate = -1 // none; Config's 0 means the default
+	default:
+		cfg.ScrubRate = int64(v)
 	}
 	if cfg.TaskMem > 0 && !c.IsSet("task-gpus") && os.Getenv("RAY_NUM_GPUS") == "" && os.Getenv("RAGNODE_TASK_GPUS") == "" {
 		// A memory request replaces the default fraction rather than adding to it.

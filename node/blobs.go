@@ -29,6 +29,9 @@ type blobStore struct {
 	// fault, when set (tests), fails every write with that error, as a
 	// full or read-only disk would.
 	fault atomic.Pointer[error]
+	// integrity counts and queues the corrupt copies reads find
+	// (blobverify.go).
+	integrity *blobIntegrity
 }
 
 // diskError classifies a write failure: a full, over-quota or read-only
@@ -89,7 +92,7 @@ func openBlobStore(dir string) (*blobStore, error) {
 		db.Close()
 		return nil, err
 	}
-	return &blobStore{dir: dir, db: db}, nil
+	return &blobStore{dir: dir, db: db, integrity: newBlobIntegrity()}, nil
 }
 
 func (b *blobStore) Close() { _ = b.db.Close() }
@@ -154,7 +157,9 @@ func (b *blobStore) PutSmall(datas [][]byte, wants []string) ([]string, error) {
 	err := write(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(smallBucket)
 		for i, d := range datas {
-			if bk.Get([]byte(hashes[i])) != nil {
+			// d hashes to its name, so a held value that differs is a
+			// corrupt copy the scrub has not found yet: replace it.
+			if v := bk.Get([]byte(hashes[i])); v != nil && bytes.Equal(v, d) {
 				continue
 			}
 			if err := bk.Put([]byte(hashes[i]), d); err != nil {
@@ -257,15 +262,26 @@ func (b *blobStore) Has(hash string) bool {
 	return err == nil
 }
 
+// Open returns a blob for reading, verified against its name: a small one
+// before Open returns, a file as it is read (blobverify.go). A corrupt copy
+// is quarantined and fails with errBlobCorrupt.
 func (b *blobStore) Open(hash string) (io.ReadCloser, int64, error) {
 	if !validHash(hash) {
 		return nil, 0, errs.Errorf(errs.Invalid, "invalid blob hash %q", hash)
 	}
 	if d := b.getSmall(hash); d != nil {
+		if err := b.checkSmall(hash, d); err != nil {
+			return nil, 0, err
+		}
 		return io.NopCloser(bytes.NewReader(d)), int64(len(d)), nil
 	}
 	f, err := os.Open(b.path(hash))
 	if errors.Is(err, os.ErrNotExist) {
+		if b.quarantined(hash) {
+			// Said as such, so that a caller looking for an intact copy
+			// can tell corruption from a copy merely not held.
+			return nil, 0, errs.Errorf(errs.NotFound, "%w: %s: the copy on this node failed verification and is quarantined", errBlobCorrupt, hash)
+		}
 		return nil, 0, errs.Errorf(errs.NotFound, "blob %s not held here", hash)
 	}
 	if err != nil {
@@ -276,7 +292,7 @@ func (b *blobStore) Open(hash string) (io.ReadCloser, int64, error) {
 		f.Close()
 		return nil, 0, err
 	}
-	return f, st.Size(), nil
+	return b.verifying(hash, f, st.Size()), st.Size(), nil
 }
 
 func (b *blobStore) Delete(hash string) error {

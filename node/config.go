@@ -157,6 +157,9 @@ type Config struct {
 	// MemoryHigh: above this resident size (bytes; 0: no guard) the node
 	// takes no new work until it is back under (memguard.go).
 	MemoryHigh uint64
+	// ScrubRate bounds the blob scrub's reads (bytes per second,
+	// blobscrub.go); 0: DefaultScrubRate, negative: no scrub.
+	ScrubRate int64
 }
 
 // Defaults fills zero fields with defaults.
@@ -211,6 +214,9 @@ func (c *Config) Defaults() {
 	}
 	if c.RetainCount == 0 {
 		c.RetainCount = 100000
+	}
+	if c.ScrubRate == 0 {
+		c.ScrubRate = DefaultScrubRate
 	}
 	if c.Logger == nil {
 		c.Logger = hclog.NewNullLogger()

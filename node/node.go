@@ -212,6 +212,7 @@ func Start(cfg Config) (*Node, error) {
 	n.pool = newWorkerPool(n)
 	n.serveHTTP()
 
+	n.startBlobIntegrity() // blobscrub.go
 	n.wg.Add(6)
 	go n.observeLoop()
 	go n.janitor()

@@ -23,8 +23,18 @@ func (n *Node) Apply(ctx context.Context, c fsm.Command) (fsm.Result, error) {
 	return n.prop.Propose(ctx, c)
 }
 
-// OpenBlob implements transport.Backend.
-func (n *Node) OpenBlob(hash string) (io.ReadCloser, int64, error) { return n.blobs.Open(hash) }
+// OpenBlob implements transport.Backend. The whole copy is verified before
+// its first byte leaves: a corrupt one is quarantined and refused with a
+// 404 that names the corruption, so the caller goes to another holder and
+// knows why, where a body cut short mid-stream would look like a network
+// fault. (A second read, mostly from the page cache; the stream is
+// verified again, and cut short if the copy changed meanwhile.)
+func (n *Node) OpenBlob(hash string) (io.ReadCloser, int64, error) {
+	if _, err := n.blobs.Verify(hash); err != nil {
+		return nil, 0, err
+	}
+	return n.blobs.Open(hash)
+}
 
 // PutBlob implements transport.Backend.
 func (n *Node) PutBlob(ctx context.Context, hash string, body io.Reader) error {

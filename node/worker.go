@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -440,48 +439,13 @@ func (p *workerPool) stopAll() {
 	}
 }
 
-// readFile fetches a task's bytes: shared path, local blob, or a holder.
+// readFile fetches a task's bytes: shared path, or the verified blob (local
+// or a holder's).
 func (n *Node) readFile(ctx context.Context, t fsm.Task) ([]byte, error) {
 	if t.File.SharedPath != "" {
 		return n.readShared(ctx, t.File.SharedPath, t.File.Name)
 	}
-	if rc, _, err := n.blobs.Open(t.File.Hash); err == nil {
-		defer rc.Close()
-		return io.ReadAll(rc)
-	}
-	var holders []string
-	n.fsm.View(func(s *fsm.State) {
-		if b := s.Blobs[t.File.Hash]; b != nil {
-			holders = append(holders, b.Holders...)
-		}
-	})
-	var lastErr error = fmt.Errorf("no node holds blob %s", t.File.Hash)
-	for _, h := range holders {
-		if h == n.id {
-			continue
-		}
-		addr := n.peers.addrOf(h)
-		if addr == "" {
-			continue
-		}
-		pr, pw := io.Pipe()
-		go func() {
-			pw.CloseWithError(n.peers.client(addr).GetBlob(ctx, t.File.Hash, pw))
-		}()
-		hash, _, err := n.blobs.Put(pr, 0, t.File.Hash)
-		pr.Close()
-		if err != nil {
-			lastErr = fmt.Errorf("fetch blob from %s: %w", addr, err)
-			continue
-		}
-		rc, _, err := n.blobs.Open(hash)
-		if err != nil {
-			return nil, err
-		}
-		defer rc.Close()
-		return io.ReadAll(rc)
-	}
-	return nil, lastErr
+	return n.readBlob(ctx, t.File.Hash) // blobverify.go
 }
 
 // releaseMemory hands freed heap back to the OS after a failed task, at
