@@ -162,15 +162,37 @@ func (n *Node) Kill() {
 	n.stopOnce.Do(func() { n.shutdown() })
 }
 
+// shutdown also ends a start that failed part-way (Start's cleanup), so
+// every step allows for what was never made: the loops may have started
+// before a refused join, or not at all.
 func (n *Node) shutdown() {
 	close(n.stopCh)
-	n.pool.stopAll()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	_ = n.httpSrv.Shutdown(ctx)
-	cancel()
+	if n.pool != nil {
+		n.pool.stopAll()
+	}
+	if n.pipe != nil {
+		// Parser children end with their node (after the runs that used
+		// them were cancelled).
+		_ = n.pipe.Close()
+	}
+	if n.httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = n.httpSrv.Shutdown(ctx)
+		cancel()
+	}
 	n.closeAll()
 	n.wg.Wait()
+	if n.peers != nil {
+		n.peers.closeIdle()
+	}
 	close(n.doneCh)
+}
+
+// abortStart undoes a Start that failed: loops stopped and waited for,
+// listeners, Raft, Serf and the stores closed, so a caller that retries
+// (or a test) is left with no goroutine and no port of this node.
+func (n *Node) abortStart() {
+	n.stopOnce.Do(n.shutdown)
 }
 
 func (n *Node) closeAll() {

@@ -185,7 +185,7 @@ func Start(cfg Config) (*Node, error) {
 	ok := false
 	defer func() {
 		if !ok {
-			n.closeAll()
+			n.abortStart() // lifecycle.go
 		}
 	}()
 	if err := n.startIndexer(); err != nil {

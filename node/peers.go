@@ -140,3 +140,14 @@ func (p *peers) leader() (*transport.Client, error) {
 	}
 	return p.client(h), nil
 }
+
+// closeIdle drops the pooled connections once the node has stopped: each
+// keeps two goroutines here and one in the peer's server until its idle
+// timeout, which would outlive a stopped or refused node by minutes.
+func (p *peers) closeIdle() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.clients {
+		c.HTTP.CloseIdleConnections()
+	}
+}

@@ -26,3 +26,13 @@ func (n nodeCredential) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	return n.base.RoundTrip(r)
 }
+
+// CloseIdleConnections reaches the pooled transport underneath: without it
+// http.Client.CloseIdleConnections does nothing on a peer client, and a
+// stopped node's keep-alive connections (two goroutines each, and one in
+// the peer's server) outlive it until their idle timeout.
+func (n nodeCredential) CloseIdleConnections() {
+	if c, ok := n.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
