@@ -82,6 +82,12 @@ type Command struct {
 	Chain bool `json:"chain,omitempty"`
 	// OnlyIfFailed makes CmdReleaseNode a no-op when the node is alive again.
 	OnlyIfFailed bool `json:"only_if_failed,omitempty"`
+	// NodeLoss, on CmdReleaseNode, CmdRequeueTasks and CmdFailTask, says the
+	// attempts end because their node was declared failed or their runner
+	// was killed under them: each counts towards the task's poison
+	// quarantine (Task.NodeLosses) instead of its attempts. A node's
+	// departure, a drain or a restart is no loss.
+	NodeLoss bool `json:"node_loss,omitempty"`
 	// ClusterID, in CmdClusterID, is the identity generated at bootstrap.
 	ClusterID string    `json:"cluster_id,omitempty"`
 	Batch     []Command `json:"batch,omitempty"`

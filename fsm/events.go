@@ -66,6 +66,9 @@ const (
 	EvRelease        = "release"
 	EvTaskFailed     = "task_failed"
 	EvTaskCancelled  = "task_cancelled"
+	// EvTaskPoison: a task failed by the poison quarantine (it lost more
+	// nodes or runners than --max-node-losses allows).
+	EvTaskPoison = "task_poison"
 	// EvEventsDropped: a leader queued more than it could record.
 	EvEventsDropped = "events_dropped"
 )
@@ -161,6 +164,9 @@ func (s *State) deriveEvents(c Command, pre eventPre, r Result) {
 		t := s.Tasks[c.TaskID]
 		if t == nil {
 			return
+		}
+		if t.State == Failed && c.NodeLoss {
+			return // recorded as EvTaskPoison by the quarantine
 		}
 		if t.State == Failed {
 			s.addEvent(c.Now, EvTaskFailed, t.LastNode, t.ID, "%s failed (attempt %d): %s", t.FileID, t.Attempt, t.Error)

@@ -206,7 +206,7 @@ func randomLog(seed int64, n int) []Command {
 	for i, id := range nodes {
 		emit(Command{Type: CmdRegisterNode, Now: int64(i), Node: node(id, 1+i%2, 8<<30)})
 	}
-	emit(Command{Type: CmdSettings, Settings: &Settings{MaxAttempts: 3, RetainCount: 50}})
+	emit(Command{Type: CmdSettings, Settings: &Settings{MaxAttempts: 3, RetainCount: 50, MaxNodeLosses: 1}})
 	var ids []string
 	part := func() string { return fmt.Sprint("p", rng.Intn(3)) }
 	file := func() string { return fmt.Sprint("f", rng.Intn(30)) }
@@ -295,13 +295,14 @@ func randomLog(seed int64, n int) []Command {
 			emit(Command{Type: CmdCompleteTask, Now: now, TaskID: id, Attempt: att, Chunks: rng.Intn(9), Chain: rng.Intn(2) == 0, ChunkHolders: holders(), Next: next(), Limit: rng.Intn(3)})
 		case 6:
 			id, att := pick(active)
-			emit(Command{Type: CmdFailTask, Now: now, TaskID: id, Attempt: att, Error: "x", Permanent: rng.Intn(4) == 0, Chain: rng.Intn(2) == 0, Next: next()})
+			emit(Command{Type: CmdFailTask, Now: now, TaskID: id, Attempt: att, Error: "x", Permanent: rng.Intn(4) == 0, Chain: rng.Intn(2) == 0, Next: next(),
+				NodeLoss: rng.Intn(3) == 0})
 		case 7:
 			nd := nodes[rng.Intn(3)]
 			st := []string{NodeAlive, NodeFailed}[rng.Intn(2)]
 			emit(Command{Type: CmdBatch, Now: now, Batch: []Command{
 				{Type: CmdNodeStatus, Now: now, NodeID: nd, Status: st},
-				{Type: CmdReleaseNode, Now: now, NodeID: nd, OnlyIfFailed: true},
+				{Type: CmdReleaseNode, Now: now, NodeID: nd, OnlyIfFailed: true, NodeLoss: rng.Intn(2) == 0},
 				{Type: CmdSetDrain, NodeID: nodes[rng.Intn(3)], Draining: rng.Intn(2) == 0},
 			}})
 		case 8:
@@ -313,7 +314,7 @@ func randomLog(seed int64, n int) []Command {
 				emit(Command{Type: CmdDeleteFile, Now: now, Partition: part(), FileID: file()})
 			default:
 				id, att := pick(active)
-				emit(Command{Type: CmdRequeueTasks, Now: now, Refs: []TaskRef{{ID: id, Attempt: att}}})
+				emit(Command{Type: CmdRequeueTasks, Now: now, Refs: []TaskRef{{ID: id, Attempt: att}}, NodeLoss: rng.Intn(2) == 0})
 			}
 		case 9:
 			// Nodes leave and come back, sometimes with another GPU count
@@ -403,6 +404,7 @@ func TestSameLogSameStateAndInvariants(t *testing.T) {
 	// Commands of each type that some replica applied (not rejected).
 	applied := map[CmdType]int{}
 	handoffs := 0 // prefetched tasks started by a completion or failure
+	poisoned := 0 // tasks the quarantine failed
 	for seed := int64(1); seed <= 20; seed++ {
 		log := randomLog(seed, 400)
 		a, b := New(), New()
@@ -429,6 +431,11 @@ func TestSameLogSameStateAndInvariants(t *testing.T) {
 		jb, _ := b.Marshal()
 		if !bytes.Equal(ja, jb) {
 			t.Fatalf("seed %d: two FSMs diverged on the same log", seed)
+		}
+		for _, e := range a.Events {
+			if e.Kind == EvTaskPoison {
+				poisoned++
+			}
 		}
 		// Snapshot then restore gives an identical state, and it keeps working.
 		r, err := Unmarshal(ja)
@@ -468,6 +475,9 @@ func TestSameLogSameStateAndInvariants(t *testing.T) {
 	}
 	if handoffs == 0 {
 		t.Error("no completion or failure in randomLog ever started a prefetched task")
+	}
+	if poisoned == 0 {
+		t.Error("no task in randomLog was ever quarantined")
 	}
 }
 

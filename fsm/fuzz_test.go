@@ -61,6 +61,12 @@ func fuzzSeeds() []Command {
 		{Type: CmdCancelTask, Now: 10, TaskID: "t5"},
 		{Type: CmdSetDrain, Now: 10, NodeID: "n1", Draining: true},
 		{Type: CmdReleaseNode, Now: 10, NodeID: "n1", OnlyIfFailed: true},
+		{Type: CmdBatch, Now: 10, Batch: []Command{
+			{Type: CmdNodeStatus, Now: 10, NodeID: "n1", Status: NodeFailed},
+			{Type: CmdReleaseNode, Now: 10, NodeID: "n1", OnlyIfFailed: true, NodeLoss: true, Error: "node n1 failed"}}},
+		{Type: CmdFailTask, Now: 10, TaskID: "t1", Attempt: 1, Error: "parser child died", NodeLoss: true, Chain: true},
+		{Type: CmdRequeueTasks, Now: 10, Refs: []TaskRef{{ID: "t1", Attempt: 1}, {ID: "t7", Attempt: 1}}, Error: "lost", NodeLoss: true},
+		{Type: CmdSettings, Now: 10, Settings: &Settings{MaxAttempts: 3, RetainCount: 50, MaxNodeLosses: -1}},
 		{Type: CmdSettings, Now: 10, Settings: &Settings{MaxAttempts: 1, RetainCount: 1, RetainMaxAge: 5}},
 		{Type: CmdDeleteFile, Now: 10, Partition: "p1", FileID: "f1"},
 		{Type: CmdDeletePart, Now: 10, Partition: "p2"},

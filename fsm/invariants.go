@@ -24,6 +24,10 @@ import (
 //   - a prefetched task holds nothing (no allocation, no milli-GPUs, no
 //     bytes), waits on a registered node that is not draining, and the
 //     per-node prefetch index agrees with the tasks (prefetch.go).
+//   - every failure and every node loss a task counts ended one of its
+//     attempts: a live task counts at most Attempt-1 of them together
+//     (each was followed by a requeue), a finished one at most Attempt;
+//     so the quarantine's count can never run ahead of the runs it saw.
 //
 // Together with running after every Apply, the first and the allocation
 // rules say: no GPU is over its capacity at any applied index, and each
@@ -73,6 +77,9 @@ func (s *State) CheckInvariants() error {
 	for id, t := range s.Tasks {
 		if t.ID != id {
 			return fmt.Errorf("task keyed %s has id %s", id, t.ID)
+		}
+		if err := checkAttemptCounts(t); err != nil {
+			return err
 		}
 		_, has := s.Allocs[id]
 		if t.State.Active() && !has {
@@ -188,6 +195,22 @@ func (s *State) checkPrefetched(t *Task) error {
 	}
 	if _, ok := s.prefetched[t.NodeID][t.ID]; !ok {
 		return fmt.Errorf("prefetched task %s is missing from node %s's prefetch index", t.ID, t.NodeID)
+	}
+	return nil
+}
+
+// checkAttemptCounts holds a task's failure and node-loss counts to the
+// attempts they ended.
+func checkAttemptCounts(t *Task) error {
+	if t.Failures < 0 || t.NodeLosses < 0 {
+		return fmt.Errorf("task %s has negative counts (%d failures, %d node losses)", t.ID, t.Failures, t.NodeLosses)
+	}
+	ended := t.Attempt - 1
+	if t.State.Terminal() {
+		ended = t.Attempt
+	}
+	if t.Failures+t.NodeLosses > ended {
+		return fmt.Errorf("task %s (%s) counts %d failures and %d node losses in %d attempts", t.ID, t.State, t.Failures, t.NodeLosses, t.Attempt)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"fmt"
 	"sort"
 
 	"github.com/ragnode/ragnode/gpu"
@@ -226,7 +227,7 @@ func (s *State) apply(c Command) Result {
 		if _, ok := s.Nodes[c.NodeID]; !ok {
 			return reject(ErrUnknownNode, c.NodeID)
 		}
-		s.releaseNode(c.NodeID, "node "+c.NodeID+" left the cluster", c.Now)
+		s.releaseNode(c.NodeID, "node "+c.NodeID+" left the cluster", false, c.Now)
 		delete(s.Nodes, c.NodeID)
 		for _, b := range s.Blobs {
 			b.Holders = without(b.Holders, c.NodeID)
@@ -285,16 +286,21 @@ func (s *State) apply(c Command) Result {
 		if t == nil {
 			return r
 		}
-		t.Failures++
-		t.Error = c.Error
 		if t.Started == 0 {
 			t.Started = c.Started
 		}
 		a := s.Allocs[t.ID]
-		if c.Permanent || t.Failures >= s.maxAttempts() {
-			s.finish(t, Failed, c.Now)
-		} else {
-			s.requeue(t, c.Now)
+		switch {
+		case c.NodeLoss:
+			s.loseNode(t, c.Error, c.Now)
+		default:
+			t.Failures++
+			t.Error = c.Error
+			if c.Permanent || t.Failures >= s.maxAttempts() {
+				s.finish(t, Failed, c.Now)
+			} else {
+				s.requeue(t, c.Now)
+			}
 		}
 		if c.Next != nil && c.Next.ID != t.ID {
 			if id := s.startNext(a, *c.Next, c.Now); id != "" {
@@ -314,6 +320,11 @@ func (s *State) apply(c Command) Result {
 		for _, ref := range c.Refs {
 			t := s.Tasks[ref.ID]
 			if t == nil || t.Attempt != ref.Attempt || !(t.State.Active() || t.State == Prefetched) {
+				continue
+			}
+			if c.NodeLoss && t.State.Active() {
+				s.loseNode(t, c.Error, c.Now)
+				n++
 				continue
 			}
 			if c.Error != "" {
@@ -360,7 +371,7 @@ func (s *State) apply(c Command) Result {
 		if reason == "" {
 			reason = "node " + n.Name + " released its work"
 		}
-		return Result{Applied: s.releaseNode(c.NodeID, reason, c.Now)}
+		return Result{Applied: s.releaseNode(c.NodeID, reason, c.NodeLoss, c.Now)}
 	case CmdCreateToken, CmdRevokeToken, CmdPeerSecret:
 		return s.applySecurity(c)
 	case CmdClusterID:
@@ -476,6 +487,34 @@ func (s *State) apply(c Command) Result {
 	return rejectf(CodeInvalid, "unknown command type %q", c.Type)
 }
 
+// maxNodeLosses is the losses a task survives; negative: no quarantine.
+func (s *State) maxNodeLosses() int {
+	if s.Settings.MaxNodeLosses == 0 {
+		return DefaultMaxNodeLosses
+	}
+	return s.Settings.MaxNodeLosses
+}
+
+// PoisonPrefix starts the error of a task failed by the quarantine.
+const PoisonPrefix = "suspected poison document"
+
+// loseNode ends an attempt whose node or runner was lost under it: the
+// task goes back to the queue, unless this loss is one more than the
+// quarantine allows. A document that takes down whatever parses it would
+// otherwise walk through the cluster node by node (node losses do not
+// count as failures, so --max-attempts never stops it).
+func (s *State) loseNode(t *Task, reason string, now int64) {
+	t.NodeLosses++
+	t.Error = reason
+	if max := s.maxNodeLosses(); max >= 0 && t.NodeLosses > max {
+		t.Error = fmt.Sprintf("%s: lost %d nodes while running it (last: %s)", PoisonPrefix, t.NodeLosses, reason)
+		s.finish(t, Failed, now)
+		s.addEvent(now, EvTaskPoison, t.LastNode, t.ID, "%s quarantined: %s", t.FileID, t.Error)
+		return
+	}
+	s.requeue(t, now)
+}
+
 func (s *State) maxAttempts() int {
 	if s.Settings.MaxAttempts <= 0 {
 		return 1
@@ -583,7 +622,7 @@ func (s *State) submit(c Command) Result {
 		t.State = Queued
 		t.Stage = ""
 		t.Attempt = 1
-		t.Failures = 0
+		t.Failures, t.NodeLosses, t.FirstStart = 0, 0, 0
 		t.NodeID, t.GPU, t.Milli, t.MemBytes = "", 0, 0, 0
 		t.Submitted = c.Now
 		t.Started, t.Finished, t.Error, t.Chunks = 0, 0, "", 0
@@ -674,6 +713,9 @@ func (s *State) assignOne(a Assignment, now int64) Result {
 	t.Stage = ""
 	t.NodeID, t.GPU, t.Milli, t.MemBytes = al.NodeID, al.GPU, al.Milli, al.MemBytes
 	t.LastNode = al.NodeID
+	if t.FirstStart == 0 {
+		t.FirstStart = now
+	}
 	s.Allocs[t.ID] = al
 	s.addUse(t.ID, al)
 	s.syncFile(t, now)
@@ -728,9 +770,17 @@ func (s *State) finish(t *Task, st TaskState, now int64) {
 	s.syncFile(t, now)
 }
 
-func (s *State) releaseNode(nodeID, reason string, now int64) int {
+// releaseNode requeues a node's work; lost says the node was declared
+// failed (not drained, not departed), which counts against each running
+// task's quarantine. Tasks go in ID order, so every replica records the
+// same events.
+func (s *State) releaseNode(nodeID, reason string, lost bool, now int64) int {
 	ts := s.TasksOn(nodeID)
 	for _, t := range ts {
+		if lost {
+			s.loseNode(t, reason, now)
+			continue
+		}
 		t.Error = reason
 		s.requeue(t, now)
 	}

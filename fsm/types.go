@@ -95,6 +95,15 @@ type Task struct {
 	Attempt int `json:"attempt"`
 	// Failures counts runner failures; node loss does not count.
 	Failures int `json:"failures"`
+	// NodeLosses counts the attempts that ended with their node declared
+	// failed or their runner killed under them (a parser child's crash).
+	// Past Settings.MaxNodeLosses the task fails as a suspected poison
+	// document instead of walking on to the next node.
+	NodeLosses int `json:"node_losses,omitempty"`
+	// FirstStart is when the task was first placed on a node (the placing
+	// command's clock). Its time budget counts from here across attempts:
+	// a task that keeps losing its node cannot restart its budget.
+	FirstStart int64 `json:"first_start,omitempty"`
 	// Request is what the task asks for when placed.
 	ReqMilli int    `json:"req_milli"`
 	ReqMem   uint64 `json:"req_mem"`
@@ -168,7 +177,15 @@ type Settings struct {
 	MaxAttempts  int   `json:"max_attempts"`
 	RetainCount  int   `json:"retain_count"`   // finished tasks kept; 0 = default
 	RetainMaxAge int64 `json:"retain_max_age"` // nanoseconds; 0 = no age limit
+	// MaxNodeLosses is how many node losses a task may survive (0: the
+	// default, DefaultMaxNodeLosses; negative: no quarantine). Absent in
+	// snapshots from before the quarantine, which then get the default.
+	MaxNodeLosses int `json:"max_node_losses,omitempty"`
 }
+
+// DefaultMaxNodeLosses is --max-node-losses' default: a third lost node
+// quarantines the task.
+const DefaultMaxNodeLosses = 2
 
 // DefaultSettings apply until the leader writes its own.
 func DefaultSettings() Settings {
