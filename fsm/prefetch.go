@@ -27,6 +27,10 @@ import (
 // there when a slot frees, and holds nothing until then.
 const Prefetched TaskState = "prefetched"
 
+// TaskStates is every state a task can be in, in lifecycle order: what a
+// per-state count iterates so its parts sum to the whole.
+var TaskStates = []TaskState{Queued, Prefetched, Assigned, Running, Completed, Failed, Cancelled}
+
 // CmdPrefetchTasks puts queued tasks into nodes' prefetch queues.
 // Assignments name task, attempt and node (GPU fields are ignored: nothing
 // is reserved); Limit is the per-node bound the leader plans for, enforced

@@ -17,7 +17,7 @@ import (
 // partitionSeriesMax bounds the partition label: the largest partitions
 // by task count get their own series, the rest are summed under
 // partition="_other", so a cluster with 100,000 partitions still exports
-// at most (partitionSeriesMax+1) x 6 series.
+// at most (partitionSeriesMax+1) x len(fsm.TaskStates) series.
 const partitionSeriesMax = 20
 
 var (
@@ -25,8 +25,6 @@ var (
 	descBacklog   = prometheus.NewDesc("ragnode_replication_backlog", "Blobs or live files with fewer alive copies than the replication factor (capped by alive nodes).", []string{"kind"}, nil)
 	descContact   = prometheus.NewDesc("ragnode_raft_peer_last_contact_seconds", "Time since the leader last heard from a peer (on a follower: from the leader).", []string{"peer"}, nil)
 )
-
-var allStates = []fsm.TaskState{fsm.Queued, fsm.Assigned, fsm.Running, fsm.Completed, fsm.Failed, fsm.Cancelled}
 
 // partitionCounts returns per-partition counts by state, the largest
 // partitionSeriesMax kept by name and the rest merged under "_other".
@@ -96,7 +94,7 @@ func (c ledgerCollector) collectCluster(ch chan<- prometheus.Metric, s *fsm.Stat
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	for p, counts := range tot.parts {
-		for _, st := range allStates {
+		for _, st := range fsm.TaskStates {
 			gauge(descPartTasks, float64(counts[st]), p, string(st))
 		}
 	}

@@ -135,6 +135,10 @@ func TestMetricsOnThreeNodes(t *testing.T) {
 		want := []string{
 			`ragnode_partition_tasks{partition="alpha",state="completed"} 2`,
 			`ragnode_partition_tasks{partition="beta",state="completed"} 1`,
+			// Every state has its partition series, as in ragnode_tasks,
+			// so the partition series sum to the ledger's count.
+			`ragnode_partition_tasks{partition="alpha",state="prefetched"} 0`,
+			`ragnode_tasks{state="prefetched"} 0`,
 			`ragnode_replication_backlog{kind="blob"} 0`,
 			`ragnode_raft_apply_total `, `ragnode_raft_commit_time_seconds_count `,
 			`ragnode_raft_fsm_apply_seconds_count `, `ragnode_memberlist_`, `ragnode_serf_`,
