@@ -157,6 +157,15 @@ func statusCommand() *cli.Command {
 			fmt.Fprintf(tw, "voters / non-voters\t%d / %d\n", st.Voters, st.NonVoters)
 			fmt.Fprintf(tw, "failure tolerance\t%d\n", st.FailureTolerance)
 			fmt.Fprintf(tw, "healthy\t%v\n", st.Healthy)
+			for _, r := range st.Unhealthy {
+				fmt.Fprintf(tw, "not healthy because\t%s\n", r)
+			}
+			churn := ""
+			if st.ElectionChurn {
+				churn = " (election churn)"
+			}
+			fmt.Fprintf(tw, "leader changes (10m)\t%d, longest leaderless gap %s%s\n", st.LeaderChanges,
+				(time.Duration(st.LongestLeaderlessMS) * time.Millisecond).String(), churn)
 			keys := make([]string, 0, len(st.Tasks))
 			for k := range st.Tasks {
 				keys = append(keys, k)

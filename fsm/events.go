@@ -2,7 +2,10 @@ package fsm
 
 import (
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // The event history is part of the replicated state, so every node shows
@@ -214,10 +217,55 @@ func (s *State) addEvent(now int64, kind, nodeID, taskID, format string, args ..
 func (s *State) appendEvent(e Event) {
 	s.EventSeq++
 	e.Seq = s.EventSeq
-	if len(e.Msg) > eventMsgMax {
-		e.Msg = e.Msg[:eventMsgMax]
-	}
+	e.Msg = printable(e.Msg, eventMsgMax)
 	s.Events = append(s.Events, e)
+}
+
+// printable makes an event message one line of printable text of at most
+// max bytes, cut on a character boundary. Messages carry file IDs, task
+// errors and internal keys (partition and file joined by a NUL, FileKey):
+// a raw control byte makes `ragnode events | grep` call the output binary
+// and can move a terminal's cursor. NUL, the key separator, reads as "/";
+// line breaks and tabs as a space; other control characters and invalid
+// UTF-8 as a \x escape. Pure, so every node records the same text.
+func printable(msg string, limit int) string {
+	clean := true
+	for i := 0; i < len(msg); i++ {
+		if c := msg[i]; c < 0x20 || c == 0x7f || c >= utf8.RuneSelf {
+			clean = false
+			break
+		}
+	}
+	if clean && len(msg) <= limit {
+		return msg
+	}
+	var b strings.Builder
+	for i := 0; i < len(msg); {
+		r, size := utf8.DecodeRuneInString(msg[i:])
+		var part string
+		switch {
+		case r == 0:
+			part = "/"
+		case r == '\n' || r == '\r' || r == '\t':
+			part = " "
+		case r == utf8.RuneError && size == 1:
+			part = fmt.Sprintf("\\x%02x", msg[i])
+		case !unicode.IsPrint(r) && r != ' ':
+			if r < 0x100 {
+				part = fmt.Sprintf("\\x%02x", r)
+			} else {
+				part = fmt.Sprintf("\\u%04x", r)
+			}
+		default:
+			part = msg[i : i+size]
+		}
+		if b.Len()+len(part) > limit {
+			break
+		}
+		b.WriteString(part)
+		i += size
+	}
+	return b.String()
 }
 
 // compactEvents drops events beyond the count or older than the age bound.

@@ -32,6 +32,8 @@ func (n *Node) ConsoleSummary(ctx context.Context) (transport.ConsoleSummary, er
 	sum := transport.ConsoleSummary{Node: transport.ConsoleNodeRef{ID: n.id, Name: n.name}, Members: members,
 		Counts: map[string]int{}, Stages: map[string]int{}, GPUs: []transport.ConsoleGPU{}, CPUs: []transport.ConsoleCPU{},
 		ObservingSince: n.obs.since}
+	lh := n.lead.history.summary(time.Now())
+	sum.LeaderChanges, sum.LongestLeaderlessMS, sum.ElectionChurn = lh.changes, lh.longest.Milliseconds(), lh.churn
 	stats := n.raft.Stats()
 	sum.Term = parseU(stats["term"])
 	sum.CommitIndex = parseU(stats["commit_index"])

@@ -18,6 +18,8 @@ import (
 // from the FSM, so a new leader picks up exactly where the old one was.
 func (n *Node) leaderWatch() {
 	defer n.wg.Done()
+	n.wg.Add(1)
+	go n.leaderObserveLoop() // leader_churn.go
 	var lc *leaderRun
 	defer func() { lc.stop() }()
 	for {
@@ -117,7 +119,8 @@ func (n *Node) leaderLoop(ctx context.Context) {
 }
 
 func (n *Node) writeSettings(ctx context.Context) {
-	want := fsm.Settings{MaxAttempts: n.cfg.MaxAttempts, RetainCount: n.cfg.RetainCount, RetainMaxAge: int64(n.cfg.RetainMaxAge)}
+	want := fsm.Settings{MaxAttempts: n.cfg.MaxAttempts, RetainCount: n.cfg.RetainCount, RetainMaxAge: int64(n.cfg.RetainMaxAge),
+		MaxNodeLosses: n.cfg.MaxNodeLosses}
 	var have fsm.Settings
 	n.fsm.View(func(s *fsm.State) { have = s.Settings })
 	if have == want {
@@ -154,6 +157,8 @@ type leadership struct {
 	barrier atomic.Pointer[func(time.Duration) error]
 	// stepDowns counts transfers after a failure to establish leadership.
 	stepDowns atomic.Int64
+	// history: leader changes and leaderless gaps (leader_churn.go).
+	history leaderHistory
 }
 
 func (n *Node) barrier(timeout time.Duration) error {

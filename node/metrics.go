@@ -31,9 +31,13 @@ type metrics struct {
 	failures      prometheus.Counter
 	requeues      prometheus.Counter
 	leaderChanges prometheus.Counter
-	stageSeconds  *prometheus.HistogramVec
-	repairs       *prometheus.CounterVec
-	deps          *depMetrics // metrics_instrument.go
+	// raftLeaderChanges counts elections as this node's Raft saw them
+	// (leader_churn.go), leaderless gaps included; leaderChanges counts
+	// what the ledger scans happened to see.
+	raftLeaderChanges prometheus.Counter
+	stageSeconds      *prometheus.HistogramVec
+	repairs           *prometheus.CounterVec
+	deps              *depMetrics // metrics_instrument.go
 }
 
 func newMetrics() *metrics {
@@ -47,13 +51,15 @@ func newMetrics() *metrics {
 			Help: "Requeues (attempt increments) this node observed in the ledger."}),
 		leaderChanges: prometheus.NewCounter(prometheus.CounterOpts{Name: "ragnode_leader_changes_total",
 			Help: "Leader changes this node observed."}),
+		raftLeaderChanges: prometheus.NewCounter(prometheus.CounterOpts{Name: "ragnode_raft_leader_changes_total",
+			Help: "Leader changes (elections, a return to the same leader after a leaderless gap included) this node's Raft observed since start."}),
 		stageSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ragnode_stage_duration_seconds",
 			Help:    "Time tasks run by this node's workers spent in each pipeline stage (timed by the worker).",
 			Buckets: prometheus.ExponentialBuckets(0.01, 4, 10)}, []string{"stage"}),
 		repairs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ragnode_repairs_total",
 			Help: "Blob and chunk-copy repair calls this node made as leader."}, []string{"kind", "result"}),
 	}
-	m.reg.MustRegister(m.completions, m.failures, m.requeues, m.leaderChanges, m.stageSeconds, m.repairs,
+	m.reg.MustRegister(m.completions, m.failures, m.requeues, m.leaderChanges, m.raftLeaderChanges, m.stageSeconds, m.repairs,
 		collectors.NewGoCollector(), goMetricsBridge())
 	m.deps = newDepMetrics(m.reg)
 	return m
@@ -108,6 +114,8 @@ var (
 	descRaftTerm   = prometheus.NewDesc("ragnode_raft_term", "Current Raft term.", nil, nil)
 	descRaftCommit = prometheus.NewDesc("ragnode_raft_commit_index", "Raft commit index.", nil, nil)
 	descRaftApply  = prometheus.NewDesc("ragnode_raft_applied_index", "Raft applied index.", nil, nil)
+	descChurn      = prometheus.NewDesc("ragnode_raft_election_churn", "1 while leader changes in the last 10 minutes exceed the churn threshold (status is then not healthy).", nil, nil)
+	descLeaderless = prometheus.NewDesc("ragnode_raft_leaderless_longest_seconds", "Longest stretch without a known leader in the last 10 minutes, as this node saw it.", nil, nil)
 )
 
 // Describe lists the descriptors without collecting: registration happens
@@ -115,7 +123,7 @@ var (
 func (c ledgerCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descTasks, descQueue, descGPUMilli, descGPUTotal, descGPUMem, descGPUMemTot,
 		descCPUUsed, descCPUTotal, descMembers, descRaftState, descRaftTerm, descRaftCommit, descRaftApply,
-		descPartTasks, descBacklog, descContact} {
+		descPartTasks, descBacklog, descContact, descChurn, descLeaderless} {
 		ch <- d
 	}
 }
@@ -128,7 +136,7 @@ func (c ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 	n.fsm.View(func(s *fsm.State) {
 		tot := n.totalsFor(s) // metrics_cache.go
 		counts := tot.counts
-		for _, st := range []fsm.TaskState{fsm.Queued, fsm.Assigned, fsm.Running, fsm.Completed, fsm.Failed, fsm.Cancelled, fsm.Prefetched} {
+		for _, st := range fsm.TaskStates {
 			gauge(descTasks, float64(counts[st]), string(st))
 		}
 		gauge(descQueue, float64(s.QueuedCount()))
@@ -175,4 +183,11 @@ func (c ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 		v, _ := strconv.ParseUint(stats[k], 10, 64)
 		gauge(d, float64(v))
 	}
+	lh := n.lead.history.summary(time.Now())
+	churn := 0.0
+	if lh.churn {
+		churn = 1
+	}
+	gauge(descChurn, churn)
+	gauge(descLeaderless, lh.longest.Seconds())
 }

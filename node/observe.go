@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,6 +61,8 @@ type observer struct {
 	leader  string
 	buckets [seriesBuckets]bucket
 	repairs map[string]*repairTally
+	// repairsSent is when each kind's last summary was queued (unix ns).
+	repairsSent map[string]int64
 	// pending are events for the replicated history, taken by the event
 	// loop, which proposes them while this node leads and drops them
 	// otherwise (the leader sees the same Serf events and records them).
@@ -75,7 +78,7 @@ type observer struct {
 
 func newObserver(self string, m *metrics, now time.Time) *observer {
 	return &observer{self: self, since: now.UnixNano(), m: m, tasks: map[string]taskObs{},
-		hist: map[string][]transport.TaskHistory{}, repairs: map[string]*repairTally{}}
+		hist: map[string][]transport.TaskHistory{}, repairs: map[string]*repairTally{}, repairsSent: map[string]int64{}}
 }
 
 // observeLoop diffs the ledger after applies (coalesced, at most every
@@ -248,7 +251,9 @@ func (o *observer) repair(what, key string, err error) {
 	}
 	if err != nil {
 		r.failed++
-		r.lastErr = key + ": " + err.Error()
+		// Keys join partition and file with a NUL (fsm.FileKey); the
+		// history is read with grep and shown in a browser.
+		r.lastErr = strings.ReplaceAll(key, "\x00", "/") + ": " + err.Error()
 	} else {
 		r.ok++
 	}
@@ -259,15 +264,39 @@ type repairTally struct {
 	lastErr    string
 }
 
-// flushRepairs turns the tallies into events; the caller holds o.mu.
+// repairSummaryEvery spaces the repair summaries of one kind. Passes run
+// every few seconds while copies are missing (a rolling restart keeps
+// them going for minutes); one event per pass filled the history with
+// them and pushed out what an operator needs, so the calls of a minute
+// are summed into one event.
+const repairSummaryEvery = time.Minute
+
+// flushRepairs turns the tallies into events, at most one per kind per
+// repairSummaryEvery; the caller holds o.mu.
 func (o *observer) flushRepairs(now int64) {
 	for what, r := range o.repairs {
+		last, summarised := o.repairsSent[what]
+		if summarised && now-last < int64(repairSummaryEvery) {
+			continue // still summing
+		}
+		over := ""
+		if summarised {
+			over = " in the last " + time.Duration(now-last).Round(time.Second).String()
+		}
 		if r.failed > 0 {
-			o.queueEvent(now, fsm.EvRepair, "", "", "%s: %d done, %d failed (last: %s)", what, r.ok, r.failed, r.lastErr)
+			o.queueEvent(now, fsm.EvRepair, "", "", "%s: %d done, %d failed%s (last: %s)", what, r.ok, r.failed, over, r.lastErr)
 		} else {
-			o.queueEvent(now, fsm.EvRepair, "", "", "%s: %d done", what, r.ok)
+			o.queueEvent(now, fsm.EvRepair, "", "", "%s: %d done%s", what, r.ok, over)
 		}
 		delete(o.repairs, what)
+		o.repairsSent[what] = now
+	}
+	for what, at := range o.repairsSent {
+		// A kind quiet for a whole period starts afresh: its next
+		// summary goes out at once.
+		if _, pending := o.repairs[what]; !pending && now-at >= int64(repairSummaryEvery) {
+			delete(o.repairsSent, what)
+		}
 	}
 }
 

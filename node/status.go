@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -83,7 +84,12 @@ func (n *Node) localStatus(ctx context.Context) transport.Status {
 			st.Tasks[string(k)] = v
 		}
 	})
+	lh := n.lead.history.summary(time.Now())
+	st.LeaderChanges, st.LongestLeaderlessMS, st.ElectionChurn = lh.changes, lh.longest.Milliseconds(), lh.churn
 	if n.raft.State() != raft.Leader {
+		if st.LeaderID == "" {
+			st.Unhealthy = append(st.Unhealthy, "no leader elected")
+		}
 		return st
 	}
 	// Every voter must have reached the commit index seen before asking.
@@ -105,17 +111,53 @@ func (n *Node) localStatus(ctx context.Context) transport.Status {
 	}
 	wg.Wait()
 	st.CaughtUp = caught
+	st.Unhealthy = n.unhealthyReasons(voters, caught, target, lh)
+	st.Healthy = len(st.Unhealthy) == 0
 	if ap := n.apState.Load(); ap != nil {
 		st.FailureTolerance = ap.FailureTolerance
-		st.Healthy = ap.Healthy && caught
+	}
+	return st
+}
+
+// unhealthyReasons (leader) lists every condition that keeps the cluster
+// from healthy, so an operator (and `status --wait-healthy`) sees which
+// one holds.
+func (n *Node) unhealthyReasons(voters []string, caught bool, target uint64, lh churnSummary) []string {
+	var out []string
+	if !caught {
+		out = append(out, fmt.Sprintf("a voter's log is behind the leader's commit index %d", target))
+	}
+	ap := n.apState.Load()
+	if ap == nil {
+		out = append(out, "autopilot has not reported yet (a new leader's first update)")
+	} else {
+		var sick []string
+		for id, ss := range ap.Servers {
+			if !ss.Health.Healthy {
+				name := ss.Server.Name
+				if name == "" {
+					name = string(id)
+				}
+				sick = append(sick, name)
+			}
+		}
+		sort.Strings(sick)
+		if len(sick) > 0 {
+			out = append(out, "autopilot reports unhealthy servers: "+strings.Join(sick, ", "))
+		} else if !ap.Healthy {
+			out = append(out, "autopilot reports the cluster unhealthy")
+		}
 		// Autopilot's state can lag a membership change by one update interval.
 		for _, id := range voters {
 			if _, ok := ap.Servers[raft.ServerID(id)]; !ok {
-				st.Healthy = false
+				out = append(out, "autopilot has not seen voter "+id+" yet")
 			}
 		}
 	}
-	return st
+	if lh.churn {
+		out = append(out, lh.String())
+	}
+	return out
 }
 
 // Members implements transport.Backend.

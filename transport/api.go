@@ -60,6 +60,16 @@ type Status struct {
 	// at the moment of the answer.
 	CaughtUp bool           `json:"caught_up"`
 	Tasks    map[string]int `json:"tasks"`
+	// LeaderChanges is how many times the leader changed in the last ten
+	// minutes and LongestLeaderlessMS the longest stretch without one
+	// there, as the answering node's Raft saw them; ElectionChurn is set
+	// while the changes exceed the churn threshold, and the cluster is not
+	// healthy meanwhile.
+	LeaderChanges       int   `json:"leader_changes_10m"`
+	LongestLeaderlessMS int64 `json:"longest_leaderless_ms"`
+	ElectionChurn       bool  `json:"election_churn"`
+	// Unhealthy says why Healthy is false, one line per failed condition.
+	Unhealthy []string `json:"unhealthy,omitempty"`
 	// Warnings are the answering node's security warnings (an open client
 	// API on a reachable address).
 	Warnings []string `json:"warnings,omitempty"`

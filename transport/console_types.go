@@ -26,6 +26,12 @@ type ConsoleSummary struct {
 	// history and series cover only what it saw since (events are
 	// replicated and cover the whole retained history).
 	ObservingSince int64 `json:"observing_since"`
+	// Leader changes and the longest leaderless gap in the last ten
+	// minutes as this node saw them, and whether that is election churn
+	// (the page shows a banner; status is not healthy meanwhile).
+	LeaderChanges       int   `json:"leader_changes_10m"`
+	LongestLeaderlessMS int64 `json:"longest_leaderless_ms"`
+	ElectionChurn       bool  `json:"election_churn"`
 }
 
 // ConsoleNodeRef names a node.

@@ -116,6 +116,18 @@ async function refreshDetail() {
   $("#history tbody").innerHTML = d.history.map((h) => `<tr><td>${ts(h.time)}</td><td class="s-${esc(h.state)}">${esc(h.state)}</td><td>${FINAL.includes(h.state) ? "" : esc(h.stage || "")}</td><td>${esc(nodeName(h.node_id))}</td><td>${h.attempt}</td><td class="err">${esc(h.error || "")}</td></tr>`).join("");
 }
 
+// renderChurn shows a banner while elections churn: the cluster answers,
+// but every election stalls scheduling and writes for seconds.
+function renderChurn(s) {
+  const b = $("#churn");
+  b.hidden = !s.election_churn;
+  if (s.election_churn) {
+    b.textContent = `Leader elections are churning: ${s.leader_changes_10m} leader changes in the last 10 minutes, ` +
+      `longest leaderless gap ${(s.longest_leaderless_ms / 1000).toFixed(1)} s. Scheduling and writes stall during each election ` +
+      `(status is not healthy meanwhile; see "Timing" in the README).`;
+  }
+}
+
 async function tick() {
   try {
     const s = await api("GET", "/v1/console/summary");
@@ -127,6 +139,7 @@ async function tick() {
     $("#where").textContent = `answered by ${s.node.name} · leader ${s.leader.name || "none"} · term ${s.term} · commit ${s.commit_index}`;
     $("#events-note").textContent = "(replicated: the same on every node)";
     $("#series-note").textContent = "(kept in memory by " + s.node.name + " since " + new Date(s.observing_since / 1e6).toLocaleString() + ")";
+    renderChurn(s);
     renderMembers(s.members);
     pills($("#counts"), s.counts);
     pills($("#stages"), s.stages);
