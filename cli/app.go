@@ -84,6 +84,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 			tlsCommand(),
 			keyringCommand(),
 			eventsCommand(),
+			vdbCommand(),
 		},
 	}
 	for _, c := range app.Commands {

@@ -55,9 +55,14 @@ type IndexerConfig struct {
 	// RRFK is the reciprocal-rank-fusion constant of hybrid search (0:
 	// RAGondin's 100).
 	RRFK int
-	// VDBSchema is the Milvus schema profile: ragnode (default), ragondin
-	// or openrag (see indexer/store/milvus.Profile).
+	// VDBSchema is the Milvus schema profile: ragnode (default), ragondin,
+	// openrag-v1 or openrag (see indexer/store/milvus.Profile).
 	VDBSchema string
+	// VDBVectorField is the embedder's dense field in the openrag profile
+	// (OpenRAG's model_endpoints.vector_field; empty: "vector").
+	VDBVectorField string
+	// EmbedderTimeout bounds each embeddings request (0: the client's 60s).
+	EmbedderTimeout time.Duration
 }
 
 func (c *IndexerConfig) defaults() {
@@ -78,7 +83,7 @@ func (n *Node) startIndexer() error {
 	var emb embed.Embedder
 	if ic.EmbedderURL != "" {
 		o, err := embed.NewOpenAI(embed.OpenAIConfig{BaseURL: ic.EmbedderURL, Model: ic.EmbedderModel, APIKey: ic.EmbedderKey,
-			Dim: ic.EmbedderDim, Batch: ic.EmbedBatch, Concurrency: ic.EmbedConcurrency})
+			Dim: ic.EmbedderDim, Batch: ic.EmbedBatch, Concurrency: ic.EmbedConcurrency, Timeout: ic.EmbedderTimeout})
 		if err != nil {
 			return fmt.Errorf("embedder: %w", err)
 		}
@@ -107,7 +112,7 @@ func (n *Node) startIndexer() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		st, err := milvus.Open(ctx, milvus.Config{Address: ic.VDBAddr, Collection: ic.Collection, Dim: emb.Dim(),
-			Username: ic.VDBUser, Password: ic.VDBPass, Token: ic.VDBToken, Schema: milvus.Profile(ic.VDBSchema), RRFK: ic.RRFK})
+			Username: ic.VDBUser, Password: ic.VDBPass, Token: ic.VDBToken, Schema: milvus.Profile(ic.VDBSchema), VectorField: ic.VDBVectorField, RRFK: ic.RRFK})
 		if err != nil {
 			return fmt.Errorf("milvus at %s: %w", ic.VDBAddr, err)
 		}

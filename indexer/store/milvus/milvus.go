@@ -1,7 +1,10 @@
 // Package milvus implements store.Store on a Milvus 2.5+ collection, through
-// github.com/milvus-io/milvus/client/v2, in one of three schema profiles
+// github.com/milvus-io/milvus/client/v2, in one of four schema profiles
 // (see Profile): ragnode's own, or the exact collection RAGondin or OpenRAG
-// create and read, so that their retrieval reads what ragnode writes.
+// (schema version 1, or 3, its newest) create and read, so that their
+// retrieval reads what ragnode writes. The openrag profile needs a Milvus
+// that takes nullable vector fields (2.6 late releases, 3.0), as OpenRAG
+// itself does.
 //
 // Guarantees beyond store.Store's: every user-supplied string that reaches
 // a Milvus filter expression (partition, file ID, metadata key and value) is
@@ -9,7 +12,8 @@
 // plain identifier), so no input can change the meaning of a delete or a
 // search; Open refuses a collection that differs from the profile (a field,
 // its type or parameters, the BM25 function, an index, the schema version)
-// and names what differs instead of writing into it; UpdateMetadata
+// and names what differs instead of writing into it (a schema version other
+// than the profile's is a *SchemaVersionError saying what to run); UpdateMetadata
 // re-writes stored vectors, it never re-embeds.
 //
 // Idempotence. In the ragnode profile the primary key is the deterministic
@@ -54,10 +58,11 @@ type Config struct {
 	Timeout time.Duration
 	// Schema is the profile (default ProfileRagnode).
 	Schema Profile
-	// SchemaVersion is the openrag.schema_version the openrag profile
-	// stamps on a collection it creates and requires on one it opens
-	// (default DefaultOpenRAGSchemaVersion).
-	SchemaVersion string
+	// VectorField is this embedder's dense field in the openrag profile:
+	// OpenRAG's model_endpoints.vector_field for the embedder ragnode uses
+	// (default LegacyVectorField, the field of an embedder whose
+	// vector_field is NULL). The other profiles have only "vector".
+	VectorField string
 	// RRFK is the reciprocal-rank-fusion constant of hybrid searches whose
 	// query sets none (default store.DefaultRRFK, RAGondin's 100).
 	RRFK int
@@ -65,12 +70,12 @@ type Config struct {
 
 // Store is a store.Store backed by one Milvus collection.
 type Store struct {
-	c       *milvusclient.Client
-	coll    string
-	dim     int
-	prof    Profile
-	version string
-	rrfk    int
+	c      *milvusclient.Client
+	coll   string
+	dim    int
+	prof   Profile
+	vfield string // the dense field this store writes and searches
+	rrfk   int
 }
 
 var _ store.Store = (*Store)(nil)
@@ -91,8 +96,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Collection == "" {
 		cfg.Collection = cfg.Schema.DefaultCollection()
 	}
-	if cfg.SchemaVersion == "" {
-		cfg.SchemaVersion = DefaultOpenRAGSchemaVersion
+	vfield, err := cfg.Schema.vectorField(cfg.VectorField)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.RRFK <= 0 {
 		cfg.RRFK = store.DefaultRRFK
@@ -111,7 +117,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("milvus: connect to %s: %w", cfg.Address, err)
 	}
-	s := &Store{c: c, coll: cfg.Collection, dim: cfg.Dim, prof: cfg.Schema, version: cfg.SchemaVersion, rrfk: cfg.RRFK}
+	s := &Store{c: c, coll: cfg.Collection, dim: cfg.Dim, prof: cfg.Schema, vfield: vfield, rrfk: cfg.RRFK}
 	if err := s.prepare(ctx); err != nil {
 		c.Close(context.Background())
 		return nil, err
@@ -154,11 +160,15 @@ func (s *Store) prepare(ctx context.Context) error {
 	return nil
 }
 
-// create makes the profile's collection with its indexes, then stamps the
-// schema version (OpenRAG writes it as a property after creating).
+// create makes the profile's collection with its properties (the schema
+// version, set at creation as OpenRAG's newest code does, so no reader
+// sees the collection unstamped), then its indexes.
 func (s *Store) create(ctx context.Context) error {
-	sch := s.prof.schema(s.coll, s.dim)
+	sch := s.prof.schema(s.coll, s.dim, s.vfield)
 	opt := milvusclient.NewCreateCollectionOption(s.coll, sch.schema).WithConsistencyLevel(sch.consistency)
+	for k, v := range sch.properties {
+		opt = opt.WithProperty(k, v)
+	}
 	if err := s.c.CreateCollection(ctx, opt); err != nil {
 		return err
 	}
@@ -175,12 +185,6 @@ func (s *Store) create(ctx context.Context) error {
 			return fmt.Errorf("index on %s: %w", ix.field, err)
 		}
 	}
-	if s.prof == ProfileOpenRAG {
-		err := s.c.AlterCollectionProperties(ctx, milvusclient.NewAlterCollectionPropertiesOption(s.coll).WithProperty(SchemaVersionProperty, s.version))
-		if err != nil {
-			return fmt.Errorf("stamp %s: %w", SchemaVersionProperty, err)
-		}
-	}
 	return nil
 }
 
@@ -189,6 +193,9 @@ func (s *Store) Dim() int { return s.dim }
 
 // Profile is the schema profile the store writes.
 func (s *Store) Profile() Profile { return s.prof }
+
+// VectorField is the dense field the store writes and searches.
+func (s *Store) VectorField() string { return s.vfield }
 
 // Close closes the connection.
 func (s *Store) Close() error { return s.c.Close(context.Background()) }

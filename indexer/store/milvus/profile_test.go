@@ -1,6 +1,7 @@
 package milvus
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -53,7 +54,7 @@ func ragondinRec(part, file string, idx int, text string, vec []float32) store.R
 }
 
 func TestUpstreamProfilesCreateTheExactCollection(t *testing.T) {
-	for _, p := range []Profile{ProfileRagondin, ProfileOpenRAG} {
+	for _, p := range []Profile{ProfileRagondin, ProfileOpenRAGv1} {
 		t.Run(string(p), func(t *testing.T) {
 			addr, srv := milvustest.Target(t)
 			milvustest.NeedStandIn(t, srv)
@@ -108,14 +109,14 @@ func TestUpstreamProfilesCreateTheExactCollection(t *testing.T) {
 			}
 			created := got["created_at"]
 			version := srv.Property("vdb_test", SchemaVersionProperty)
-			if p == ProfileOpenRAG {
+			if p == ProfileOpenRAGv1 {
 				if created == nil || created.DataType != schemapb.DataType_Timestamptz || !created.Nullable {
 					t.Errorf("created_at = %v", created)
 				}
 				if ix := srv.Index("vdb_test", "created_at"); ix["index_type"] != "STL_SORT" {
 					t.Errorf("created_at index %v", ix)
 				}
-				if version != DefaultOpenRAGSchemaVersion {
+				if version != "1" {
 					t.Errorf("schema version %q", version)
 				}
 			} else if created != nil || version != "" {
@@ -201,7 +202,7 @@ func TestIncompatibleCollectionRefusedNamingTheField(t *testing.T) {
 		}, nil, `index on "sparse" has bm25_k1 "1.5"`},
 		{"no partition index", ProfileRagondin, nil, func(srv *milvustest.Server) { srv.SetIndex("vdb_test", "partition", "", nil) }, nil, `field "partition" has no index`},
 		{"no dynamic field", ProfileRagondin, func(s *schemapb.CollectionSchema) { s.EnableDynamicField = false }, nil, nil, "dynamic field is disabled"},
-		{"openrag without created_at", ProfileOpenRAG, nil, nil, []*commonpb.KeyValuePair{{Key: SchemaVersionProperty, Value: "1"}}, `no field "created_at"`},
+		{"openrag-v1 without created_at", ProfileOpenRAGv1, nil, nil, []*commonpb.KeyValuePair{{Key: SchemaVersionProperty, Value: "1"}}, `no field "created_at"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -227,12 +228,13 @@ func TestIncompatibleCollectionRefusedNamingTheField(t *testing.T) {
 func TestOpenRAGSchemaVersionChecked(t *testing.T) {
 	addr, _ := milvustest.Target(t)
 	coll := collName(t, addr)
-	openProfile(t, addr, coll, ProfileOpenRAG, dim).Close()
-	_, err := Open(ctx, Config{Address: addr, Collection: coll, Schema: ProfileOpenRAG, SchemaVersion: "2"})
-	if err == nil || !strings.Contains(err.Error(), `property openrag.schema_version is "1", the profile needs "2"`) {
+	openProfile(t, addr, coll, ProfileOpenRAGv1, dim).Close()
+	_, err := Open(ctx, Config{Address: addr, Collection: coll, Schema: ProfileOpenRAG})
+	var ve *SchemaVersionError
+	if !errors.As(err, &ve) || ve.Found != "1" || ve.Want != "3" || !strings.Contains(err.Error(), "migrate.py") || !strings.Contains(err.Error(), "--vdb-schema openrag-v1") {
 		t.Fatalf("err = %v", err)
 	}
-	if s := openProfile(t, addr, coll, ProfileOpenRAG, 0); s.Dim() != dim {
+	if s := openProfile(t, addr, coll, ProfileOpenRAGv1, 0); s.Dim() != dim {
 		t.Fatalf("reopened with dim %d", s.Dim())
 	}
 	if _, err := Open(ctx, Config{Address: addr, Collection: coll, Schema: "bogus"}); err == nil || !strings.Contains(err.Error(), "unknown schema profile") {

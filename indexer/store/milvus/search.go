@@ -15,10 +15,12 @@ import (
 )
 
 // Search returns the TopK best chunks. Hits carry no vector. In the
-// upstream profiles every mode runs in Milvus: dense on vector (COSINE),
-// bm25 on the BM25 function's sparse output with the raw query text, and
-// hybrid through Milvus's hybrid search fusing both with its RRF ranker
-// (k = q.RRFK, else Config.RRFK). The ragnode profile has no BM25 field: it
+// upstream profiles every mode runs in Milvus with upstream's parameters:
+// dense on this embedder's field (COSINE, ef 64), bm25 on the BM25
+// function's sparse output with the raw query text (drop_ratio_build
+// 0.2), and hybrid through Milvus's hybrid search, each leg TopK deep
+// (q.Depth if set), fused by its RRF ranker (k = q.RRFK, else
+// Config.RRFK, default 100). The ragnode profile has no BM25 field: it
 // answers dense, and a bm25 query is a *store.QueryError.
 func (s *Store) Search(ctx context.Context, q store.Query) ([]store.Hit, error) {
 	mode, err := q.Resolve()
@@ -48,28 +50,30 @@ func (s *Store) Search(ctx context.Context, q store.Query) ([]store.Hit, error) 
 		expr = and(expr, q.Expr)
 	}
 	dense := func(limit int) *milvusclient.AnnRequest {
-		return milvusclient.NewAnnRequest(fVector, limit, entity.FloatVector(q.Vector)).
-			WithAnnParam(index.NewHNSWAnnParam(max(64, limit))).WithFilter(expr).WithSearchParam("metric_type", "COSINE")
+		return milvusclient.NewAnnRequest(s.vfield, limit, entity.FloatVector(q.Vector)).
+			WithAnnParam(denseParam(limit)).WithFilter(expr).WithSearchParam("metric_type", "COSINE")
 	}
 	sparse := func(limit int) *milvusclient.AnnRequest {
 		return milvusclient.NewAnnRequest(fSparse, limit, entity.Text(q.Text)).
-			WithAnnParam(index.NewSparseAnnParam()).WithFilter(expr).WithSearchParam("metric_type", "BM25")
+			WithAnnParam(bm25Param).WithFilter(expr).WithSearchParam("metric_type", "BM25")
 	}
 	var res []milvusclient.ResultSet
 	switch mode {
 	case store.ModeDense, store.ModeBM25:
-		field, vec, metric := fVector, entity.Vector(entity.FloatVector(q.Vector)), "COSINE"
-		var ap index.AnnParam = index.NewHNSWAnnParam(max(64, k))
+		field, vec, metric := s.vfield, entity.Vector(entity.FloatVector(q.Vector)), "COSINE"
+		var ap index.AnnParam = denseParam(k)
 		if mode == store.ModeBM25 {
-			field, vec, metric, ap = fSparse, entity.Text(q.Text), "BM25", index.NewSparseAnnParam()
+			field, vec, metric, ap = fSparse, entity.Text(q.Text), "BM25", bm25Param
 		}
 		opt := milvusclient.NewSearchOption(s.coll, k, []entity.Vector{vec}).WithANNSField(field).
 			WithFilter(expr).WithOutputFields(s.outputFields(false)...).WithAnnParam(ap).WithSearchParam("metric_type", metric)
 		res, err = s.c.Search(ctx, opt)
 	case store.ModeHybrid:
+		// Upstream's _hybrid_search asks each leg for top_k and fuses
+		// with RRFRanker(100); a query's own depth overrides the first.
 		depth := q.Depth
 		if depth <= 0 {
-			depth = max(4*k, store.MinCandidateDepth)
+			depth = k
 		}
 		rrfk := q.RRFK
 		if rrfk <= 0 {
@@ -115,6 +119,18 @@ func (s *Store) Search(ctx context.Context, q store.Query) ([]store.Hit, error) 
 	})
 	return hits, nil
 }
+
+// annParams is a search's "params" object as given.
+type annParams map[string]any
+
+func (p annParams) Params() map[string]any { return p }
+
+// bm25Param is upstream's DEFAULT_BM25_SEARCH_PARAMS params.
+var bm25Param = annParams{"drop_ratio_build": dropRatioBuild}
+
+// denseParam is upstream's dense params (ef 64), raised to the limit
+// where a search asks for more hits than that: HNSW refuses ef < limit.
+func denseParam(limit int) index.AnnParam { return annParams{"ef": max(denseEF, limit)} }
 
 // identifier is what a metadata key must look like to be a dynamic-field
 // name in an expression.

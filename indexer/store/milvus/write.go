@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/milvus-io/milvus/client/v2/milvusclient"
 
@@ -39,7 +40,7 @@ func (s *Store) upsert(ctx context.Context, recs []store.Record, tags []fenceTag
 	}
 	if !s.prof.upstream() {
 		for start := 0; start < len(rows); start += writeBatch {
-			cols, err := s.columns(rows[start:min(start+writeBatch, len(rows))], fenceTag{}, nil)
+			cols, err := s.columns(rows[start:min(start+writeBatch, len(rows))], fenceTag{}, nil, nil)
 			if err != nil {
 				return err
 			}
@@ -100,12 +101,18 @@ func (s *Store) dedupe(recs []store.Record) ([]*store.Record, error) {
 }
 
 func (s *Store) insert(ctx context.Context, rows []*store.Record, tag fenceTag, tags []fenceTag) error {
+	// One indexed_at and one view of each file's last chunk for the whole
+	// write, whatever batches it is sent in.
+	if tag.indexedAt == "" {
+		tag.indexedAt = time.Now().UTC().Format(isoMicros)
+	}
+	last := lastIndexes(rows)
 	for start := 0; start < len(rows); start += writeBatch {
 		var batchTags []fenceTag
 		if tags != nil {
 			batchTags = tags[start:min(start+writeBatch, len(rows))]
 		}
-		cols, err := s.columns(rows[start:min(start+writeBatch, len(rows))], tag, batchTags)
+		cols, err := s.columns(rows[start:min(start+writeBatch, len(rows))], tag, batchTags, last)
 		if err != nil {
 			return err
 		}

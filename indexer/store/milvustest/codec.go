@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 )
@@ -28,8 +29,20 @@ func decodeColumn(fd *schemapb.FieldData, f *schemapb.FieldSchema, n int) ([]any
 			out = append(out, v)
 		}
 	case schemapb.DataType_Timestamptz:
-		for _, v := range sc.GetTimestamptzData().GetData() {
-			out = append(out, v)
+		// Milvus's proxy takes TIMESTAMPTZ values as ISO 8601 strings and
+		// stores UTC microseconds (https://milvus.io/docs/timestamptz-field.md:
+		// "Accepted input format: ISO 8601 strings with a time-zone
+		// offset"; naive ones are read in the collection's timezone, UTC
+		// by default); any other form fails the insert.
+		if sc.GetStringData() == nil {
+			return nil, fmt.Errorf("timestamptz field data must be a string array")
+		}
+		for _, v := range sc.GetStringData().GetData() {
+			t, err := parseTimestamptz(v)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, t.UnixMicro())
 		}
 	case schemapb.DataType_Int8, schemapb.DataType_Int16, schemapb.DataType_Int32:
 		for _, v := range sc.GetIntData().GetData() {
@@ -90,6 +103,23 @@ func decodeColumn(fd *schemapb.FieldData, f *schemapb.FieldSchema, n int) ([]any
 		out = full
 	}
 	return out, nil
+}
+
+// parseTimestamptz reads a TIMESTAMPTZ input as Milvus does: RFC 3339
+// with an offset between -12:00 and +14:00, or a naive time in UTC.
+func parseTimestamptz(v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		if _, off := t.Zone(); off < -12*3600 || off > 14*3600 {
+			return time.Time{}, fmt.Errorf("UTC offset of %q is out of the valid range", v)
+		}
+		return t, nil
+	}
+	for _, l := range []string{"2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999"} {
+		if t, err := time.ParseInLocation(l, v, time.UTC); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("got invalid timestamptz string '%s'", v)
 }
 
 // encode writes rows as result columns. A dynamic key named in names is
@@ -174,6 +204,8 @@ func (c *collection) encode(names []string, rows []Row) []*schemapb.FieldData {
 			}
 			scalars(&schemapb.ScalarField{Data: &schemapb.ScalarField_JsonData{JsonData: &schemapb.JSONArray{Data: d}}})
 		case schemapb.DataType_FloatVector:
+			// A nullable vector comes back like a nullable scalar: the
+			// present vectors only, with ValidData marking the rows.
 			dim, _ := strconv.Atoi(typeParam(f, "dim"))
 			d := []float32{}
 			for _, r := range present {

@@ -101,6 +101,11 @@ func (c *collection) rank(req *milvuspb.SearchRequest) ([]scored, int, error) {
 	if vf == nil || !isVector(vf.DataType) {
 		return nil, 0, fmt.Errorf("anns_field %q is not a vector field", annsField)
 	}
+	if c.unloaded[annsField] {
+		// upstream's milvus_store (_reload_for_new_field): "Milvus fails
+		// searches on it until then".
+		return nil, 0, fmt.Errorf("field %s is not loaded: refresh or reload the collection", annsField)
+	}
 	topK, err := strconv.Atoi(kv(req.SearchParams, "topk"))
 	if err != nil || topK <= 0 || topK > 16384 {
 		return nil, 0, fmt.Errorf("bad topk %q", kv(req.SearchParams, "topk"))
@@ -170,7 +175,13 @@ func (c *collection) rank(req *milvuspb.SearchRequest) ([]scored, int, error) {
 			q[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
 		}
 		for _, r := range candidates {
-			sc = append(sc, scored{r, score(metric, q, r[annsField].([]float32))})
+			// A NULL vector (a nullable field's missing value) is skipped
+			// by search (https://docs.zilliz.com/docs/release-notes-2606,
+			// "Nullable Vector": "NULL vectors are automatically skipped
+			// during vector index building and search").
+			if v, ok := r[annsField].([]float32); ok {
+				sc = append(sc, scored{r, score(metric, q, v)})
+			}
 		}
 	default:
 		return nil, 0, fmt.Errorf("searching %s fields is not modelled", vf.DataType)
@@ -238,6 +249,7 @@ func (s *Server) Search(ctx context.Context, req *milvuspb.SearchRequest) (*milv
 	if err != nil {
 		return &milvuspb.SearchResults{Status: failf("%v", err)}, nil
 	}
+	s.searches = append(s.searches, searchCall(req.SearchParams))
 	hits, topK, err := c.rank(req)
 	if err != nil {
 		return &milvuspb.SearchResults{Status: failf("%v", err)}, nil
@@ -289,8 +301,13 @@ func (s *Server) HybridSearch(ctx context.Context, req *milvuspb.HybridSearchReq
 	}
 	sum := map[string]float64{}
 	rows := map[string]Row{}
+	var rankParams map[string]any
+	_ = json.Unmarshal([]byte(kv(req.RankParams, "params")), &rankParams)
 	for _, sub := range req.Requests {
 		s.exprs = append(s.exprs, sub.Dsl)
+		call := searchCall(sub.SearchParams)
+		call.Hybrid, call.Ranker, call.RankParams = true, kv(req.RankParams, "strategy"), rankParams
+		s.searches = append(s.searches, call)
 		hits, _, err := c.rank(sub)
 		if err != nil {
 			return &milvuspb.SearchResults{Status: failf("%v", err)}, nil

@@ -4,11 +4,12 @@
 // It speaks the real gRPC MilvusService on a loopback port and implements
 // what that client calls: Connect, CreateCollection (with functions and
 // properties), DescribeCollection (which the client also uses as
-// HasCollection), AlterCollection (properties), DropCollection,
-// CreateIndex, DescribeIndex, LoadCollection, GetLoadingProgress,
-// GetLoadState, Insert, Upsert, Delete by expression, Query, Search and
-// HybridSearch. Each modelled behaviour names the Milvus documentation page
-// it follows, in a comment where it is implemented:
+// HasCollection), AlterCollection (properties), AddCollectionField,
+// DropCollection, CreateIndex, DescribeIndex, LoadCollection (and its
+// refresh), ReleaseCollection, GetLoadingProgress, GetLoadState, Insert,
+// Upsert, Delete by expression, Query, Search and HybridSearch. Each
+// modelled behaviour names the Milvus documentation page (or the upstream
+// code) it follows, in a comment where it is implemented:
 //   - dynamic fields (https://milvus.io/docs/enable-dynamic-field.md): keys
 //     not in the schema are kept in the hidden JSON field $meta, are
 //     filterable by bare name and returned when named as output fields;
@@ -18,7 +19,19 @@
 //     never passed by the client; a search on it takes raw text and ranks by
 //     BM25 with the index's bm25_k1 and bm25_b;
 //   - analyzers (https://milvus.io/docs/analyzer-overview.md): the standard
-//     tokenizer and the lowercase and stop filters;
+//     tokenizer and the lowercase and stop filters (OpenRAG's schema 3
+//     lowercases; its older analyzer did not);
+//   - nullable fields, vectors included (https://milvus.io/docs/nullable-and-default.md,
+//     https://docs.zilliz.com/docs/nullable-fields): an omitted or masked
+//     value is null, a nullable field is never a partition key, and a
+//     search skips null vectors; several dense fields per collection, at
+//     most MaxVectorFields;
+//   - fields added to a live collection
+//     (https://milvus.io/docs/add-fields-to-an-existing-collection.md):
+//     nullable only, and unsearchable on a loaded collection until it is
+//     refreshed or reloaded (see LoadCollection);
+//   - TIMESTAMPTZ (https://milvus.io/docs/timestamptz-field.md): written as
+//     ISO 8601 strings, stored as UTC microseconds;
 //   - hybrid search with RRF (https://milvus.io/docs/multi-vector-search.md,
 //     https://milvus.io/docs/rrf-ranker.md): each sub-search ranks on its own
 //     and the ranks are fused by sum of 1/(k+rank);
@@ -30,7 +43,8 @@
 // Filter expressions are parsed, not pattern-matched, and string literals
 // are unquoted as Go does (as Milvus does), so a client that fails to escape
 // quotes or backslashes gets a parse error or a wrong match here, just as it
-// would against Milvus. Every expression received is recorded (Exprs).
+// would against Milvus. Every expression received is recorded (Exprs), and
+// every search's field, metric, limit, params and ranker (Searches).
 //
 // It does not model consistency levels (every read sees every acknowledged
 // write, as Strong does), segments, partitions by name, the full English and
@@ -68,6 +82,7 @@ type Server struct {
 	nextID       int64
 	beforeDelete func(expr string)
 	hybrids      int
+	searches     []SearchCall
 }
 
 // HybridSearches counts the HybridSearch calls served.
@@ -84,8 +99,11 @@ type collection struct {
 	pk     string
 	index  map[string]*milvuspb.IndexDescription // by field name
 	loaded bool
-	rows   map[string]Row // by primary key, formatted as a string
-	props  []*commonpb.KeyValuePair
+	// unloaded holds fields added to a loaded collection and not yet
+	// loaded: searches on them fail until a refresh or a reload.
+	unloaded map[string]bool
+	rows     map[string]Row // by primary key, formatted as a string
+	props    []*commonpb.KeyValuePair
 	// bm25 maps a function's output sparse field to its analysed input
 	// field; tokens holds each row's analysed text under the output name.
 	bm25   map[string]string
@@ -195,7 +213,7 @@ func (s *Server) addCollection(schema *schemapb.CollectionSchema) {
 	c := &collection{
 		id: s.nextID, schema: schema, fields: make(map[string]*schemapb.FieldSchema),
 		index: make(map[string]*milvuspb.IndexDescription), rows: make(map[string]Row),
-		bm25: make(map[string]string), nextPK: 1,
+		bm25: make(map[string]string), nextPK: 1, unloaded: make(map[string]bool),
 	}
 	s.nextID++
 	// Milvus adds the $meta field itself when the dynamic field is enabled.
@@ -285,6 +303,14 @@ func (s *Server) CreateCollection(ctx context.Context, req *milvuspb.CreateColle
 				return failf("field %s: auto id is only supported on int64 primary keys", f.Name), nil
 			}
 		}
+		if f.IsPartitionKey && f.Nullable {
+			// https://milvus.io/docs/nullable-and-default.md: "Fields marked
+			// as nullable cannot be used as partition keys."
+			return failf("field %s: partition key field not support nullable", f.Name), nil
+		}
+		if f.IsPrimaryKey && f.Nullable {
+			return failf("field %s: primary field not support null", f.Name), nil
+		}
 		if f.DataType == schemapb.DataType_VarChar && typeParam(f, "max_length") == "" {
 			return failf("field %s: type param(max_length) should be specified", f.Name), nil
 		}
@@ -296,6 +322,9 @@ func (s *Server) CreateCollection(ctx context.Context, req *milvuspb.CreateColle
 	}
 	if pks != 1 {
 		return failf("schema needs exactly one primary key, has %d", pks), nil
+	}
+	if n := vectorFields(schema.Fields); n > MaxVectorFields {
+		return failf("maximum vector field's number should be limited to %d", MaxVectorFields), nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -418,6 +447,16 @@ func (s *Server) Index(collection, field string) map[string]string {
 	return out
 }
 
+// IndexName returns the name of the index on a field ("" if none).
+func (s *Server) IndexName(collection, field string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.colls[collection]; c != nil && c.index[field] != nil {
+		return c.index[field].IndexName
+	}
+	return ""
+}
+
 func (s *Server) DescribeIndex(ctx context.Context, req *milvuspb.DescribeIndexRequest) (*milvuspb.DescribeIndexResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -440,6 +479,12 @@ func (s *Server) DescribeIndex(ctx context.Context, req *milvuspb.DescribeIndexR
 	return &milvuspb.DescribeIndexResponse{Status: ok(), IndexDescriptions: descs}, nil
 }
 
+// LoadCollection loads every field of a released collection. On a loaded
+// one it adds nothing (upstream's milvus_store: "load_collection does not
+// add a field to an already loaded collection"), unless it is a refresh,
+// which loads fields added since, but only when the collection holds rows
+// (upstream's _reload_for_new_field: "on an empty collection it does not
+// load the new field").
 func (s *Server) LoadCollection(ctx context.Context, req *milvuspb.LoadCollectionRequest) (*commonpb.Status, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -452,6 +497,12 @@ func (s *Server) LoadCollection(ctx context.Context, req *milvuspb.LoadCollectio
 			// The sparse output of a function needs its index too.
 			return failf("there is no vector index on field: [%s], please create index firstly", f.Name), nil
 		}
+	}
+	switch {
+	case !c.loaded:
+		c.unloaded = map[string]bool{}
+	case req.Refresh && len(c.rows) > 0:
+		c.unloaded = map[string]bool{}
 	}
 	c.loaded = true
 	return ok(), nil
@@ -503,6 +554,21 @@ func score(metric string, q, v []float32) float32 {
 		return 0
 	}
 	return float32(dot / math.Sqrt(nq*nv))
+}
+
+// MaxVectorFields is how many vector fields (sparse included) a
+// collection may have; upstream's milvus_store: "Milvus caps a collection
+// at ten vector fields, sparse included."
+const MaxVectorFields = 10
+
+func vectorFields(fields []*schemapb.FieldSchema) int {
+	n := 0
+	for _, f := range fields {
+		if isVector(f.DataType) {
+			n++
+		}
+	}
+	return n
 }
 
 func isVector(t schemapb.DataType) bool {
