@@ -99,6 +99,11 @@ type Config struct {
 	RetainCount       int
 	RetainMaxAge      time.Duration
 
+	// MaxNodeLosses: a task whose node (or runner) is lost under it more
+	// often than this fails as a suspected poison document (0: the
+	// ledger's default, 2; negative: never).
+	MaxNodeLosses int
+
 	// Admission control: past these caps (0: none) a submission answers
 	// 429 with Retry-After and nothing of it is stored. Queued tasks and
 	// their bytes count cluster-wide; MaxQueuedPerPartition per partition.
