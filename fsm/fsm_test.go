@@ -519,11 +519,14 @@ func BenchmarkApplySubmitAssignComplete(b *testing.B) {
 	}
 }
 
+// Two chained completions hand their slots to two partitions in turn. a
+// keeps two queued tasks (a2, a3) after a0 and a1 run, so a rule that
+// always picks partition a would chain a2 then a3 and fail here.
 func TestChainHandsFreedSlotRoundRobin(t *testing.T) {
 	s := New()
 	mustApply(t, s, 1, Command{Type: CmdRegisterNode, Node: node("n1", 1, 0)})
 	var tasks []Task
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 4; i++ {
 		tasks = append(tasks, Task{ID: fmt.Sprintf("a%d", i), Partition: "a", FileID: fmt.Sprint("a", i), ReqMilli: 500})
 	}
 	tasks = append(tasks, Task{ID: "b0", Partition: "b", FileID: "b0", ReqMilli: 500})

@@ -44,7 +44,17 @@ func TestDataDirOfAnotherClusterRefusedOnJoin(t *testing.T) {
 	if !errors.Is(err, ErrOtherCluster) || !strings.Contains(err.Error(), idA) || !strings.Contains(err.Error(), idB) {
 		t.Fatalf("start with another cluster's data dir: %v", err)
 	}
-	time.Sleep(time.Second)
+	// An empty data dir joins as before.
+	fresh := baseConfig(t, "a3")
+	fresh.Join = []string{as[0].SerfAddr()}
+	n3 := a.start(fresh)
+	waitFor(t, 15*time.Second, "the fresh node to adopt the identity", func() bool { return n3.clusterID.Load().(string) == idA })
+	// The leader's reconcile added the node that joined after the refused
+	// one: it has seen the refused node's membership too, and left it out.
+	waitFor(t, 15*time.Second, "the fresh node in cluster A's Raft configuration", func() bool {
+		_, ok := suffrage(as[0])[n3.ID()]
+		return ok
+	})
 	for _, n := range as {
 		if _, ok := suffrage(n)[bn.ID()]; ok {
 			t.Fatalf("cluster A added the foreign node to Raft: %v", suffrage(n))
@@ -53,9 +63,4 @@ func TestDataDirOfAnotherClusterRefusedOnJoin(t *testing.T) {
 			t.Fatalf("cluster A's identity changed to %s", got)
 		}
 	}
-	// An empty data dir joins as before.
-	fresh := baseConfig(t, "a3")
-	fresh.Join = []string{as[0].SerfAddr()}
-	n3 := a.start(fresh)
-	waitFor(t, 15*time.Second, "the fresh node to adopt the identity", func() bool { return n3.clusterID.Load().(string) == idA })
 }

@@ -122,7 +122,7 @@ func TestOversizeUploadGets413AndLeavesNothing(t *testing.T) {
 }
 
 func TestDeletingLastFileRemovesBlobOnEveryHolder(t *testing.T) {
-	c, ns := indexCluster(t, nil)
+	c, ns := indexCluster(t, func(_ int, cfg *Config) { cfg.OrphanBlobGrace = 3 * time.Second })
 	body := "# Shared\n\nThe same bytes under two names."
 	a, err := clientOf(ns[0]).Submit(ctxT(t, 10*time.Second), submitReq("p", "a.md"), strings.NewReader(body))
 	if err != nil {
@@ -148,10 +148,29 @@ func TestDeletingLastFileRemovesBlobOnEveryHolder(t *testing.T) {
 	if holders() < 2 {
 		t.Fatalf("blob on %d nodes, want at least 2", holders())
 	}
+	// A file with a blob of its own, deleted after a.md: once its blob is
+	// gone everywhere, the collection has run past a.md's deletion. (It
+	// may come and go between two janitor passes: the orphan sweep, with
+	// the grace shortened here, removes it then.)
+	other, err := clientOf(ns[0]).Submit(ctxT(t, 10*time.Second), submitReq("p", "c.md"), strings.NewReader("# Alone\n\nOnly this file has these bytes."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireAllCompleted(t, waitTerminal(t, c, []string{other.ID}, 30*time.Second))
 	if err := ns[2].DeleteFile(ctxT(t, 10*time.Second), "p", "a.md"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
+	if err := ns[2].DeleteFile(ctxT(t, 10*time.Second), "p", "c.md"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "c.md's blob gone from every holder", func() bool {
+		for _, n := range ns {
+			if n.blobs.Has(other.Hash) {
+				return false
+			}
+		}
+		return true
+	})
 	if holders() < 2 {
 		t.Fatal("blob deleted while another file still uses it")
 	}

@@ -11,6 +11,11 @@ import (
 // janitorMinGap is the least time between two janitor passes.
 const janitorMinGap = 2 * time.Second
 
+// DefaultOrphanBlobGrace is how long a local blob the ledger does not name
+// is kept: longer than an upload takes from storing its blob to the
+// ledger recording it.
+const DefaultOrphanBlobGrace = 2 * time.Minute
+
 // janitor removes local copies the ledger no longer needs: blobs whose last
 // file was deleted, and chunks of deleted files.
 func (n *Node) janitor() {
@@ -20,6 +25,10 @@ func (n *Node) janitor() {
 	// checked maps a file to the live version this node last reconciled its
 	// chunk copy against.
 	checked := map[string]string{}
+	// A blob that came and went between two passes was never in prevBlobs;
+	// the orphan sweep finds it (and the blobs of uploads the ledger never
+	// recorded) by listing the local store, less often.
+	orphans := orphanSweep{grace: n.cfg.OrphanBlobGrace}
 	var last time.Time
 	n.watchLedger(n.stopCh, 5*n.tick(), func() {
 		// Coalesce bursts of applies, and under constant churn pass at most
@@ -85,5 +94,47 @@ func (n *Node) janitor() {
 			}
 		}
 		prevBlobs, prevFiles = blobs, files
+		orphans.pass(n, blobs, last)
 	})
+}
+
+// orphanSweep removes local blobs that no ledger entry has named for a
+// whole grace period.
+type orphanSweep struct {
+	grace time.Duration
+	last  time.Time
+	since map[string]time.Time // local blob -> first pass that found it unnamed
+}
+
+func (o *orphanSweep) pass(n *Node, named map[string]bool, now time.Time) {
+	// A node still replaying its log names too few blobs.
+	if now.Sub(o.last) < max(janitorMinGap, o.grace/2) || !n.replayed() {
+		return
+	}
+	o.last = now
+	local, err := n.blobs.List()
+	if err != nil {
+		n.log.Warn("list local blobs", "error", err)
+		return
+	}
+	next := make(map[string]time.Time)
+	for _, h := range local {
+		if named[h] {
+			continue
+		}
+		first, ok := o.since[h]
+		if !ok {
+			next[h] = now
+			continue
+		}
+		if now.Sub(first) < o.grace {
+			next[h] = first
+			continue
+		}
+		if err := n.blobs.Delete(h); err != nil {
+			n.log.Warn("delete orphan blob", "hash", h, "error", err)
+			next[h] = first
+		}
+	}
+	o.since = next
 }
