@@ -253,6 +253,11 @@ func (n *Node) Leave(ctx context.Context) error {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// Out of Raft: from here on this data dir must not come back as this
+	// node (departed.go).
+	if err := markLeft(n.cfg.DataDir, n.id, n.clusterID.Load().(string)); err != nil {
+		n.log.Warn("record the departure in the data dir (the leader still refuses this node back)", "error", err)
+	}
 	if err := n.serf.Leave(); err != nil {
 		n.log.Warn("serf leave", "error", err)
 	}

@@ -146,6 +146,9 @@ func Start(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
+	if err := checkNotLeft(cfg.DataDir); err != nil { // departed.go
+		return nil, err
+	}
 	id, err := loadOrCreateID(cfg.DataDir)
 	if err != nil {
 		return nil, err

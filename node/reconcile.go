@@ -73,6 +73,9 @@ func (n *Node) reconcileMembers(ctx context.Context, ap *autopilot.Autopilot) {
 				n.log.Warn("refusing a member of another cluster", "member", m.Name, "its_cluster", m.Tags[tagCluster], "this_cluster", n.clusterID.Load())
 				continue
 			}
+			if n.departedMember(m, status[id]) { // departed.go
+				continue
+			}
 			if s, ok := inRaft[id]; !ok || string(s.Address) != m.Tags[tagRaft] {
 				n.addRaftMember(ap, m, id)
 			}
