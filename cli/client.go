@@ -128,7 +128,7 @@ func statusCommand() *cli.Command {
 		Usage: "show the leader, term, log indexes, failure tolerance and task counts",
 		Flags: clientFlags(
 			&cli.BoolFlag{Name: "wait-healthy", Usage: "block until every voter is healthy and caught up and the failure tolerance is reached"},
-			&cli.IntFlag{Name: "min-tolerance", Value: 1, Usage: "with --wait-healthy: failure tolerance to wait for"},
+			&cli.IntFlag{Name: "min-tolerance", Usage: "with --wait-healthy: failure tolerance to wait for (default: what the voter count allows, (voters-1)/2: 0 for one or two voters, 1 for three or four, 2 for five)"},
 			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute, Usage: "with --wait-healthy: give up after this long"},
 		),
 		Action: func(c *cli.Context) error {
@@ -186,7 +186,7 @@ func statusCommand() *cli.Command {
 
 func waitHealthy(c *cli.Context, cl *transport.Client) (transport.Status, error) {
 	deadline := time.Now().Add(c.Duration("timeout"))
-	want := c.Int("min-tolerance")
+	explicit := c.IsSet("min-tolerance")
 	var last transport.Status
 	var lastErr error
 	for {
@@ -195,7 +195,7 @@ func waitHealthy(c *cli.Context, cl *transport.Client) (transport.Status, error)
 		cancel()
 		if err == nil {
 			last, lastErr = st, nil
-			if st.LeaderID != "" && st.Healthy && st.CaughtUp && st.FailureTolerance >= want {
+			if healthGap(st, minTolerance(st, c.Int("min-tolerance"), explicit), explicit) == "" {
 				return st, nil
 			}
 		} else {
@@ -203,13 +203,52 @@ func waitHealthy(c *cli.Context, cl *transport.Client) (transport.Status, error)
 		}
 		if time.Now().After(deadline) {
 			if lastErr != nil {
-				return last, fmt.Errorf("cluster not healthy after %s: %w", c.Duration("timeout"), lastErr)
+				return last, fmt.Errorf("cluster not healthy after %s: %w (pass a longer --timeout to wait more)", c.Duration("timeout"), lastErr)
 			}
-			return last, fmt.Errorf("cluster not healthy after %s: leader=%q healthy=%v caught_up=%v failure_tolerance=%d (want %d)",
-				c.Duration("timeout"), last.LeaderID, last.Healthy, last.CaughtUp, last.FailureTolerance, want)
+			return last, fmt.Errorf("cluster not healthy after %s: %s", c.Duration("timeout"),
+				healthGap(last, minTolerance(last, c.Int("min-tolerance"), explicit), explicit))
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// minTolerance is the failure tolerance --wait-healthy waits for: the
+// operator's, or else the most the current voters allow, so a one- or
+// two-voter cluster (tolerance 0 by arithmetic) can pass.
+func minTolerance(st transport.Status, flag int, explicit bool) int {
+	if explicit {
+		return flag
+	}
+	return max((st.Voters-1)/2, 0)
+}
+
+// healthGap names the first condition of --wait-healthy that st fails and
+// how to relax it, on one line; "" when all hold.
+func healthGap(st transport.Status, want int, explicit bool) string {
+	switch {
+	case st.LeaderID == "":
+		return "no leader elected (check that a majority of the voters is up and can reach each other; --timeout waits longer)"
+	case !st.Healthy:
+		why := "the leader reports it unhealthy"
+		if len(st.Unhealthy) > 0 {
+			why = strings.Join(st.Unhealthy, "; ")
+		}
+		hint := "--timeout waits longer"
+		if st.ElectionChurn {
+			hint = "churn clears once elections stop for 10 minutes; see Timing in the README"
+		}
+		return fmt.Sprintf("not healthy: %s (%s)", why, hint)
+	case !st.CaughtUp:
+		return "a voter has not caught up with the leader's log yet (--timeout waits longer)"
+	case st.FailureTolerance < want:
+		source := "what its voters allow"
+		if explicit {
+			source = "--min-tolerance"
+		}
+		return fmt.Sprintf("failure tolerance %d with %d voters, %d wanted (%s); pass --min-tolerance %d to accept it, or add voters",
+			st.FailureTolerance, st.Voters, want, source, st.FailureTolerance)
+	}
+	return ""
 }
 
 func drainCommand() *cli.Command {
