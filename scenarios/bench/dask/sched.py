@@ -7,11 +7,22 @@ W worker processes with 4 threads each (the 4 slots of a ragnode node with
 (client.map); T is from the first submit to the last completion; efficiency
 = (N * L / (4 * W)) / T, as for ragnode. Prints one JSON object.
 
-Usage: sched.py --workers 3 --tasks 2000 --latency-ms 50
+Two setups (--setup):
+  standalone  Dask at its strongest: a `dask scheduler` process and W
+              `dask worker --no-nanny --nthreads 4 --resources GPU=1`
+              processes, tasks submitted with resources={"GPU": 0.25}: the
+              same quarter-card shape as ragnode's slots, no nanny hop.
+  local       LocalCluster(processes=True) with nannies (the weaker row
+              earlier tables compared against).
+
+Usage: sched.py --setup standalone --workers 3 --tasks 2000 --latency-ms 50
 """
 import argparse
 import json
+import os
+import subprocess
 import sys
+import tempfile
 import time
 
 
@@ -26,6 +37,7 @@ def main():
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--tasks", type=int, required=True)
     ap.add_argument("--latency-ms", type=float, required=True)
+    ap.add_argument("--setup", choices=["standalone", "local"], default="standalone")
     a = ap.parse_args()
     try:
         import distributed
@@ -34,27 +46,55 @@ def main():
         print(json.dumps({"error": "distributed not importable: %s" % e}))
         return 0
     lat = a.latency_ms / 1000.0
-    # Loopback only, no dashboard: nothing leaves this machine.
-    cluster = LocalCluster(n_workers=a.workers, threads_per_worker=a.threads, processes=True,
-                           host="127.0.0.1", dashboard_address=None)
-    client = Client(cluster)
+    procs, cluster, resources = [], None, None
+    if a.setup == "standalone":
+        # Loopback only, no dashboard: nothing leaves this machine. The
+        # scheduler file carries the address the workers and client use.
+        tmp = tempfile.mkdtemp(prefix="dask-bench-")
+        sfile = os.path.join(tmp, "scheduler.json")
+        procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                       "--port", "0", "--no-dashboard", "--scheduler-file", sfile],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for _ in range(600):
+            if os.path.exists(sfile) and os.path.getsize(sfile) > 0:
+                break
+            time.sleep(0.05)
+        for _ in range(a.workers):
+            procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", sfile,
+                                           "--no-nanny", "--nthreads", str(a.threads), "--resources", "GPU=1",
+                                           "--host", "127.0.0.1", "--no-dashboard"],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        client = Client(scheduler_file=sfile)
+        resources = {"GPU": 1.0 / a.threads}
+    else:
+        cluster = LocalCluster(n_workers=a.workers, threads_per_worker=a.threads, processes=True,
+                               host="127.0.0.1", dashboard_address=None)
+        client = Client(cluster)
     client.wait_for_workers(a.workers)
     # Warm the workers (imports, first task) outside the timed run, as the
     # ragnode rows start timing on a cluster that is up and registered.
-    client.gather(client.map(work, range(a.workers * a.threads), latency=0.0, pure=False))
+    client.gather(client.map(work, range(a.workers * a.threads), latency=0.0, pure=False, resources=resources))
     t0 = time.time()
-    futs = client.map(work, range(a.tasks), latency=lat, pure=False)
+    futs = client.map(work, range(a.tasks), latency=lat, pure=False, resources=resources)
     submitted = time.time() - t0
     done = 0
     for _ in as_completed(futs):
         done += 1
     T = time.time() - t0
     ideal = a.tasks * lat / (a.workers * a.threads)
-    print(json.dumps({"version": distributed.__version__, "workers": a.workers, "slots": a.workers * a.threads,
+    print(json.dumps({"version": distributed.__version__, "setup": a.setup, "workers": a.workers, "slots": a.workers * a.threads,
                       "tasks": a.tasks, "completed": done, "submit_s": submitted, "T_s": T,
                       "ideal_s": ideal, "efficiency": ideal / T}))
     client.close()
-    cluster.close()
+    if cluster is not None:
+        cluster.close()
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
     return 0
 
 
