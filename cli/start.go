@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/urfave/cli/v2"
 
+	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/gpu"
 	"github.com/ragnode/ragnode/node"
 	"github.com/ragnode/ragnode/scheduler"
@@ -46,10 +47,11 @@ func startFlags() []cli.Flag {
 		&cli.IntFlag{Name: "cpu-slots", Usage: "tasks a GPU-less node runs at once (default: CPU count)", EnvVars: envs("CPU_SLOTS")},
 		&cli.IntFlag{Name: "pool-size", Usage: "cluster-wide cap on running tasks (0: none)", EnvVars: envs("POOL_SIZE", "RAY_POOL_SIZE")},
 		&cli.IntFlag{Name: "max-concurrent", Usage: "cap on tasks running on this node (0: none)", EnvVars: envs("MAX_CONCURRENT")},
-		&cli.IntFlag{Name: "max-tasks-per-worker", Usage: "rebuild a worker slot's runner after N tasks (0: never)", EnvVars: envs("MAX_TASKS_PER_WORKER", "RAY_MAX_TASKS_PER_WORKER")},
+		&cli.IntFlag{Name: "max-tasks-per-worker", Usage: "rebuild a worker slot's runner after N tasks (0: never)", EnvVars: envs("MAX_TASKS_PER_WORKER")},
 		&cli.DurationFlag{Name: "task-timeout", Value: node.DefaultTaskTimeout, Usage: "fail a task that runs longer", EnvVars: envs("TASK_TIMEOUT")},
 		&cli.DurationFlag{Name: "requeue-after", Usage: "requeue a failed node's tasks after this grace (default 10s; 2s with --timing fast)", EnvVars: envs("REQUEUE_AFTER")},
 		&cli.IntFlag{Name: "max-attempts", Value: 3, Usage: "runner failures before a task ends failed", EnvVars: envs("MAX_ATTEMPTS")},
+		&cli.IntFlag{Name: "max-node-losses", Value: fsm.DefaultMaxNodeLosses, Usage: "nodes (or parser children) a task may lose while running before it fails as a suspected poison document (-1: never)", EnvVars: envs("MAX_NODE_LOSSES")},
 		&cli.DurationFlag{Name: "drain-timeout", Value: node.DefaultDrainTimeout, Usage: "on SIGTERM, let running tasks finish this long before handing them back", EnvVars: envs("DRAIN_TIMEOUT")},
 		&cli.StringFlag{Name: "placement", Value: "spread", Usage: "spread (across nodes) or binpack", EnvVars: envs("PLACEMENT")},
 		&cli.IntFlag{Name: "retain", Value: 100000, Usage: "finished tasks kept in the ledger", EnvVars: envs("RETAIN")},
@@ -80,7 +82,7 @@ func startCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "start",
 		Usage: "run a node (bootstraps a new cluster, or joins one with --join)",
-		Flags: append(startFlags(), indexerFlags()...),
+		Flags: append(append(startFlags(), indexerFlags()...), parserFlags()...),
 		Action: func(c *cli.Context) error {
 			cfg, err := configFromFlags(c)
 			if err != nil {
@@ -167,6 +169,7 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 		TaskTimeout:           c.Duration("task-timeout"),
 		RequeueAfter:          c.Duration("requeue-after"),
 		MaxAttempts:           c.Int("max-attempts"),
+		MaxNodeLosses:         c.Int("max-node-losses"),
 		DrainTimeout:          c.Duration("drain-timeout"),
 		RetainCount:           c.Int("retain"),
 		RetainMaxAge:          c.Duration("retain-age"),
@@ -247,6 +250,15 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 	}
 	if err := applyIndexerFlags(c, &cfg); err != nil {
 		return cfg, err
+	}
+	if err := applyParserFlags(c, &cfg); err != nil {
+		return cfg, err
+	}
+	switch k := cfg.MaxNodeLosses; {
+	case k == 0:
+		return cfg, fmt.Errorf("--max-node-losses 0 would fail every task on a node that dies; want 1 or more, or -1 for no quarantine")
+	case k < -1:
+		return cfg, fmt.Errorf("--max-node-losses must be -1 (never) or at least 1, got %d", k)
 	}
 	cfg.Catalog = c.String("catalog")
 	return cfg, nil

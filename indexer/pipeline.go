@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/ragnode/ragnode/indexer/chunk"
+	"github.com/ragnode/ragnode/indexer/contain"
 	"github.com/ragnode/ragnode/indexer/convert"
 	"github.com/ragnode/ragnode/indexer/embed"
 	"github.com/ragnode/ragnode/indexer/loader"
@@ -64,6 +65,16 @@ type Config struct {
 	Loader loader.Options
 	// MaxChunks caps the chunks one file may make (0: DefaultMaxChunks).
 	MaxChunks int
+	// Parser runs the load stage (loaders, OCR, converters) away from
+	// this process: a *contain.Pool. nil loads in this process.
+	Parser Parser
+}
+
+// Parser runs the load stage of one file; contain.Pool is the one that
+// matters (a child process under limits).
+type Parser interface {
+	Parse(ctx context.Context, req contain.Request) (loader.Document, error)
+	Close() error
 }
 
 // Pipeline is safe for concurrent use by many tasks.
@@ -80,8 +91,23 @@ func New(cfg Config, emb embed.Embedder, sink Sink) (*Pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
-	loader.Configure(cfg.Loader)
+	if cfg.Parser == nil {
+		// The children configure their own loaders; in this process the
+		// PDF engine would only cost memory nobody uses.
+		loader.Configure(cfg.Loader)
+	}
 	return &Pipeline{cfg: cfg, tok: tok, embedder: emb, sink: sink}, nil
+}
+
+// Parser returns the parser the load stage runs in (nil: this process).
+func (p *Pipeline) Parser() Parser { return p.cfg.Parser }
+
+// Close ends the parser children, if any.
+func (p *Pipeline) Close() error {
+	if p.cfg.Parser != nil {
+		return p.cfg.Parser.Close()
+	}
+	return nil
 }
 
 // Input is one task's file.
@@ -191,35 +217,22 @@ func (p *Pipeline) Run(ctx context.Context, in Input, progress func(stage string
 }
 
 func (p *Pipeline) load(ctx context.Context, in Input) (loader.Document, error) {
-	ext := strings.TrimPrefix(filepath.Ext(in.FileName), ".")
-	if c, ok := p.cfg.Converters.For(ext); ok {
-		out, err := c.Run(ctx, in.Data, in.GPU, p.cfg.TmpDir)
-		if err != nil {
-			if ctx.Err() != nil {
-				return loader.Document{}, err
-			}
-			return loader.Document{}, fmt.Errorf("converter %s: %w", c.Ext, err)
-		}
-		doc, err := loader.Load(ctx, loader.MD, out)
-		if err != nil {
-			return loader.Document{}, &PermanentError{fmt.Errorf("converter %s output: %w", c.Ext, err)}
-		}
-		return doc, nil
+	req := contain.Request{FileName: in.FileName, Data: in.Data, GPU: in.GPU, TmpDir: p.cfg.TmpDir}
+	if c, ok := p.cfg.Converters.For(strings.TrimPrefix(filepath.Ext(in.FileName), ".")); ok {
+		req.Converter = &c
 	}
-	head := in.Data
-	if len(head) > 4096 {
-		head = head[:4096]
+	var doc loader.Document
+	var err error
+	if p.cfg.Parser != nil {
+		doc, err = p.cfg.Parser.Parse(ctx, req)
+	} else {
+		doc, err = contain.Load(ctx, req)
 	}
-	kind, err := loader.Detect(in.FileName, head)
 	if err != nil {
-		return loader.Document{}, &PermanentError{err}
-	}
-	doc, err := loader.Load(ctx, kind, in.Data)
-	if err != nil {
-		if ctx.Err() != nil {
-			return loader.Document{}, err
+		if contain.IsPermanent(err) && ctx.Err() == nil {
+			return loader.Document{}, &PermanentError{err}
 		}
-		return loader.Document{}, &PermanentError{err}
+		return loader.Document{}, err
 	}
 	return doc, nil
 }

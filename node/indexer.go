@@ -11,6 +11,7 @@ import (
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/indexer"
 	"github.com/ragnode/ragnode/indexer/chunk"
+	"github.com/ragnode/ragnode/indexer/contain"
 	"github.com/ragnode/ragnode/indexer/convert"
 	"github.com/ragnode/ragnode/indexer/embed"
 	"github.com/ragnode/ragnode/indexer/loader"
@@ -63,6 +64,17 @@ type IndexerConfig struct {
 	VDBVectorField string
 	// EmbedderTimeout bounds each embeddings request (0: the client's 60s).
 	EmbedderTimeout time.Duration
+	// Parsing runs in child processes (indexer/contain) unless
+	// ParserInProcess. ParserMemory (bytes) and ParserCPU (per document)
+	// are the child's limits, ParserMaxDocs the documents a child reads
+	// before it is replaced: 0 takes the default, a negative value means
+	// none. ParserCgroup lets the pool use a delegated cgroup v2 subtree
+	// (the CLI sets it; tests, many nodes to a process, leave it off).
+	ParserInProcess bool
+	ParserMemory    int64
+	ParserCPU       time.Duration
+	ParserMaxDocs   int
+	ParserCgroup    bool
 }
 
 func (c *IndexerConfig) defaults() {
@@ -154,13 +166,62 @@ func (n *Node) startIndexer() error {
 		lo.CompileCacheDir = filepath.Join(n.cfg.DataDir, "cache", "wazero")
 	}
 	n.chunks = n.metrics.instrumentChunks(n.chunks) // metrics_instrument.go
-	p, err := indexer.New(indexer.Config{Chunk: chunk.Options{Size: ic.ChunkSize, Overlap: ic.ChunkOverlap}, Converters: convs, TmpDir: tmp, Loader: lo, MaxChunks: ic.MaxChunks},
-		emb, n.chunks)
+	pc := indexer.Config{Chunk: chunk.Options{Size: ic.ChunkSize, Overlap: ic.ChunkOverlap}, Converters: convs, TmpDir: tmp, Loader: lo, MaxChunks: ic.MaxChunks}
+	if !ic.ParserInProcess {
+		pool, err := n.parserPool(lo)
+		if err != nil {
+			return err
+		}
+		pc.Parser = pool
+	}
+	p, err := indexer.New(pc, emb, n.chunks)
 	if err != nil {
+		if pc.Parser != nil {
+			_ = pc.Parser.Close()
+		}
 		return err
 	}
 	n.pipe = p
 	return nil
+}
+
+// parserPool builds the pool of parser children (indexer/contain); they
+// start on the first document, so a node that never parses has none.
+func (n *Node) parserPool(lo loader.Options) (*contain.Pool, error) {
+	ic := &n.cfg.Indexer
+	cfg := contain.Config{Memory: contain.DefaultMemory, CPU: contain.DefaultCPU, MaxDocs: contain.DefaultMaxDocs,
+		MaxIdle: max(n.slotCapacity(), 1), Loader: lo, Logger: n.log.Named("parser"), Cgroup: ic.ParserCgroup}
+	switch {
+	case ic.ParserMemory < 0:
+		cfg.Memory = 0
+	case ic.ParserMemory > 0:
+		cfg.Memory = uint64(ic.ParserMemory)
+	}
+	switch {
+	case ic.ParserCPU < 0:
+		cfg.CPU = 0
+	case ic.ParserCPU > 0:
+		cfg.CPU = ic.ParserCPU
+	}
+	switch {
+	case ic.ParserMaxDocs < 0:
+		cfg.MaxDocs = 0
+	case ic.ParserMaxDocs > 0:
+		cfg.MaxDocs = ic.ParserMaxDocs
+	}
+	// Each child is a process of its own: it starts its engine itself
+	// (from the compile cache), and never more than one document at once.
+	cfg.Loader.Prestart = false
+	pool, err := contain.NewPool(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if lo.Prestart {
+		pool.Warm()
+	}
+	n.log.Info("parsing in child processes", "memory", contain.FormatBytes(cfg.Memory), "cpu", cfg.CPU, "max_docs", cfg.MaxDocs,
+		"memory_limit_by", pool.Mechanism())
+	return pool, nil
 }
 
 // pipelineRunner runs the indexing pipeline as a task body.
@@ -177,8 +238,14 @@ func (r pipelineRunner) Run(ctx context.Context, job Job) (Outcome, error) {
 	res, err := r.n.pipe.Run(ctx, indexer.Input{TaskID: t.ID, Partition: t.Partition, FileID: t.FileID, FileName: t.File.Name,
 		Data: data, Metadata: t.Metadata, GPU: job.GPU}, job.Progress)
 	if err != nil {
-		if indexer.IsPermanent(err) {
+		var lost *contain.LostError
+		switch {
+		case indexer.IsPermanent(err):
 			return Outcome{}, Permanent(err)
+		case errors.As(err, &lost):
+			// The parser died under the document: the ledger counts it
+			// towards its poison quarantine, like a lost node.
+			return Outcome{}, RunnerLost(err)
 		}
 		return Outcome{}, err
 	}

@@ -132,7 +132,9 @@ func (n *Node) handleFailedNodes(ctx context.Context) {
 			// The grace counts from when the node stopped answering, which is
 			// the Serf failure time less memberlist's suspicion period.
 			if now-nd.StatusSince >= int64(n.cfg.RequeueAfter-n.detectLag) {
-				cmds = append(cmds, fsm.Command{Type: fsm.CmdReleaseNode, Now: now, NodeID: id, OnlyIfFailed: true,
+				// A loss: it counts towards each running task's poison
+				// quarantine (fsm loseNode).
+				cmds = append(cmds, fsm.Command{Type: fsm.CmdReleaseNode, Now: now, NodeID: id, OnlyIfFailed: true, NodeLoss: true,
 					Error: "node " + nd.Name + " failed; requeued after " + n.cfg.RequeueAfter.String()})
 			}
 		}

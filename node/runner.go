@@ -65,6 +65,28 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
+type lostError struct{ err error }
+
+func (e lostError) Error() string { return e.err.Error() }
+func (e lostError) Unwrap() error { return e.err }
+
+// RunnerLost marks a run whose runner was killed under it by something
+// other than this node's cancel or limits (a parser child's crash, a
+// signal): like a node lost while running the task, it counts towards the
+// task's poison quarantine (--max-node-losses) rather than its attempts.
+func RunnerLost(err error) error {
+	if err == nil {
+		return nil
+	}
+	return lostError{err}
+}
+
+// IsRunnerLost reports whether err was marked RunnerLost.
+func IsRunnerLost(err error) bool {
+	var l lostError
+	return errors.As(err, &l)
+}
+
 // ChecksumRunner reads the whole file and verifies its SHA-256 against the
 // ledger, so a fetch failure or a damaged copy fails the task.
 type ChecksumRunner struct{}

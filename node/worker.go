@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +46,14 @@ type workerPool struct {
 	// runAvg and reportAvg are moving averages (ns, under mu) of a run's
 	// length and of a final report's round trip: prefetchLimit's inputs.
 	runAvg, reportAvg float64
+	// orphans are runs that a previous process of this node left running:
+	// it died (a clean stop hands its work back first), maybe of the
+	// document itself. They are not started again here but handed back as
+	// a lost node's work, so the poison quarantine counts them even when
+	// the node came back before anyone declared it failed. The value is
+	// when the hand-back was last tried.
+	orphans     map[fsm.TaskRef]time.Time
+	orphansSeen bool
 }
 
 // abandonGrace is how long a cancelled or timed-out runner may take to
@@ -79,7 +88,8 @@ type slot struct {
 }
 
 func newWorkerPool(n *Node) *workerPool {
-	return &workerPool{n: n, factory: n.cfg.Runner, running: map[fsm.TaskRef]*run{}, mem: newMemGuard(n.cfg.MemoryHigh)}
+	return &workerPool{n: n, factory: n.cfg.Runner, running: map[fsm.TaskRef]*run{}, mem: newMemGuard(n.cfg.MemoryHigh),
+		orphans: map[fsm.TaskRef]time.Time{}}
 }
 
 func (p *workerPool) loop() {
@@ -106,6 +116,7 @@ func (p *workerPool) sync() {
 	if p.stopped {
 		return
 	}
+	p.setOrphansAside(want)
 	for ref, r := range p.running {
 		if _, ok := want[ref]; ok || r.pending {
 			continue
@@ -127,6 +138,44 @@ func (p *workerPool) sync() {
 		go p.execute(ctx, ref, t)
 	}
 }
+
+// setOrphansAside keeps orphaned runs out of want and hands them back. At
+// the first pass after start, a task the ledger shows running here was
+// started by the previous process: this one has started nothing yet, and
+// an assigned task that never reported running was never started.
+func (p *workerPool) setOrphansAside(want map[fsm.TaskRef]fsm.Task) {
+	if !p.orphansSeen {
+		p.orphansSeen = true
+		for ref, t := range want {
+			if t.State == fsm.Running {
+				p.orphans[ref] = time.Time{}
+			}
+		}
+	}
+	var lost []fsm.TaskRef
+	for ref, tried := range p.orphans {
+		if _, ok := want[ref]; !ok {
+			delete(p.orphans, ref)
+			continue
+		}
+		delete(want, ref)
+		if time.Since(tried) > orphanRetry {
+			p.orphans[ref] = time.Now()
+			lost = append(lost, ref)
+		}
+	}
+	if len(lost) == 0 {
+		return
+	}
+	sort.Slice(lost, func(i, j int) bool { return lost[i].ID < lost[j].ID })
+	p.n.log.Warn("work left running by this node's previous process; handing it back as lost", "tasks", len(lost))
+	go p.report(fsm.Command{Type: fsm.CmdRequeueTasks, Refs: lost, NodeLoss: true,
+		Error: "node " + p.n.name + " restarted while running it"}, true)
+}
+
+// orphanRetry spaces hand-backs of orphaned runs that did not land (no
+// leader yet after the restart).
+const orphanRetry = 5 * time.Second
 
 // Running returns the number of local runs still executing.
 func (p *workerPool) Running() int {
@@ -199,7 +248,7 @@ func (p *workerPool) execute(ctx context.Context, ref fsm.TaskRef, t fsm.Task) {
 			p.report(fsm.Command{Type: fsm.CmdTaskProgress, TaskID: t.ID, Attempt: t.Attempt, Stage: fsm.StageLoading}, false)
 		})
 	}
-	runCtx, cancel := context.WithTimeout(ctx, p.n.cfg.TaskTimeout)
+	runCtx, cancel := context.WithDeadline(ctx, p.deadline(t))
 	defer cancel()
 	stages := p.n.metrics.stageWatch()
 	defer stages.end()
@@ -263,15 +312,18 @@ func (p *workerPool) execute(ctx context.Context, ref fsm.TaskRef, t fsm.Task) {
 	case err == nil:
 		c = fsm.Command{Type: fsm.CmdCompleteTask, TaskID: t.ID, Attempt: t.Attempt, Chunks: out.Chunks, ChunkHolders: out.ChunkHolders, Chain: true, Started: startedAt}
 	case errors.Is(runCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
+		// The budget spans attempts: another attempt would start with
+		// none left, so the timeout is final.
 		p.n.metrics.runFailed("timeout")
 		c = fsm.Command{Type: fsm.CmdFailTask, TaskID: t.ID, Attempt: t.Attempt,
-			Error: fmt.Sprintf("task timed out after %s", p.n.cfg.TaskTimeout), Chain: true, Started: startedAt}
+			Error: p.timeoutMessage(t), Permanent: true, Chain: true, Started: startedAt}
 	default:
 		log.Warn("task failed", "error", err)
-		p.n.metrics.runFailed(map[bool]string{true: "permanent", false: "error"}[IsPermanent(err)])
+		p.n.metrics.runFailed(failKind(err))
 		p.n.noteDiskFault(diskError(err))
 		p.releaseMemory()
-		c = fsm.Command{Type: fsm.CmdFailTask, TaskID: t.ID, Attempt: t.Attempt, Error: err.Error(), Permanent: IsPermanent(err), Chain: true, Started: startedAt}
+		c = fsm.Command{Type: fsm.CmdFailTask, TaskID: t.ID, Attempt: t.Attempt, Error: err.Error(), Permanent: IsPermanent(err),
+			NodeLoss: IsRunnerLost(err), Chain: true, Started: startedAt}
 	}
 	if p.n.overMemory() {
 		// Over --memory-high: the freed slot takes nothing new (memguard.go).
@@ -378,6 +430,34 @@ func (p *workerPool) Abandoned() (cpu, gpu int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.abandonedCPU, p.abandonedGPU
+}
+
+// deadline is when a task's time budget ends: --task-timeout from its
+// first placement, across attempts, so a document that keeps losing its
+// node (or its parser) cannot start its budget again each time.
+func (p *workerPool) deadline(t fsm.Task) time.Time {
+	if t.FirstStart > 0 {
+		return time.Unix(0, t.FirstStart).Add(p.n.cfg.TaskTimeout)
+	}
+	return time.Now().Add(p.n.cfg.TaskTimeout)
+}
+
+func (p *workerPool) timeoutMessage(t fsm.Task) string {
+	msg := fmt.Sprintf("task timed out after %s", p.n.cfg.TaskTimeout)
+	if t.Attempt > 1 && t.FirstStart > 0 {
+		msg += fmt.Sprintf(" (its budget counts from its first start, across %d attempts)", t.Attempt)
+	}
+	return msg
+}
+
+func failKind(err error) string {
+	switch {
+	case IsPermanent(err):
+		return "permanent"
+	case IsRunnerLost(err):
+		return "lost"
+	}
+	return "error"
 }
 
 // startReportDelay is how long a run goes before it is reported running.

@@ -24,6 +24,14 @@ import (
 	"time"
 )
 
+// Hooks for a process that runs converters under limits of its own (the
+// parser child, indexer/contain): Prepare adjusts a converter's command
+// before it starts, OnStart sees its pid right after. Set once at start-up.
+var (
+	Prepare func(cmd *exec.Cmd)
+	OnStart func(pid int)
+)
+
 // Converter is one "EXT=COMMAND" rule.
 type Converter struct {
 	Ext     string // lower case, without the dot
@@ -179,8 +187,14 @@ func (c Converter) Run(ctx context.Context, data []byte, gpu int, tmpDir string)
 	// A background child that inherited stderr would otherwise keep Wait
 	// blocked after the leader exits; the group is killed right after.
 	cmd.WaitDelay = time.Second
+	if Prepare != nil {
+		Prepare(cmd)
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("convert %s: start %s: %w", c.Ext, argv[0], err)
+	}
+	if OnStart != nil {
+		OnStart(cmd.Process.Pid)
 	}
 	// exec.CommandContext would kill only the leader; converters spawn
 	// workers (python, GPU helpers) that must die with it.
