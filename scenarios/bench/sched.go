@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ragnode/ragnode/scenarios/harness"
+	"github.com/ragnode/ragnode/transport"
 )
 
 // benchSched measures scheduling efficiency: with `--runner sleep:L` and K
@@ -236,7 +237,48 @@ func schedOnce(ctx context.Context, bin string, base int, dir string, lat time.D
 		r.err = fmt.Sprintf("%d of %d completed", r.done, tasks)
 	}
 	logf("  %s %v: T %s, efficiency %.3f (%d completed)", timing, extra, r.t.Round(time.Millisecond), r.efficiency, r.done)
+	if *flagSchedShape != "" {
+		logTimeline(all, t0, 4*nodes)
+	}
 	return r
+}
+
+// logTimeline prints, for a diagnostic run, where T went: when the first
+// task started, the mean busy slots in each tenth of T, and the gap from
+// the last start to the last finish (the tail).
+func logTimeline(all []transport.TaskView, t0 time.Time, slots int) {
+	var first, lastStart, last int64
+	for _, t := range all {
+		if t.Started > 0 && (first == 0 || t.Started < first) {
+			first = t.Started
+		}
+		lastStart = max(lastStart, t.Started)
+		last = max(last, t.Finished)
+	}
+	if first == 0 || last <= t0.UnixNano() {
+		return
+	}
+	const buckets = 10
+	span := float64(last - t0.UnixNano())
+	busy := make([]float64, buckets)
+	for _, t := range all {
+		if t.Started == 0 || t.Finished == 0 {
+			continue
+		}
+		for b := 0; b < buckets; b++ {
+			lo := t0.UnixNano() + int64(span*float64(b)/buckets)
+			hi := t0.UnixNano() + int64(span*float64(b+1)/buckets)
+			if ov := min(hi, t.Finished) - max(lo, t.Started); ov > 0 {
+				busy[b] += float64(ov)
+			}
+		}
+	}
+	var line []string
+	for b := range busy {
+		line = append(line, fmt.Sprintf("%.0f%%", 100*busy[b]/(span/buckets)/float64(slots)))
+	}
+	logf("  first start +%s; slot use by tenth of T: %s; last start → last finish %s",
+		time.Duration(first-t0.UnixNano()).Round(time.Millisecond), strings.Join(line, " "), time.Duration(last-lastStart).Round(time.Millisecond))
 }
 
 // dask runs scenarios/bench/dask/sched.py with a Python that has
