@@ -166,6 +166,7 @@ func TestStartRefusesFlagsThatCannotWork(t *testing.T) {
 		{"--max-chunks", "-1"}, {"--embed-concurrency", "0"}, {"--drain-timeout", "-1s"}, {"--max-file-size", "-1"},
 		{"--join-timeout", "0s"}, {"--max-queued", "-1"}, {"--pdf-interrupt", "never"},
 		{"--vdb-schema", "ragondinn"},
+		{"--upload-idle-timeout", "-1s"}, {"--max-uploads-per-token", "-1"},
 	}
 	for _, c := range cases {
 		dir := filepath.Join(t.TempDir(), "data")

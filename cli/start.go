@@ -59,6 +59,8 @@ func startFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-queued", Usage: "refuse submissions (429, Retry-After) while this many tasks are queued cluster-wide (0: no cap)", EnvVars: envs("MAX_QUEUED")},
 		&cli.StringFlag{Name: "max-queued-bytes", Usage: "refuse submissions while queued files hold this much (e.g. 10GiB; empty: no cap)", EnvVars: envs("MAX_QUEUED_BYTES")},
 		&cli.IntFlag{Name: "max-queued-per-partition", Usage: "refuse submissions to a partition while it has this many tasks queued (0: no cap)", EnvVars: envs("MAX_QUEUED_PER_PARTITION")},
+		&cli.DurationFlag{Name: "upload-idle-timeout", Value: node.DefaultUploadIdleTimeout, Usage: "cut an upload whose body sends nothing for this long, removing what it spooled (0: never)", EnvVars: envs("UPLOAD_IDLE_TIMEOUT")},
+		&cli.IntFlag{Name: "max-uploads-per-token", Value: node.DefaultMaxUploadsPerToken, Usage: "uploads one token (one address on a cluster without --token) may have in flight; more get 429 with Retry-After (0: no cap)", EnvVars: envs("MAX_UPLOADS_PER_TOKEN")},
 		&cli.StringSliceFlag{Name: "shared-root", Usage: "directory that shared-path submissions may name (repeatable; none: shared paths refused)", EnvVars: envs("SHARED_ROOT")},
 		&cli.BoolFlag{Name: "metrics-open", Usage: "serve /metrics without --token (every other route keeps it)", EnvVars: envs("METRICS_OPEN")},
 		&cli.BoolFlag{Name: "pprof", Usage: "serve Go profiles on /debug/pprof/ (behind --token)", EnvVars: envs("PPROF")},
@@ -214,6 +216,22 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 			return cfg, fmt.Errorf("--max-queued-bytes: %w", err)
 		}
 		cfg.MaxQueuedBytes = int64(b)
+	}
+	switch d := c.Duration("upload-idle-timeout"); {
+	case d < 0:
+		return cfg, fmt.Errorf("--upload-idle-timeout must not be negative, got %s", d)
+	case d == 0:
+		cfg.UploadIdleTimeout = -1 // none; Config's 0 means the default
+	default:
+		cfg.UploadIdleTimeout = d
+	}
+	switch k := c.Int("max-uploads-per-token"); {
+	case k < 0:
+		return cfg, fmt.Errorf("--max-uploads-per-token must not be negative, got %d", k)
+	case k == 0:
+		cfg.MaxUploadsPerToken = -1 // no cap; Config's 0 means the default
+	default:
+		cfg.MaxUploadsPerToken = k
 	}
 	switch k := c.Int("prefetch"); {
 	case k < 0:

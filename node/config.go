@@ -37,6 +37,14 @@ const (
 	DefaultJoinTimeout  = 60 * time.Second
 	DefaultTaskTimeout  = 30 * time.Minute
 	DefaultDrainTimeout = 30 * time.Second
+	// An upload body silent this long is cut: long enough for a client
+	// on a congested link, short enough that stalled clients cannot pile
+	// up sockets and temporary files.
+	DefaultUploadIdleTimeout = 60 * time.Second
+	// Uploads one token may have in flight: above what `ragnode submit
+	// --parallel` and batch clients use, far below the descriptors a node
+	// has.
+	DefaultMaxUploadsPerToken = 32
 )
 
 // NewGossipKey returns a random 32-byte key, base64-encoded, for --gossip-key.
@@ -118,6 +126,12 @@ type Config struct {
 	// Files.
 	Replicas    int   // copies of each uploaded blob, this node included
 	MaxFileSize int64 // bytes; uploads above it get 413
+	// Upload limits (transport/upload_limits.go): an upload whose body is
+	// silent for UploadIdleTimeout is cut; a token (a remote IP on an open
+	// cluster) has at most MaxUploadsPerToken uploads in flight. 0: the
+	// default; negative: no limit.
+	UploadIdleTimeout  time.Duration
+	MaxUploadsPerToken int
 
 	Indexer IndexerConfig
 
@@ -216,6 +230,12 @@ func (c *Config) Defaults() {
 	}
 	if c.MaxFileSize == 0 {
 		c.MaxFileSize = 100 << 20
+	}
+	if c.UploadIdleTimeout == 0 {
+		c.UploadIdleTimeout = DefaultUploadIdleTimeout
+	}
+	if c.MaxUploadsPerToken == 0 {
+		c.MaxUploadsPerToken = DefaultMaxUploadsPerToken
 	}
 	if c.RetainCount == 0 {
 		c.RetainCount = 100000

@@ -28,6 +28,8 @@ func (n *Node) startHTTP() error {
 	n.api.MountKeyring(n)
 	n.api.MountCompat(n)
 	n.api.SetCORSOrigins(n.cfg.CORSOrigins)
+	// Config's negative "no limit" is the transport's 0.
+	n.api.SetUploadLimits(max(n.cfg.UploadIdleTimeout, 0), max(n.cfg.MaxUploadsPerToken, 0))
 	n.api.MountConsole(n, n.metrics.handler(), n.cfg.MetricsOpen)
 	if n.cfg.Pprof {
 		n.api.Handle("/debug/pprof/", http.HandlerFunc(pprof.Index))
@@ -35,8 +37,12 @@ func (n *Node) startHTTP() error {
 		n.api.Handle("/debug/pprof/trace", http.HandlerFunc(pprof.Trace))
 	}
 	// net/http's own complaints (failed TLS handshakes above all) go to the
-	// node's logger, not the process's standard one.
-	n.httpSrv = &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second,
+	// node's logger, not the process's standard one. No ReadTimeout: it
+	// would bound a whole upload, and a large file on a slow link is
+	// legitimate; the upload routes cut bodies that stop making progress
+	// instead (--upload-idle-timeout). IdleTimeout closes keep-alive
+	// connections nobody uses, which otherwise hold a descriptor forever.
+	n.httpSrv = &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: n.log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true, ForceLevel: hclog.Debug})}
 	return nil
 }

@@ -53,9 +53,21 @@ func (s *Server) MountCompat(b CompatBackend) {
 	s.public = map[string]bool{"/health_check": true, "/version": true}
 	const file = "/indexer/partition/{partition}/file/{file_id}"
 	s.mux.HandleFunc("POST "+file, func(w http.ResponseWriter, r *http.Request) {
+		release, err := s.beginUpload(w, r)
+		if err != nil {
+			writeCompatError(w, err, "")
+			return
+		}
+		defer release()
 		c.upload(w, r, fsm.ModeCreate, http.StatusCreated)
 	})
 	s.mux.HandleFunc("PUT "+file, func(w http.ResponseWriter, r *http.Request) {
+		release, err := s.beginUpload(w, r)
+		if err != nil {
+			writeCompatError(w, err, "")
+			return
+		}
+		defer release()
 		c.upload(w, r, fsm.ModeReplace, http.StatusAccepted)
 	})
 	s.mux.HandleFunc("PATCH "+file, c.patchFile)

@@ -92,6 +92,8 @@ type Server struct {
 	cors   []string
 	access consoleAccess // console.go: /ui/ and an opened /metrics skip the token
 	auth   *Auth         // auth.go: two planes and role tokens, once SetAuth is called
+	// upload_limits.go: idle cut and per-token cap of the upload routes.
+	uploads uploadLimits
 }
 
 // NewServer builds the API; token "" disables authentication.
@@ -176,6 +178,12 @@ func (s *Server) routes() {
 		reply(w, map[string]string{"removed": id}, s.b.RemoveServer(r.Context(), id))
 	})
 	s.mux.HandleFunc("POST /v1/files", func(w http.ResponseWriter, r *http.Request) {
+		release, err := s.beginUpload(w, r)
+		if err != nil {
+			WriteError(w, err)
+			return
+		}
+		defer release()
 		q := r.URL.Query()
 		req := SubmitRequest{
 			Partition:  q.Get("partition"),
@@ -199,6 +207,12 @@ func (s *Server) routes() {
 		WriteJSON(w, http.StatusCreated, tv)
 	})
 	s.mux.HandleFunc("POST /v1/files/batch", func(w http.ResponseWriter, r *http.Request) {
+		release, err := s.beginUpload(w, r)
+		if err != nil {
+			WriteError(w, err)
+			return
+		}
+		defer release()
 		var meta map[string]any
 		if m := r.URL.Query().Get("metadata"); m != "" {
 			if err := json.Unmarshal([]byte(m), &meta); err != nil {
