@@ -7,6 +7,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,6 +24,13 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	loadDotEnv(args)
 	app := NewApp(stdout, stderr)
 	if err := app.Run(reorderArgs(app, args)); err != nil {
+		// A damaged store is reported as itself: it names the file and what
+		// to do, and what the open calls on the way up add to it (a hint
+		// about another process holding the file) would only mislead.
+		var damaged *node.DamagedStoreError
+		if errors.As(err, &damaged) {
+			err = damaged
+		}
 		msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ")
 		fmt.Fprintf(stderr, "ragnode: %s\n", msg)
 		return 1

@@ -79,7 +79,7 @@ func openBlobStore(dir string) (*blobStore, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o750); err != nil {
 		return nil, fmt.Errorf("create blob dir: %w", err)
 	}
-	db, err := bolt.Open(filepath.Join(dir, "small.db"), 0o640, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := openBolt(filepath.Join(dir, "small.db"), storeBlobs, 0o640, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("open blob db (is another ragnode using this data dir?): %w", err)
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/ragnode/ragnode/indexer/convert"
 	"github.com/ragnode/ragnode/indexer/embed"
 	"github.com/ragnode/ragnode/indexer/loader"
-	"github.com/ragnode/ragnode/indexer/store"
 	"github.com/ragnode/ragnode/indexer/store/milvus"
 )
 
@@ -111,7 +110,7 @@ func (n *Node) startIndexer() error {
 	n.emb = emb
 	switch ic.VDB {
 	case "local":
-		st, err := store.OpenLocal(filepath.Join(n.cfg.DataDir, "chunks.db"))
+		st, err := openChunkStore(filepath.Join(n.cfg.DataDir, "chunks.db"))
 		if err != nil {
 			return fmt.Errorf("open local vector store: %w", err)
 		}

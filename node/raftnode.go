@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"time"
 
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-
 	"github.com/hashicorp/raft"
 	"github.com/hashicorp/serf/serf"
 	bolt "go.etcd.io/bbolt"
@@ -26,10 +24,10 @@ func (n *Node) startRaft() (bool, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return false, fmt.Errorf("create raft dir: %w", err)
 	}
-	store, err := raftboltdb.New(raftboltdb.Options{
-		Path:        filepath.Join(dir, "raft.db"),
-		BoltOptions: &bolt.Options{Timeout: 2 * time.Second},
-	})
+	store, err := openRaftLog(filepath.Join(dir, "raft.db"), &bolt.Options{Timeout: 2 * time.Second})
+	if errors.Is(err, ErrDamagedStore) {
+		return false, err // names the file and what to do; the hint below would mislead
+	}
 	if err != nil {
 		return false, fmt.Errorf("open raft log %s (is another ragnode using this data dir?): %w", dir, err)
 	}
