@@ -179,6 +179,10 @@ type Config struct {
 	// ScrubRate bounds the blob scrub's reads (bytes per second,
 	// blobscrub.go); 0: DefaultScrubRate, negative: no scrub.
 	ScrubRate int64
+	// OrphanBlobGrace is how long a local blob no ledger entry names is
+	// kept before the janitor removes it (0: DefaultOrphanBlobGrace): an
+	// upload stores its blob before the ledger records it.
+	OrphanBlobGrace time.Duration
 }
 
 // Defaults fills zero fields with defaults.
@@ -242,6 +246,9 @@ func (c *Config) Defaults() {
 	}
 	if c.ScrubRate == 0 {
 		c.ScrubRate = DefaultScrubRate
+	}
+	if c.OrphanBlobGrace == 0 {
+		c.OrphanBlobGrace = DefaultOrphanBlobGrace
 	}
 	if c.Logger == nil {
 		c.Logger = hclog.NewNullLogger()
