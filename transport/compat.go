@@ -52,7 +52,7 @@ func (s *Server) MountCompat(b CompatBackend) {
 	s.compat = true
 	s.public = map[string]bool{"/health_check": true, "/version": true}
 	const file = "/indexer/partition/{partition}/file/{file_id}"
-	s.mux.HandleFunc("POST "+file, func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("POST "+file, func(w http.ResponseWriter, r *http.Request) {
 		release, err := s.beginUpload(w, r)
 		if err != nil {
 			writeCompatError(w, err, "")
@@ -61,7 +61,7 @@ func (s *Server) MountCompat(b CompatBackend) {
 		defer release()
 		c.upload(w, r, fsm.ModeCreate, http.StatusCreated)
 	})
-	s.mux.HandleFunc("PUT "+file, func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("PUT "+file, func(w http.ResponseWriter, r *http.Request) {
 		release, err := s.beginUpload(w, r)
 		if err != nil {
 			writeCompatError(w, err, "")
@@ -70,50 +70,50 @@ func (s *Server) MountCompat(b CompatBackend) {
 		defer release()
 		c.upload(w, r, fsm.ModeReplace, http.StatusAccepted)
 	})
-	s.mux.HandleFunc("PATCH "+file, c.patchFile)
-	s.mux.HandleFunc("DELETE "+file, c.deleteFile)
-	s.mux.HandleFunc("POST "+file+"/copy", c.copyFile)
-	s.mux.HandleFunc("GET /indexer/supported/types", c.supportedTypes)
-	s.mux.HandleFunc("GET /indexer/task/{task_id}", c.task)
-	s.mux.HandleFunc("DELETE /indexer/task/{task_id}", c.cancelTask)
-	s.mux.HandleFunc("GET /indexer/task/{task_id}/error", c.taskError)
-	s.mux.HandleFunc("GET /indexer/task/{task_id}/logs", c.taskLogs)
+	s.handleFunc("PATCH "+file, c.patchFile)
+	s.handleFunc("DELETE "+file, c.deleteFile)
+	s.handleFunc("POST "+file+"/copy", c.copyFile)
+	s.handleFunc("GET /indexer/supported/types", c.supportedTypes)
+	s.handleFunc("GET /indexer/task/{task_id}", c.task)
+	s.handleFunc("DELETE /indexer/task/{task_id}", c.cancelTask)
+	s.handleFunc("GET /indexer/task/{task_id}/error", c.taskError)
+	s.handleFunc("GET /indexer/task/{task_id}/logs", c.taskLogs)
 
 	// RAGondin declared the partition routes with a trailing slash and
 	// openrag without; older clients still send the slash.
-	s.mux.HandleFunc("GET /partition", c.listPartitions)
-	s.mux.HandleFunc("GET /partition/{$}", c.listPartitions)
-	s.mux.HandleFunc("GET /partition/{partition}", c.listFiles)
-	s.mux.HandleFunc("GET /partition/{partition}/{$}", c.listFiles)
-	s.mux.HandleFunc("DELETE /partition/{partition}", c.deletePartition)
-	s.mux.HandleFunc("DELETE /partition/{partition}/{$}", c.deletePartition)
-	s.mux.HandleFunc("GET /partition/check-file/{partition}/file/{file_id}", c.checkFile)
-	s.mux.HandleFunc("GET /partition/{partition}/file/{file_id}", c.getFile)
-	s.mux.HandleFunc("GET /partition/{partition}/chunks", c.listChunks)
-	s.mux.HandleFunc("GET /extract/{extract_id}", c.extract)
-	s.mux.HandleFunc("POST /partition/{partition}", c.createPartition)
-	s.mux.HandleFunc("PATCH /partition/{partition}", c.updatePartition)
-	s.mux.HandleFunc("GET /partition/{partition}/config", c.partitionConfig)
-	s.mux.HandleFunc("GET /partition/{partition}/relationships/{relationship_id}", c.relationships)
+	s.handleFunc("GET /partition", c.listPartitions)
+	s.handleFunc("GET /partition/{$}", c.listPartitions)
+	s.handleFunc("GET /partition/{partition}", c.listFiles)
+	s.handleFunc("GET /partition/{partition}/{$}", c.listFiles)
+	s.handleFunc("DELETE /partition/{partition}", c.deletePartition)
+	s.handleFunc("DELETE /partition/{partition}/{$}", c.deletePartition)
+	s.handleFunc("GET /partition/check-file/{partition}/file/{file_id}", c.checkFile)
+	s.handleFunc("GET /partition/{partition}/file/{file_id}", c.getFile)
+	s.handleFunc("GET /partition/{partition}/chunks", c.listChunks)
+	s.handleFunc("GET /extract/{extract_id}", c.extract)
+	s.handleFunc("POST /partition/{partition}", c.createPartition)
+	s.handleFunc("PATCH /partition/{partition}", c.updatePartition)
+	s.handleFunc("GET /partition/{partition}/config", c.partitionConfig)
+	s.handleFunc("GET /partition/{partition}/relationships/{relationship_id}", c.relationships)
 	// GET /partition/{p}/file/{id}/ancestors, written with wildcards:
 	// the literal form would overlap /partition/check-file/{p}/file/{id}
 	// with neither more specific, which ServeMux refuses.
-	s.mux.HandleFunc("GET /partition/{partition}/{kind}/{file_id}/{action}", c.fileAction)
+	s.handleFunc("GET /partition/{partition}/{kind}/{file_id}/{action}", c.fileAction)
 
-	s.mux.HandleFunc("GET /search", c.searchAll)
-	s.mux.HandleFunc("GET /search/{$}", c.searchAll)
-	s.mux.HandleFunc("GET /search/partition/{partition}", c.searchPartition)
-	s.mux.HandleFunc("GET /search/partition/{partition}/file/{file_id}", c.searchFile)
+	s.handleFunc("GET /search", c.searchAll)
+	s.handleFunc("GET /search/{$}", c.searchAll)
+	s.handleFunc("GET /search/partition/{partition}", c.searchPartition)
+	s.handleFunc("GET /search/partition/{partition}/file/{file_id}", c.searchFile)
 
-	s.mux.HandleFunc("GET /health_check", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET /health_check", func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, "RAG API is up.")
 	})
-	s.mux.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"version": c.b.CompatInfo().Version, "server": "ragnode"})
 	})
-	s.mux.HandleFunc("GET /queue/info", c.queueInfo)
-	s.mux.HandleFunc("GET /queue/tasks", c.queueTasks)
-	s.mux.HandleFunc("GET /openapi.json", c.openAPI)
+	s.handleFunc("GET /queue/info", c.queueInfo)
+	s.handleFunc("GET /queue/tasks", c.queueTasks)
+	s.handleFunc("GET /openapi.json", c.openAPI)
 }
 
 // detailBody is FastAPI's error body.

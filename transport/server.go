@@ -67,19 +67,6 @@ type SubmitRequest struct {
 	CallbackToken string
 }
 
-// HTTPError carries a status code through the Backend.
-type HTTPError struct {
-	Code int
-	Msg  string
-}
-
-func (e *HTTPError) Error() string { return e.Msg }
-
-// Errorf builds an HTTPError.
-func Errorf(code int, format string, args ...any) error {
-	return &HTTPError{Code: code, Msg: fmt.Sprintf(format, args...)}
-}
-
 // Server serves the /v1 API over a Backend. Extra handlers (search, the
 // RAGondin-compatible API) are mounted with Handle.
 type Server struct {
@@ -104,7 +91,7 @@ func NewServer(b Backend, token string) *Server {
 }
 
 // Handle mounts an extra handler on the same auth-checked mux.
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+func (s *Server) Handle(pattern string, h http.Handler) { s.handle(pattern, h) }
 
 // ServeHTTP checks the bearer token with a constant-time compare, then routes.
 // CORS preflights and the public compat paths come before the check.
@@ -146,7 +133,7 @@ func LocalStatusRequested(ctx context.Context) bool {
 }
 
 func (s *Server) routes() {
-	s.mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if r.URL.Query().Get("local") == "1" {
 			ctx = context.WithValue(ctx, localStatusKey{}, true)
@@ -154,17 +141,17 @@ func (s *Server) routes() {
 		st, err := s.b.Status(ctx)
 		reply(w, st, err)
 	})
-	s.mux.HandleFunc("GET /v1/members", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET /v1/members", func(w http.ResponseWriter, r *http.Request) {
 		m, err := s.b.Members(r.Context())
 		reply(w, m, err)
 	})
-	s.mux.HandleFunc("POST /v1/leave", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("POST /v1/leave", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, map[string]string{"result": "left"}, s.b.Leave(r.Context()))
 	})
-	s.mux.HandleFunc("GET /v1/internal/raft-stats", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET /v1/internal/raft-stats", func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, s.b.RaftStats())
 	})
-	s.mux.HandleFunc("POST /v1/internal/apply", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("POST /v1/internal/apply", func(w http.ResponseWriter, r *http.Request) {
 		var req ApplyRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 			WriteError(w, invalidf("decode command: %v", err))
@@ -173,11 +160,11 @@ func (s *Server) routes() {
 		res, err := s.b.Apply(r.Context(), req.Command)
 		reply(w, res, err)
 	})
-	s.mux.HandleFunc("POST /v1/internal/remove-server", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("POST /v1/internal/remove-server", func(w http.ResponseWriter, r *http.Request) {
 		id := r.URL.Query().Get("id")
 		reply(w, map[string]string{"removed": id}, s.b.RemoveServer(r.Context(), id))
 	})
-	s.mux.HandleFunc("POST /v1/files", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("POST /v1/files", func(w http.ResponseWriter, r *http.Request) {
 		release, err := s.beginUpload(w, r)
 		if err != nil {
 			WriteError(w, err)
@@ -206,7 +193,7 @@ func (s *Server) routes() {
 		}
 		WriteJSON(w, http.StatusCreated, tv)
 	})
-	s.mux.HandleFunc("POST /v1/files/batch", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("POST /v1/files/batch", func(w http.ResponseWriter, r *http.Request) {
 		release, err := s.beginUpload(w, r)
 		if err != nil {
 			WriteError(w, err)
@@ -232,21 +219,25 @@ func (s *Server) routes() {
 		}
 		WriteJSON(w, http.StatusCreated, res)
 	})
-	s.mux.HandleFunc("PUT /v1/blobs", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("PUT /v1/blobs", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, map[string]string{"stored": "batch"}, s.b.PutBlobs(r.Context(), r.Body))
 	})
-	s.mux.HandleFunc("GET /v1/tasks", func(w http.ResponseWriter, r *http.Request) {
-		ts, err := s.b.Tasks(r.Context(), r.URL.Query().Get("state"), r.URL.Query().Get("partition"))
+	s.handleFunc("GET /v1/tasks", func(w http.ResponseWriter, r *http.Request) {
+		partition := r.URL.Query().Get("partition")
+		if own := ScopeOf(r.Context()); own != "" {
+			partition = own // the route's scope refused any other
+		}
+		ts, err := s.b.Tasks(r.Context(), r.URL.Query().Get("state"), partition)
 		reply(w, ts, err)
 	})
-	s.mux.HandleFunc("GET /v1/tasks/{id}", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET /v1/tasks/{id}", func(w http.ResponseWriter, r *http.Request) {
 		t, err := s.b.Task(r.Context(), r.PathValue("id"))
 		reply(w, t, err)
 	})
-	s.mux.HandleFunc("POST /v1/tasks/{id}/cancel", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("POST /v1/tasks/{id}/cancel", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, map[string]string{"cancelled": r.PathValue("id")}, s.b.Cancel(r.Context(), r.PathValue("id")))
 	})
-	s.mux.HandleFunc("POST /v1/drain", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("POST /v1/drain", func(w http.ResponseWriter, r *http.Request) {
 		var req DrainRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 			WriteError(w, invalidf("decode drain request: %v", err))
@@ -254,7 +245,7 @@ func (s *Server) routes() {
 		}
 		reply(w, req, s.b.Drain(r.Context(), req))
 	})
-	s.mux.HandleFunc("GET /v1/blobs/{hash}", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET /v1/blobs/{hash}", func(w http.ResponseWriter, r *http.Request) {
 		rc, size, err := s.b.OpenBlob(r.PathValue("hash"))
 		if err != nil {
 			WriteError(w, err)
@@ -265,12 +256,12 @@ func (s *Server) routes() {
 		w.Header().Set("Content-Length", fmt.Sprint(size))
 		_, _ = io.Copy(w, rc)
 	})
-	s.mux.HandleFunc("POST /v1/internal/replicate/{hash}", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("POST /v1/internal/replicate/{hash}", func(w http.ResponseWriter, r *http.Request) {
 		want := 0
 		fmt.Sscanf(r.URL.Query().Get("want"), "%d", &want)
 		reply(w, map[string]string{"replicated": r.PathValue("hash")}, s.b.ReplicateBlob(r.Context(), r.PathValue("hash"), want))
 	})
-	s.mux.HandleFunc("POST /v1/search", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("POST /v1/search", func(w http.ResponseWriter, r *http.Request) {
 		var req SearchRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 			WriteError(w, invalidf("decode search request: %v", err))
@@ -282,7 +273,7 @@ func (s *Server) routes() {
 		}
 		reply(w, hits, err)
 	})
-	s.mux.HandleFunc("POST /v1/internal/search-local", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("POST /v1/internal/search-local", func(w http.ResponseWriter, r *http.Request) {
 		var q WireQuery
 		if err := json.NewDecoder(r.Body).Decode(&q); err != nil {
 			WriteError(w, invalidf("decode query: %v", err))
@@ -291,7 +282,7 @@ func (s *Server) routes() {
 		hits, err := s.b.LocalSearch(r.Context(), QueryFromWire(q))
 		reply(w, HitsToWire(hits), err)
 	})
-	s.mux.HandleFunc("POST /v1/internal/chunks", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("POST /v1/internal/chunks", func(w http.ResponseWriter, r *http.Request) {
 		var cw ChunkWrite
 		if err := json.NewDecoder(r.Body).Decode(&cw); err != nil {
 			WriteError(w, invalidf("decode chunks: %v", err))
@@ -299,7 +290,7 @@ func (s *Server) routes() {
 		}
 		reply(w, map[string]int{"written": len(cw.Records)}, s.b.PutChunks(r.Context(), cw))
 	})
-	s.mux.HandleFunc("POST /v1/internal/chunks/metadata", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("POST /v1/internal/chunks/metadata", func(w http.ResponseWriter, r *http.Request) {
 		var m ChunkMetadata
 		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
 			WriteError(w, invalidf("decode metadata: %v", err))
@@ -307,7 +298,7 @@ func (s *Server) routes() {
 		}
 		reply(w, map[string]string{"updated": m.FileID}, s.b.ChunkMetadata(r.Context(), m))
 	})
-	s.mux.HandleFunc("POST /v1/internal/chunks/delete", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("POST /v1/internal/chunks/delete", func(w http.ResponseWriter, r *http.Request) {
 		var d ChunkDelete
 		if err := json.NewDecoder(r.Body).Decode(&d); err != nil {
 			WriteError(w, invalidf("decode delete: %v", err))
@@ -315,7 +306,7 @@ func (s *Server) routes() {
 		}
 		reply(w, map[string]string{"deleted": d.Partition + "/" + d.FileID}, s.b.ChunkDelete(r.Context(), d))
 	})
-	s.mux.HandleFunc("POST /v1/internal/chunks/repair", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("POST /v1/internal/chunks/repair", func(w http.ResponseWriter, r *http.Request) {
 		var cr ChunkRepair
 		if err := json.NewDecoder(r.Body).Decode(&cr); err != nil {
 			WriteError(w, invalidf("decode repair: %v", err))
@@ -323,19 +314,19 @@ func (s *Server) routes() {
 		}
 		reply(w, map[string]string{"repaired": cr.FileID}, s.b.RepairChunks(r.Context(), cr))
 	})
-	s.mux.HandleFunc("GET /v1/internal/chunk-ids", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET /v1/internal/chunk-ids", func(w http.ResponseWriter, r *http.Request) {
 		ids, err := s.b.LocalChunkIDs(r.Context(), r.URL.Query().Get("partition"), r.URL.Query().Get("file_id"))
 		if ids == nil {
 			ids = []string{}
 		}
 		reply(w, ids, err)
 	})
-	s.mux.HandleFunc("GET /v1/internal/chunk-records", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("GET /v1/internal/chunk-records", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		recs, err := s.b.LocalChunkRecords(r.Context(), q.Get("id"), q.Get("partition"), q.Get("file_id"))
 		reply(w, RecordsToWire(recs), err)
 	})
-	s.mux.HandleFunc("PUT /v1/blobs/{hash}", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("PUT /v1/blobs/{hash}", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, map[string]string{"stored": r.PathValue("hash")}, s.b.PutBlob(r.Context(), r.PathValue("hash"), r.Body))
 	})
 }
