@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -54,6 +55,9 @@ func (n *Node) startSerf(hasState bool) error {
 	if hasState {
 		sc.Tags[tagState] = "1"
 	}
+	if t := n.indexTag(); t != "" {
+		sc.Tags[tagIndex] = t // indexload.go: not in search fan-outs until loaded
+	}
 	mc := sc.MemberlistConfig
 	if n.cfg.Timing == TimingFast {
 		mc.ProbeInterval = 200 * time.Millisecond
@@ -91,7 +95,13 @@ func (n *Node) startSerf(hasState bool) error {
 func (n *Node) setStateTag() { n.setTag(tagState, "1") }
 
 // setTag gossips one changed tag of this node.
+// setTagMu makes setTag's read-modify-write of the tags atomic: loops of
+// one node set different tags at once (state, cluster, leaving, index).
+var setTagMu sync.Mutex
+
 func (n *Node) setTag(key, value string) {
+	setTagMu.Lock()
+	defer setTagMu.Unlock()
 	tags := map[string]string{}
 	for k, v := range n.serf.LocalMember().Tags {
 		tags[k] = v

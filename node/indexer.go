@@ -110,7 +110,8 @@ func (n *Node) startIndexer() error {
 	n.emb = emb
 	switch ic.VDB {
 	case "local":
-		st, err := openChunkStore(filepath.Join(n.cfg.DataDir, "chunks.db"))
+		// Its index loads once the node is in its cluster (indexload.go).
+		st, err := openChunkStoreDeferred(filepath.Join(n.cfg.DataDir, "chunks.db"))
 		if err != nil {
 			return fmt.Errorf("open local vector store: %w", err)
 		}

@@ -214,6 +214,7 @@ func Start(cfg Config) (*Node, error) {
 	n.peers = newPeers(n.id, n.httpAddr, n.peerClient, n.serf, n.raft, n.fsm, n.foreignMember)
 	n.pool = newWorkerPool(n)
 	n.serveHTTP()
+	n.startIndexLoad() // indexload.go: after Raft, Serf and HTTP
 
 	n.startBlobIntegrity() // blobscrub.go
 	n.wg.Add(6)

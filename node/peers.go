@@ -58,6 +58,22 @@ func (p *peers) alive() []peer {
 	return out
 }
 
+// searchable returns the alive peers whose chunk index is loaded: a peer
+// still loading (or whose load failed) answers 503 and is left out of a
+// search fan-out (indexload.go).
+func (p *peers) searchable() []peer {
+	var out []peer
+	for _, m := range p.serf.Members() {
+		id := m.Tags[tagID]
+		if id == "" || id == p.selfID || m.Status != serf.StatusAlive || m.Tags[tagHTTP] == "" || p.foreign(m) || m.Tags[tagIndex] != "" {
+			continue
+		}
+		out = append(out, peer{ID: id, HTTP: m.Tags[tagHTTP]})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
 // ranked returns the alive peers ordered by rendezvous hash on key, so the
 // copies of one blob or one file land on the same nodes from any caller.
 func (p *peers) ranked(key string) []peer { return rendezvous(key, p.alive()) }

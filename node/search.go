@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -26,7 +27,12 @@ func (n *Node) LocalSearch(ctx context.Context, q store.Query) ([]store.Hit, err
 			return nil, err
 		}
 	}
-	return n.store.Search(ctx, q)
+	hits, err := n.store.Search(ctx, q)
+	if errors.Is(err, store.ErrIndexLoading) {
+		// 503: the caller asks another node (indexload.go).
+		return nil, errs.Errorf(errs.Unavailable, "%v", err)
+	}
+	return hits, err
 }
 
 // LocalChunkIDs implements transport.Backend.

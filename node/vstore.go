@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sort"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/ragnode/ragnode/indexer"
 	"github.com/ragnode/ragnode/indexer/store"
 	"github.com/ragnode/ragnode/indexer/store/milvus"
+	"github.com/ragnode/ragnode/node/errs"
 	"github.com/ragnode/ragnode/transport"
 )
 
@@ -203,15 +205,19 @@ func bestFirst(hs []store.Hit) []store.Hit {
 	return out
 }
 
-// gather asks this node and every alive peer, and returns all their hits.
+// gather asks this node and every alive peer whose index is loaded, and
+// returns all their hits. When none could answer because this node's own
+// index is still loading (a one-node cluster after a restart), that is the
+// answer, not an empty result.
 func (r replicatedChunks) gather(ctx context.Context, q store.Query) ([]store.Hit, error) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	all, err := r.local.Search(ctx, q)
-	if err != nil {
-		r.n.log.Warn("local search", "error", err)
+	all, localErr := r.local.Search(ctx, q)
+	if localErr != nil && !errors.Is(localErr, store.ErrIndexLoading) {
+		r.n.log.Warn("local search", "error", localErr)
 	}
-	for _, p := range r.n.peers.alive() {
+	answered := 0
+	for _, p := range r.n.peers.searchable() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -224,10 +230,14 @@ func (r replicatedChunks) gather(ctx context.Context, q store.Query) ([]store.Hi
 			}
 			mu.Lock()
 			all = append(all, hs...)
+			answered++
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
+	if errors.Is(localErr, store.ErrIndexLoading) && answered == 0 {
+		return nil, errs.Errorf(errs.Unavailable, "%v", localErr)
+	}
 	return all, nil
 }
 

@@ -83,7 +83,7 @@ func startChild(ctx context.Context, cfg Config, cg *cgroupV2) (*child, error) {
 		return nil, fmt.Errorf("parser child: %w", err)
 	}
 	cmd := exec.Command(cfg.Command[0], cfg.Command[1:]...)
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", envChild, protoVersion))
+	cmd.Env = append(childEnv(os.Environ()), fmt.Sprintf("%s=%d", envChild, protoVersion))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
 	childAttrs(cmd)
 	err = spawn(cmd)
@@ -134,6 +134,26 @@ func startChild(ctx context.Context, cfg Config, cg *cgroupV2) (*child, error) {
 		return nil, fmt.Errorf("parser child: %w%s", err, c.stderr.lastLines(5))
 	}
 	return c, nil
+}
+
+// childEnv is the node's environment less its own settings and the
+// upstream aliases that carry credentials: a child reads hostile bytes and
+// needs none of them, while a converter may need the rest (model paths,
+// its own tokens).
+func childEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		switch {
+		case name == EnvDebug:
+		case strings.HasPrefix(name, "RAGNODE_"), name == envChild:
+			continue
+		case name == "AUTH_TOKEN", name == "EMBEDDER_API_KEY", name == "VDB_PASSWORD":
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 func (c *child) handshake(ctx context.Context, cm configMsg) error {

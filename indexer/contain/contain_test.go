@@ -311,3 +311,12 @@ func TestAddressSpaceLimit(t *testing.T) {
 	}
 	t.Logf("%v (by %s)", err, le.By)
 }
+
+func TestChildEnvDropsNodeSettings(t *testing.T) {
+	got := childEnv([]string{"PATH=/bin", "RAGNODE_TOKEN=s3cret", "RAGNODE_GOSSIP_KEY=k", "AUTH_TOKEN=a", "VDB_PASSWORD=p",
+		"HF_HOME=/models", EnvDebug + "=1", envChild + "=1"})
+	want := []string{"PATH=/bin", "HF_HOME=/models", EnvDebug + "=1"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("child env %v, want %v", got, want)
+	}
+}

@@ -97,6 +97,20 @@ func serveChild() int {
 		if err != nil {
 			return exitProtocol
 		}
+		releaseIfLarge()
+	}
+}
+
+// idleHeap is what an idle child may keep of a document's heap: above it
+// the child hands the memory back before waiting for the next document
+// (a node keeps as many idle children as it has slots).
+const idleHeap = 64 << 20
+
+func releaseIfLarge() {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}, {Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Uint64()+s[1].Value.Uint64() > idleHeap {
+		debug.FreeOSMemory()
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"math"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -32,6 +33,13 @@ var (
 // Local is a Store in a single bbolt file. Vectors are also held in memory,
 // normalised, for exact brute-force cosine search, next to a BM25 inverted
 // index of the chunk texts (rebuilt from the file at open).
+//
+// The in-memory index can be built after the file is opened
+// (OpenLocalDeferred, then Load): a large store takes a minute to load,
+// and a node should be in its cluster meanwhile. Until Load finishes,
+// Search answers ErrIndexLoading at once and every other method waits for
+// it (Load holds the lock they take), so nothing reads or changes a
+// half-built index.
 type Local struct {
 	db *bolt.DB
 
@@ -41,7 +49,18 @@ type Local struct {
 	slots []slotInfo
 	byID  map[string]int
 	bm    *bm25Index
+
+	// loaded is set once the index is built; loadErr (under mu) is why
+	// it never will be. closing asks a Load under way to stop.
+	loaded  atomic.Bool
+	loadErr error
+	closing atomic.Bool
+	// loadedN and total are a Load's progress, in chunks.
+	loadedN, total atomic.Int64
 }
+
+// ErrIndexLoading is Search's answer while the index is still being built.
+var ErrIndexLoading = errors.New("chunk index still loading")
 
 // slotInfo is what search and the index maintenance need without reading
 // the record from disk.
@@ -52,9 +71,24 @@ type slotInfo struct {
 	doc                   uint32            // document number in the partition's BM25 index
 }
 
-// OpenLocal opens or creates the store at path. If another process holds the
-// file, it fails after about a second instead of waiting.
+// OpenLocal opens or creates the store at path and loads its index. If
+// another process holds the file, it fails after about a second instead of
+// waiting.
 func OpenLocal(path string) (*Local, error) {
+	l, err := OpenLocalDeferred(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.Load(nil); err != nil {
+		l.db.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// OpenLocalDeferred opens or creates the store at path without building
+// its index: call Load (once) before the store answers searches.
+func OpenLocalDeferred(path string) (*Local, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
@@ -67,11 +101,56 @@ func OpenLocal(path string) (*Local, error) {
 		if _, err := tx.CreateBucketIfNotExists(bucketFiles); err != nil {
 			return err
 		}
-		b, err := tx.CreateBucketIfNotExists(bucketChunks)
-		if err != nil {
+		_, err := tx.CreateBucketIfNotExists(bucketChunks)
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// errClosing ends a Load that Close interrupted.
+var errClosing = errors.New("store closing")
+
+// Load builds the in-memory index from the file. check, when not nil, runs
+// first on the open file under the same lock (a walk that detects
+// damage). An error is kept: Search answers it from then on, and so does
+// every later Load.
+func (l *Local) Load(check func(*bolt.DB) error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.loaded.Load() || l.loadErr != nil {
+		return l.loadErr
+	}
+	err := l.buildIndex(check)
+	if err != nil {
+		l.resetIndex()
+		l.loadErr = err
+		return err
+	}
+	l.loaded.Store(true)
+	return nil
+}
+
+func (l *Local) buildIndex(check func(*bolt.DB) error) error {
+	if check != nil {
+		if err := check(l.db); err != nil {
 			return err
 		}
+	}
+	err := l.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketChunks)
+		l.total.Store(int64(b.Stats().KeyN))
+		n := int64(0)
 		return b.ForEach(func(k, v []byte) error {
+			if n++; n%1024 == 0 {
+				if l.closing.Load() {
+					return errClosing
+				}
+				l.loadedN.Store(n)
+			}
 			rec, err := decodeRecord(v)
 			if err != nil {
 				return fmt.Errorf("chunk %x: %w", k, err)
@@ -87,14 +166,39 @@ func OpenLocal(path string) (*Local, error) {
 		})
 	})
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store: load %s: %w", path, err)
+		return fmt.Errorf("store: load %s: %w", l.db.Path(), err)
 	}
-	return l, nil
+	l.loadedN.Store(l.total.Load())
+	return nil
 }
 
-// Close closes the file. The Local must not be used afterwards.
+// resetIndex drops a partly built index; the caller holds mu.
+func (l *Local) resetIndex() {
+	l.dim, l.vecs, l.slots, l.byID, l.bm = 0, nil, nil, make(map[string]int), newBM25Index()
+}
+
+// Fail records err as the store's answer from now on, unless the index is
+// already built: for a Load that ended in a way it could not report (the
+// caller recovered a panic inside it).
+func (l *Local) Fail(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.loaded.Load() && l.loadErr == nil {
+		l.resetIndex()
+		l.loadErr = err
+	}
+}
+
+// Loaded reports whether the index is built.
+func (l *Local) Loaded() bool { return l.loaded.Load() }
+
+// LoadProgress is how many chunks a Load has read of how many.
+func (l *Local) LoadProgress() (done, total int64) { return l.loadedN.Load(), l.total.Load() }
+
+// Close closes the file. The Local must not be used afterwards. A Load
+// under way stops first.
 func (l *Local) Close() error {
+	l.closing.Store(true)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.db.Close()
@@ -115,6 +219,9 @@ func (l *Local) Upsert(ctx context.Context, recs []Record) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.loadErr != nil {
+		return l.loadErr // a store that failed its load is not touched again
+	}
 	dim := l.dim
 	for i := range recs {
 		r := &recs[i]
@@ -209,6 +316,9 @@ func (l *Local) deleteFile(ctx context.Context, partition, fileID string, from i
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.loadErr != nil {
+		return l.loadErr
+	}
 	var ids []string
 	var texts map[string]string
 	err := l.db.Update(func(tx *bolt.Tx) error {
@@ -258,6 +368,9 @@ func (l *Local) DeletePartition(ctx context.Context, partition string) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.loadErr != nil {
+		return l.loadErr
+	}
 	var ids []string
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		files := tx.Bucket(bucketFiles)
@@ -297,6 +410,9 @@ func (l *Local) UpdateMetadata(ctx context.Context, partition, fileID string, me
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.loadErr != nil {
+		return l.loadErr
+	}
 	updated := make(map[string]*Record)
 	err := l.db.Update(func(tx *bolt.Tx) error {
 		fb, _ := fileBucket(tx.Bucket(bucketFiles), partition, fileID, false)
@@ -356,6 +472,9 @@ func (l *Local) ChunkIDs(ctx context.Context, partition, fileID string) ([]strin
 	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	if l.loadErr != nil {
+		return nil, l.loadErr
+	}
 	ids := []string{}
 	for i := range l.slots {
 		s := &l.slots[i]
@@ -631,6 +750,9 @@ func (l *Local) FileRecords(ctx context.Context, partition, fileID string) ([]Re
 	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	if l.loadErr != nil {
+		return nil, l.loadErr
+	}
 	var out []Record
 	err := l.db.View(func(tx *bolt.Tx) error {
 		fb, _ := fileBucket(tx.Bucket(bucketFiles), partition, fileID, false)
@@ -661,6 +783,13 @@ func (l *Local) FileRecords(ctx context.Context, partition, fileID string) ([]Re
 // HasFile reports whether any chunk of the file is stored here (an index
 // lookup, no scan).
 func (l *Local) HasFile(partition, fileID string) bool {
+	// Under the lock: until a Load has walked the file, a read may meet
+	// a damaged page that the Load would have reported.
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.loadErr != nil {
+		return false
+	}
 	has := false
 	_ = l.db.View(func(tx *bolt.Tx) error {
 		fb, _ := fileBucket(tx.Bucket(bucketFiles), partition, fileID, false)
@@ -675,6 +804,11 @@ func (l *Local) HasFile(partition, fileID string) bool {
 func (l *Local) Record(ctx context.Context, id string) (Record, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return Record{}, false, err
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.loadErr != nil {
+		return Record{}, false, l.loadErr
 	}
 	var rec Record
 	found := false

@@ -23,6 +23,11 @@ func (l *Local) Search(ctx context.Context, q Query) ([]Hit, error) {
 		k = DefaultTopK
 	}
 	mode, qerr := q.Resolve()
+	if !l.loaded.Load() {
+		// Not waiting: a caller with other nodes to ask should not stand
+		// behind a minute of loading.
+		return nil, l.notLoaded()
+	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if len(l.slots) == 0 {
@@ -160,4 +165,21 @@ func (h *topK) sorted() []candidate {
 	best := h.items
 	sort.Slice(best, func(a, b int) bool { return h.better(best[a], best[b]) })
 	return best
+}
+
+// notLoaded says why Search cannot answer: a Load under way (with its
+// progress) or one that failed.
+func (l *Local) notLoaded() error {
+	if l.mu.TryRLock() {
+		err := l.loadErr
+		l.mu.RUnlock()
+		if err != nil {
+			return err
+		}
+	}
+	done, total := l.LoadProgress()
+	if total > 0 {
+		return fmt.Errorf("%w (%d of %d chunks); other nodes answer searches meanwhile", ErrIndexLoading, done, total)
+	}
+	return fmt.Errorf("%w; other nodes answer searches meanwhile", ErrIndexLoading)
 }
