@@ -72,6 +72,13 @@ func eventsCommand() *cli.Command {
 	}
 }
 
+// eventOut is an event as -o json prints it: the time in RFC 3339 (UTC)
+// rather than the API's Unix nanoseconds.
+type eventOut struct {
+	transport.ConsoleEvent
+	Time string `json:"time"`
+}
+
 type eventPrinter struct {
 	w      io.Writer
 	json   bool
@@ -107,14 +114,15 @@ func (p *eventPrinter) loadNames(ctx context.Context, cl *transport.Client) {
 // object per line with it (so a consumer can read a stream), or table rows.
 func (p *eventPrinter) print(evs []transport.ConsoleEvent) error {
 	if p.json {
+		out := make([]eventOut, len(evs))
+		for i, e := range evs {
+			out[i] = eventOut{ConsoleEvent: e, Time: rfc3339(e.Time)}
+		}
 		if !p.follow {
-			if evs == nil {
-				evs = []transport.ConsoleEvent{}
-			}
-			return printJSON(p.w, evs)
+			return printJSON(p.w, out)
 		}
 		enc := json.NewEncoder(p.w)
-		for _, e := range evs {
+		for _, e := range out {
 			if err := enc.Encode(e); err != nil {
 				return err
 			}
@@ -130,7 +138,7 @@ func (p *eventPrinter) print(evs []transport.ConsoleEvent) error {
 		if node == "" {
 			node = dash(short(e.NodeID))
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Seq, time.Unix(0, e.Time).Format(time.RFC3339), e.Kind, node, dash(short(e.TaskID)), e.Msg)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Seq, tableTime(e.Time), e.Kind, node, dash(short(e.TaskID)), e.Msg)
 	}
 	return tw.Flush()
 }

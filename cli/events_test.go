@@ -36,7 +36,7 @@ func (s *syncBuffer) String() string {
 func TestEventsCommand(t *testing.T) {
 	n := startNode(t, "tok")
 	addr := n.HTTPAddr()
-	var evs []transport.ConsoleEvent
+	var evs []jsonEvent
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		out, errOut, code := run(t, "events", "--addr", addr, "--token", "tok", "-o", "json")
@@ -50,6 +50,9 @@ func TestEventsCommand(t *testing.T) {
 		kinds := map[string]bool{}
 		for _, e := range evs {
 			kinds[e.Kind] = true
+			if _, err := time.Parse(time.RFC3339Nano, e.Time); err != nil || !strings.HasSuffix(e.Time, "Z") {
+				t.Fatalf("event time %q is not RFC 3339 in UTC: %v", e.Time, err)
+			}
 		}
 		if kinds["leader"] && kinds["node_registered"] {
 			break
@@ -86,9 +89,9 @@ func TestEventsCommand(t *testing.T) {
 	}
 	deadline = time.Now().Add(15 * time.Second)
 	for {
-		var got []transport.ConsoleEvent
+		var got []jsonEvent
 		for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
-			var e transport.ConsoleEvent
+			var e jsonEvent
 			if line != "" && json.Unmarshal([]byte(line), &e) == nil {
 				got = append(got, e)
 			}
@@ -122,7 +125,7 @@ func TestEventsCommand(t *testing.T) {
 // TestEventsCommandBadFlags: wrong flags are one line and exit 1.
 func TestEventsCommandBadFlags(t *testing.T) {
 	for _, args := range [][]string{
-		{"events", "--addr", "nohost"},
+		{"events", "--addr", "http://nohost/v1"},
 		{"events", "--addr", "127.0.0.1:1", "--interval", "0s"},
 		{"events", "--addr", "127.0.0.1:1", "-o", "yaml"},
 		{"events", "--since", "minus-one"},
@@ -137,6 +140,16 @@ func TestEventsCommandBadFlags(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "cannot reach ragnode") {
 		t.Errorf("unreachable node: exit %d, stderr %q", code, errOut)
 	}
+}
+
+// jsonEvent is an event as -o json prints it: its time in RFC 3339.
+type jsonEvent struct {
+	Seq    uint64 `json:"seq"`
+	Time   string `json:"time"`
+	Kind   string `json:"kind"`
+	NodeID string `json:"node_id"`
+	TaskID string `json:"task_id"`
+	Msg    string `json:"msg"`
 }
 
 func itoa(v uint64) string { return strconv.FormatUint(v, 10) }
