@@ -31,8 +31,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		if errors.As(err, &damaged) {
 			err = damaged
 		}
-		msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ")
-		fmt.Fprintf(stderr, "ragnode: %s\n", msg)
+		fmt.Fprintf(stderr, "ragnode: %s\n", oneLineMsg(err.Error()))
 		return 1
 	}
 	return 0

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,7 +18,7 @@ import (
 
 func clientFlags(extra ...cli.Flag) []cli.Flag {
 	return append([]cli.Flag{
-		&cli.StringFlag{Name: "addr", Value: "127.0.0.1:" + strconv.Itoa(node.DefaultHTTPPort), Usage: "HOST:PORT of any node's HTTP API", EnvVars: []string{"RAGNODE_ADDR"}},
+		&cli.StringFlag{Name: "addr", Value: "127.0.0.1:" + strconv.Itoa(node.DefaultHTTPPort), Usage: "any node's HTTP API: HOST:PORT, HOST (port " + strconv.Itoa(node.DefaultHTTPPort) + ") or http(s)://HOST:PORT", EnvVars: []string{"RAGNODE_ADDR"}},
 		&cli.StringFlag{Name: "token", Usage: "bearer token", EnvVars: []string{"RAGNODE_TOKEN"}},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"},
 		&cli.DurationFlag{Name: "request-timeout", Value: 30 * time.Second, Usage: "give up on a request after this long"},
@@ -30,23 +29,30 @@ func clientFlags(extra ...cli.Flag) []cli.Flag {
 }
 
 func newClient(c *cli.Context) (*transport.Client, error) {
-	addr := c.String("addr")
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return nil, fmt.Errorf("--addr %q: want HOST:PORT", addr)
+	addr, https, err := parseAddr(c.String("addr"))
+	if err != nil {
+		return nil, err
 	}
 	switch c.String("output") {
 	case "table", "json":
 	default:
 		return nil, fmt.Errorf("-o %q: want table or json", c.String("output"))
 	}
-	if c.String("ca-file") == "" && c.String("client-cert") == "" && c.String("client-key") == "" {
-		return transport.NewClient(addr, c.String("token")), nil
+	var cl *transport.Client
+	switch {
+	case c.String("ca-file") != "" || c.String("client-cert") != "" || c.String("client-key") != "":
+		cfg, err := transport.ClientTLS(c.String("ca-file"), c.String("client-cert"), c.String("client-key"))
+		if err != nil {
+			return nil, err
+		}
+		cl = transport.NewTLSClient(addr, c.String("token"), cfg)
+	case https:
+		cl = transport.NewTLSClient(addr, c.String("token"), httpsConfig())
+	default:
+		cl = transport.NewClient(addr, c.String("token"))
 	}
-	cfg, err := transport.ClientTLS(c.String("ca-file"), c.String("client-cert"), c.String("client-key"))
-	if err != nil {
-		return nil, err
-	}
-	return transport.NewTLSClient(addr, c.String("token"), cfg), nil
+	cl.HTTP.Transport = explainRT{rt: cl.HTTP.Transport, addr: addr}
+	return cl, nil
 }
 
 func reqCtx(c *cli.Context) (context.Context, context.CancelFunc) {

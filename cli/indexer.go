@@ -11,7 +11,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/ragnode/ragnode/gpu"
 	"github.com/ragnode/ragnode/indexer"
 	"github.com/ragnode/ragnode/indexer/loader"
 	"github.com/ragnode/ragnode/indexer/store/milvus"
@@ -139,9 +138,9 @@ func applyIndexerFlags(c *cli.Context, cfg *node.Config) error {
 		}
 	}
 	cfg.Replicas = c.Int("replicas")
-	max, err := gpu.ParseSize(c.String("max-file-size"))
+	max, err := parseSizeFlag("max-file-size", c.String("max-file-size"))
 	if err != nil {
-		return fmt.Errorf("--max-file-size: %w", err)
+		return err
 	}
 	cfg.MaxFileSize = int64(max)
 	return nil
@@ -247,6 +246,9 @@ func searchCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
 				return fmt.Errorf("search needs a query")
+			}
+			if k := c.Int("top-k"); k < 1 || k > transport.MaxTopK {
+				return fmt.Errorf("--top-k %d: want 1 to %d", k, transport.MaxTopK)
 			}
 			cl, err := newClient(c)
 			if err != nil {

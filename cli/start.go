@@ -206,14 +206,14 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 		return cfg, fmt.Errorf("--task-gpus: %w", err)
 	}
 	for flag, dst := range map[string]*uint64{"gpu-mem": &cfg.GPU.DeclaredMem, "gpu-reserve": &cfg.GPUReserve, "task-gpu-mem": &cfg.TaskMem} {
-		if *dst, err = gpu.ParseSize(c.String(flag)); err != nil {
-			return cfg, fmt.Errorf("--%s: %w", flag, err)
+		if *dst, err = parseSizeFlag(flag, c.String(flag)); err != nil {
+			return cfg, err
 		}
 	}
 	if v := c.String("max-queued-bytes"); v != "" {
-		b, err := gpu.ParseSize(v)
+		b, err := parseSizeFlag("max-queued-bytes", v)
 		if err != nil {
-			return cfg, fmt.Errorf("--max-queued-bytes: %w", err)
+			return cfg, err
 		}
 		cfg.MaxQueuedBytes = int64(b)
 	}
@@ -242,15 +242,15 @@ func configFromFlags(c *cli.Context) (node.Config, error) {
 		cfg.Prefetch = k
 	}
 	if v := c.String("memory-high"); v != "" {
-		b, err := gpu.ParseSize(v)
+		b, err := parseSizeFlag("memory-high", v)
 		if err != nil {
-			return cfg, fmt.Errorf("--memory-high: %w", err)
+			return cfg, err
 		}
 		cfg.MemoryHigh = b
 	}
-	switch v, err := gpu.ParseSize(c.String("scrub-rate")); {
+	switch v, err := parseSizeFlag("scrub-rate", c.String("scrub-rate")); {
 	case err != nil:
-		return cfg, fmt.Errorf("--scrub-rate: %w", err)
+		return cfg, err
 	case v == 0:
 		cfg.ScrubRate = -1 // none; Config's 0 means the default
 	default:

@@ -20,6 +20,29 @@ var sizeUnits = map[string]uint64{
 	"p": 1 << 50, "pi": 1 << 50, "pib": 1 << 50, "pb": 1e15,
 }
 
+// SizeUnits lists the units ParseSize takes, for messages.
+const SizeUnits = "B, KiB, MiB, GiB, TiB, KB, MB, GB, TB"
+
+// SizeError is a size ParseSize could not read. Reason says why without
+// the input, so a caller can name the flag or field it came from instead.
+// BadUnit is set when the number or the unit could not be read, where
+// the units taken are worth listing.
+type SizeError struct {
+	Input, Reason string
+	BadUnit       bool
+}
+
+func (e *SizeError) Error() string {
+	if e.BadUnit {
+		return fmt.Sprintf("gpu: size %q: %s (use %s)", e.Input, e.Reason, SizeUnits)
+	}
+	return fmt.Sprintf("gpu: size %q: %s", e.Input, e.Reason)
+}
+
+func sizeErr(s, format string, args ...any) error {
+	return &SizeError{Input: s, Reason: fmt.Sprintf(format, args...)}
+}
+
 // ParseSize reads a byte count such as "1GiB", "512MiB", "4GB", "1.5G" or
 // "1024" (bytes); case does not matter and "" means 0 (no request).
 // Fractions are rounded to the nearest byte.
@@ -35,28 +58,28 @@ func ParseSize(s string) (uint64, error) {
 	num, unit := t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
 	if num == "" || strings.Count(num, ".") > 1 || num == "." {
 		if strings.HasPrefix(t, "-") {
-			return 0, fmt.Errorf("gpu: size %q: must not be negative", s)
+			return 0, sizeErr(s, "must not be negative")
 		}
-		return 0, fmt.Errorf("gpu: size %q: want a number with an optional unit (B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)", s)
+		return 0, &SizeError{Input: s, Reason: "want a number with an optional unit", BadUnit: true}
 	}
 	mult, ok := sizeUnits[unit]
 	if !ok {
-		return 0, fmt.Errorf("gpu: size %q: unknown unit %q (use B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)", s, t[i:])
+		return 0, &SizeError{Input: s, Reason: fmt.Sprintf("unknown unit %q", t[i:]), BadUnit: true}
 	}
 	if !strings.Contains(num, ".") {
 		n, err := strconv.ParseUint(num, 10, 64)
 		if err != nil || (n != 0 && mult > math.MaxUint64/n) {
-			return 0, fmt.Errorf("gpu: size %q: too large", s)
+			return 0, sizeErr(s, "too large")
 		}
 		return n * mult, nil
 	}
 	f, err := strconv.ParseFloat(num, 64)
 	if err != nil {
-		return 0, fmt.Errorf("gpu: size %q: %v", s, err)
+		return 0, sizeErr(s, "%v", err)
 	}
 	v := math.Round(f * float64(mult))
 	if v >= math.MaxUint64 {
-		return 0, fmt.Errorf("gpu: size %q: too large", s)
+		return 0, sizeErr(s, "too large")
 	}
 	return uint64(v), nil
 }

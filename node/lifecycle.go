@@ -321,10 +321,12 @@ func (n *Node) stopping() bool {
 	}
 }
 
-// raftShutdownGrace bounds Raft's shutdown before the transport is closed
-// under it: a replication pipeline blocked on a peer that stopped reading
-// holds Raft's shutdown until its connection is closed, and the transport
-// is only closed after Raft in the normal order.
+// raftShutdownGrace bounds Raft's shutdown before its connections are
+// closed under it: an RPC blocked on a peer that stopped reading (or a
+// snapshot being read from one) holds Raft's shutdown until that
+// connection is closed, and raft.NetworkTransport.Close closes only the
+// listener, so the connections are closed through the stream layer's
+// tracker (raft_stream.go).
 const raftShutdownGrace = 5 * time.Second
 
 func (n *Node) shutdownRaft() {
@@ -339,13 +341,19 @@ func (n *Node) shutdownRaft() {
 		return
 	case <-time.After(raftShutdownGrace):
 	}
-	n.log.Warn("raft shutdown stalled on a peer connection; closing the transport under it")
+	cut := 0
+	if n.raftConns != nil {
+		cut = n.raftConns.closeAll()
+	}
+	n.log.Warn("raft shutdown stalled on a peer; closed its connections under it", "after", raftShutdownGrace, "connections", cut)
 	if n.trans != nil {
 		_ = n.trans.Close()
 	}
 	select {
 	case <-done:
 	case <-time.After(raftShutdownGrace):
-		n.log.Error("raft did not shut down; leaving its goroutines")
+		// With no connection left, what holds Raft is local: the FSM or
+		// the disk.
+		n.log.Error("raft did not shut down with its connections closed (an FSM apply or a disk write is stuck); leaving its goroutines")
 	}
 }

@@ -56,6 +56,8 @@ type Node struct {
 	stable   *closableStable // Raft's view of logStore's term and vote
 	snaps    raft.SnapshotStore
 	trans    *raft.NetworkTransport
+	// raftConns are trans's live connections (raft_stream.go).
+	raftConns *connTracker
 
 	serf       *serf.Serf
 	serfEvents chan serf.Event

@@ -132,29 +132,25 @@ func acceptHandshake(c net.Conn, kr *memberlist.Keyring) error {
 
 // newRaftTransport is Raft's transport: the plain TCP one without a
 // membership credential (loopback or --insecure), else one whose every
-// connection is authenticated by the gossip keyring.
+// connection is authenticated by the gossip keyring. Every kind tracks its
+// connections in n.raftConns, for shutdownRaft.
 func (n *Node) newRaftTransport(bind string, adv net.Addr) (*raft.NetworkTransport, error) {
 	logger := n.log.Named("raft-net")
-	if plan := n.cfg.transition(); plan.tls || (plan.gossip != "" && n.tls == nil) {
-		layer, err := newTransitionStreamLayer(bind, adv, n.tls, n.keyring, plan, logger)
-		if err != nil {
-			return nil, err
-		}
-		return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: layer, MaxPool: 8, Timeout: 10 * time.Second, Logger: logger}), nil
+	var layer *gatedStreamLayer
+	var err error
+	switch plan := n.cfg.transition(); {
+	case plan.tls || (plan.gossip != "" && n.tls == nil):
+		layer, err = newTransitionStreamLayer(bind, adv, n.tls, n.keyring, plan, logger)
+	case n.tls != nil:
+		layer, err = newTLSStreamLayer(bind, adv, n.tls, logger)
+	case n.keyring == nil:
+		layer, err = newPlainStreamLayer(bind, adv, logger)
+	default:
+		layer, err = newAuthStreamLayer(bind, adv, n.keyring, logger)
 	}
-	if n.tls != nil {
-		layer, err := newTLSStreamLayer(bind, adv, n.tls, logger)
-		if err != nil {
-			return nil, err
-		}
-		return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: layer, MaxPool: 8, Timeout: 10 * time.Second, Logger: logger}), nil
-	}
-	if n.keyring == nil {
-		return raft.NewTCPTransportWithLogger(bind, adv, 8, 10*time.Second, logger)
-	}
-	layer, err := newAuthStreamLayer(bind, adv, n.keyring, logger)
 	if err != nil {
 		return nil, err
 	}
+	n.raftConns = &layer.conns
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: layer, MaxPool: 8, Timeout: 10 * time.Second, Logger: logger}), nil
 }

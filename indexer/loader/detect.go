@@ -65,7 +65,7 @@ var knownBinaryExts = map[string]bool{
 	"tif": true, "tiff": true, "ico": true, "svg": true, "exe": true, "dll": true,
 	"so": true, "bin": true, "zip": true, "gz": true, "tgz": true, "tar": true,
 	"bz2": true, "xz": true, "7z": true, "rar": true, "doc": true, "xls": true,
-	"ppt": true, "xlsx": true, "odt": true, "mp3": true, "mp4": true, "wav": true,
+	"ppt": true, "xlsx": true, "mp3": true, "mp4": true, "wav": true,
 	"avi": true, "mov": true, "iso": true, "dmg": true, "class": true, "jar": true,
 	"o": true, "a": true, "wasm": true, "db": true, "sqlite": true,
 }
@@ -102,10 +102,18 @@ func Detect(name string, head []byte) (Kind, error) {
 		return PDF, nil
 	}
 	if hasHint && (hinted == PDF || hinted == DOCX || hinted == PPTX) {
-		return "", unsupportedError("." + ext + " file without a valid " + strings.ToUpper(ext) + " signature")
+		if !looksText(head) {
+			return "", unsupportedError("." + ext + " file without a valid " + strings.ToUpper(ext) + " signature")
+		}
+		// Text under a binary format's name (a .pdf that is a plain-text
+		// export): the content decides, as the extension is only a hint.
+		hinted = TXT
 	}
 	if !looksText(head) {
 		return "", unsupportedError("binary content")
+	}
+	if od := openDocumentExt[ext]; od != "" {
+		return "", openDocumentError(od, ext)
 	}
 	if knownBinaryExts[ext] {
 		return "", unsupportedError("." + ext + " file")
@@ -146,7 +154,38 @@ func detectZip(ext string, head []byte) (Kind, error) {
 	case "pptx":
 		return PPTX, nil
 	}
+	// OpenDocument packages start with an uncompressed "mimetype" part
+	// naming what they are (ODF 1.2 part 3, 3.3).
+	if i := bytes.Index(head, []byte("mimetypeapplication/vnd.oasis.opendocument.")); i >= 0 {
+		sub := head[i+len("mimetypeapplication/vnd.oasis.opendocument."):]
+		for what, e := range openDocumentKinds {
+			if bytes.HasPrefix(sub, []byte(what)) {
+				return "", openDocumentError(what, e)
+			}
+		}
+		return "", openDocumentError("document", ext)
+	}
+	if od := openDocumentExt[ext]; od != "" {
+		return "", openDocumentError(od, ext)
+	}
 	return "", unsupportedError("zip archive")
+}
+
+// openDocumentKinds maps an OpenDocument media subtype to its extension;
+// openDocumentExt is the reverse.
+var (
+	openDocumentKinds = map[string]string{"text": "odt", "spreadsheet": "ods", "presentation": "odp", "graphics": "odg"}
+	openDocumentExt   = map[string]string{"odt": "text", "ods": "spreadsheet", "odp": "presentation", "odg": "graphics"}
+)
+
+// openDocumentError names the OpenDocument kind and the ways to index it:
+// the built-in loaders read the Office Open XML formats, not ODF.
+func openDocumentError(what, ext string) error {
+	if ext == "" {
+		ext = "od*"
+	}
+	return unsupportedError(fmt.Sprintf("OpenDocument %s (.%s) is not read by the built-in loaders: "+
+		"convert it first (soffice --headless --convert-to docx), or start the nodes with --converter %s='pandoc {in} -t markdown -o {out}'", what, ext, ext))
 }
 
 func looksText(head []byte) bool {

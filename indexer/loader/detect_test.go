@@ -1,6 +1,8 @@
 package loader
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -43,6 +45,10 @@ func TestDetect(t *testing.T) {
 		{"MAIL.EML", []byte(sampleEML), EML},
 		{"mail", []byte(sampleEML), EML},
 		{"mail.txt", []byte(sampleEML), EML},
+		// Text under a binary format's name: the content decides.
+		{"export.pdf", []byte("not really a pdf"), TXT},
+		{"notes.docx", []byte("not really a docx"), TXT},
+		{"page.pdf", []byte(sampleHTML), HTML},
 	}
 	for _, tc := range tests {
 		got, err := Detect(tc.name, head(tc.data))
@@ -70,8 +76,8 @@ func TestDetectUnsupported(t *testing.T) {
 		{"notes.png", []byte("looks like text")},
 		{"notes.exe", []byte("looks like text")},
 		{"notes.xyz", []byte("looks like text")},
-		{"fake.pdf", []byte("not really a pdf")},
-		{"fake.docx", []byte("not really a docx")},
+		{"fake.pdf", []byte("\x00\x01binary, not a pdf\x00")},
+		{"fake.docx", []byte("\x00\x01binary, not a docx\x00")},
 	}
 	for _, tc := range tests {
 		k, err := Detect(tc.name, tc.data)
@@ -81,6 +87,49 @@ func TestDetectUnsupported(t *testing.T) {
 		}
 		if !strings.Contains(err.Error(), "supported: txt, md, html, pdf, docx, pptx, csv, json, eml") {
 			t.Errorf("error %q does not list the supported kinds", err)
+		}
+	}
+}
+
+// odfZip builds an OpenDocument package: its "mimetype" part first and
+// stored, as ODF requires.
+func odfZip(t *testing.T, mediaType string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	w, err := zw.CreateHeader(&zip.FileHeader{Name: "mimetype", Method: zip.Store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte(mediaType))
+	w, _ = zw.Create("content.xml")
+	w.Write([]byte(`<office:document-content><office:body><office:text><text:p>hello</text:p></office:text></office:body></office:document-content>`))
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// TestDetectOpenDocument: an OpenDocument file is refused as what it is,
+// with what to do, not as a "zip archive".
+func TestDetectOpenDocument(t *testing.T) {
+	odt := odfZip(t, "application/vnd.oasis.opendocument.text")
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"letter.odt", odt, "OpenDocument text (.odt)"},
+		{"letter.zip", odt, "OpenDocument text (.odt)"},
+		{"sheet.ods", odfZip(t, "application/vnd.oasis.opendocument.spreadsheet"), "OpenDocument spreadsheet (.ods)"},
+		{"slides.odp", odfZip(t, "application/vnd.oasis.opendocument.presentation"), "OpenDocument presentation (.odp)"},
+		// A writer that compressed the mimetype part: the name still says.
+		{"letter.odt", buildZip(t, part{"content.xml", "<x/>"}), "OpenDocument text (.odt)"},
+	} {
+		_, err := Detect(tc.name, head(tc.data))
+		if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), tc.want) ||
+			!strings.Contains(err.Error(), "--converter") || strings.Contains(err.Error(), "zip archive") {
+			t.Errorf("Detect(%q) = %v; want ErrUnsupported naming %s and the ways to index it", tc.name, err, tc.want)
 		}
 	}
 }
