@@ -14,8 +14,9 @@ import (
 // parserFlags set where documents are parsed: child processes under
 // limits (indexer/contain), or this process.
 func parserFlags() []cli.Flag {
+	// "2GiB" is contain.DefaultMemory, written as the other size flags are.
 	return []cli.Flag{
-		&cli.StringFlag{Name: "parser-memory", Value: contain.FormatBytes(contain.DefaultMemory), Usage: "memory a parser child may use for one document; past it the child is killed and the task fails naming the limit (0: no limit)", EnvVars: envs("PARSER_MEMORY")},
+		&cli.StringFlag{Name: "parser-memory", Value: "2GiB", Usage: "memory a parser child may use for one document; past it the child is killed and the task fails naming the limit (0: no limit)", EnvVars: envs("PARSER_MEMORY")},
 		&cli.DurationFlag{Name: "parser-cpu", Value: contain.DefaultCPU, Usage: "CPU time a parser child may spend on one document (0: no limit)", EnvVars: envs("PARSER_CPU")},
 		&cli.IntFlag{Name: "parser-max-docs", Value: contain.DefaultMaxDocs, Usage: "replace a parser child after it has read N documents (0: never)", EnvVars: envs("PARSER_MAX_DOCS", "RAY_MAX_TASKS_PER_WORKER")},
 		&cli.BoolFlag{Name: "parser-inprocess", Usage: "parse documents inside the node process, with no child and no limits (the behaviour before contained parsing)", EnvVars: envs("PARSER_INPROCESS")},
