@@ -1,11 +1,8 @@
 package node
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"sort"
 
@@ -134,9 +131,4 @@ func (n *Node) DeletePartition(ctx context.Context, partition string) error {
 	}
 	n.chunks.DeletePartition(ctx, partition)
 	return nil
-}
-
-func jsonReader(v any) io.Reader {
-	b, _ := json.Marshal(v)
-	return bytes.NewReader(b)
 }

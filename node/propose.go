@@ -11,7 +11,6 @@ import (
 
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/node/errs"
-	"github.com/ragnode/ragnode/transport"
 )
 
 // proposer carries commands to the leader. Concurrent proposals are packed
@@ -346,7 +345,6 @@ func (p *proposer) send(ctx context.Context, cmd fsm.Command, b []byte) (fsm.Res
 // retryable errors are those where the command may simply not have reached
 // a leader: no leader yet, leadership moved, the leader unreachable.
 func retryable(err error) bool {
-	var se *transport.StatusError
 	switch {
 	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
 		errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrEnqueueTimeout),
@@ -354,14 +352,14 @@ func retryable(err error) bool {
 		return true
 	case errors.Is(err, raft.ErrRaftShutdown):
 		return false
-	case errors.As(err, &se):
-		// The leader answered: only its server-side failures may be transient.
-		return se.Code >= 500
 	case errs.KindOf(err) != nil:
-		// A classified local failure: only "no leader yet" is worth retrying.
+		// A classified failure, local or the leader's answer (a
+		// StatusError carries its status's kind): only "not now" (no
+		// leader yet, the leader stopping) is worth retrying.
 		return errors.Is(err, errs.Unavailable)
 	}
-	// Network errors talking to the leader.
+	// Network errors talking to the leader, and answers of no kind (500, a
+	// proxy's 502 or 504): the leader failed mid-way, which may pass.
 	return true
 }
 

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,9 +40,8 @@ func (n *Node) RaftStats() transport.RaftStats {
 func (n *Node) Status(ctx context.Context) (transport.Status, error) {
 	if n.raft.State() != raft.Leader && !transport.LocalStatusRequested(ctx) {
 		if c, err := n.peers.leader(); err == nil {
-			var st transport.Status
 			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			err = c.Do(cctx, http.MethodGet, "/v1/status", map[string][]string{"local": {"1"}}, nil, &st)
+			st, err := c.LocalStatus(cctx)
 			cancel()
 			if err == nil {
 				st.Warnings = n.securityWarnings()

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"errors"
-	"net/http"
 	"sort"
 	"sync"
 	"time"
@@ -242,24 +241,27 @@ func (r replicatedChunks) gather(ctx context.Context, q store.Query) ([]store.Hi
 }
 
 func (r replicatedChunks) UpdateMetadata(ctx context.Context, partition, fileID string, meta map[string]any) {
-	r.everywhere(ctx, "/v1/internal/chunks/metadata", transport.ChunkMetadata{Partition: partition, FileID: fileID, Metadata: meta},
+	m := transport.ChunkMetadata{Partition: partition, FileID: fileID, Metadata: meta}
+	r.everywhere(ctx, func(ctx context.Context, c *transport.Client) error { return c.ChunkMetadata(ctx, m) },
 		func(ctx context.Context) error { return r.local.UpdateMetadata(ctx, partition, fileID, meta) })
 }
 
 func (r replicatedChunks) DeleteFile(ctx context.Context, partition, fileID string) {
-	r.everywhere(ctx, "/v1/internal/chunks/delete", transport.ChunkDelete{Partition: partition, FileID: fileID},
+	d := transport.ChunkDelete{Partition: partition, FileID: fileID}
+	r.everywhere(ctx, func(ctx context.Context, c *transport.Client) error { return c.ChunkDelete(ctx, d) },
 		func(ctx context.Context) error { return r.local.DeleteFile(ctx, partition, fileID) })
 }
 
 func (r replicatedChunks) DeletePartition(ctx context.Context, partition string) {
-	r.everywhere(ctx, "/v1/internal/chunks/delete", transport.ChunkDelete{Partition: partition},
+	d := transport.ChunkDelete{Partition: partition}
+	r.everywhere(ctx, func(ctx context.Context, c *transport.Client) error { return c.ChunkDelete(ctx, d) },
 		func(ctx context.Context) error { return r.local.DeletePartition(ctx, partition) })
 }
 
 func (r replicatedChunks) copies() *store.Local { return r.local }
 
 // everywhere applies a change locally and on every alive peer at once.
-func (r replicatedChunks) everywhere(ctx context.Context, path string, body any, local func(context.Context) error) {
+func (r replicatedChunks) everywhere(ctx context.Context, peer func(context.Context, *transport.Client) error, local func(context.Context) error) {
 	var wg sync.WaitGroup
 	for _, p := range r.n.peers.alive() {
 		wg.Add(1)
@@ -267,7 +269,7 @@ func (r replicatedChunks) everywhere(ctx context.Context, path string, body any,
 			defer wg.Done()
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
-			if err := r.n.peers.client(p.HTTP).Do(cctx, http.MethodPost, path, nil, jsonReader(body), nil); err != nil {
+			if err := peer(cctx, r.n.peers.client(p.HTTP)); err != nil {
 				r.n.log.Warn("store update on peer", "peer", p.HTTP, "error", err)
 			}
 		}()

@@ -215,6 +215,24 @@ func (c *Client) LocalSearch(ctx context.Context, q store.Query) ([]store.Hit, e
 	return HitsFromWire(hs), nil
 }
 
+// ChunkMetadata merges metadata into a file's chunks in one node's store.
+func (c *Client) ChunkMetadata(ctx context.Context, m ChunkMetadata) error {
+	return c.Do(ctx, http.MethodPost, "/v1/internal/chunks/metadata", nil, jsonBody(m), nil)
+}
+
+// ChunkDelete drops a file's chunks (or a partition's, without FileID)
+// from one node's store.
+func (c *Client) ChunkDelete(ctx context.Context, d ChunkDelete) error {
+	return c.Do(ctx, http.MethodPost, "/v1/internal/chunks/delete", nil, jsonBody(d), nil)
+}
+
+// LocalStatus is the answering node's own view of the cluster, not
+// forwarded to the leader.
+func (c *Client) LocalStatus(ctx context.Context) (Status, error) {
+	var st Status
+	return st, c.Do(ctx, http.MethodGet, "/v1/status", url.Values{"local": {"1"}}, nil, &st)
+}
+
 // PutChunks writes a file's records to a replica.
 func (c *Client) PutChunks(ctx context.Context, w ChunkWrite) error {
 	return c.Do(ctx, http.MethodPost, "/v1/internal/chunks", nil, jsonBody(w), nil)
