@@ -16,26 +16,17 @@ func (n *Node) QueueInfo(ctx context.Context) (transport.QueueInfo, error) {
 			if nd.Status != fsm.NodeAlive || nd.Draining {
 				continue
 			}
-			if len(nd.GPUs) == 0 || n.cfg.TaskMilli == 0 && n.cfg.TaskMem == 0 {
-				qi.TotalSlots += nd.CPUSlots
-				continue
+			slots := nd.CPUSlots
+			if len(nd.GPUs) > 0 && (n.cfg.TaskMilli > 0 || n.cfg.TaskMem > 0) {
+				slots = gpuSlots(nd, n.cfg.TaskMilli, n.cfg.TaskMem)
 			}
-			for _, g := range nd.GPUs {
-				k := gpu.MilliPerGPU
-				if n.cfg.TaskMilli > 0 {
-					k = gpu.MilliPerGPU / n.cfg.TaskMilli
-				}
-				if n.cfg.TaskMem > 0 {
-					if usable := fsm.UsableMem(nd, g.Index); usable/n.cfg.TaskMem < uint64(k) {
-						k = int(usable / n.cfg.TaskMem)
-					}
-				}
-				qi.TotalSlots += k
-			}
+			qi.TotalSlots += slots
+			qi.MaxPerNode = max(qi.MaxPerNode, slots)
 		}
 		if qi.PoolSize > 0 && qi.TotalSlots > qi.PoolSize {
 			qi.TotalSlots = qi.PoolSize
 		}
+		qi.MaxPerNode = min(qi.MaxPerNode, qi.TotalSlots)
 		qi.BusySlots = s.ActiveTotal()
 		qi.Tasks = taskCounts(s)
 	})
@@ -44,6 +35,25 @@ func (n *Node) QueueInfo(ctx context.Context) (transport.QueueInfo, error) {
 		qi.FreeSlots = 0
 	}
 	return qi, nil
+}
+
+// gpuSlots is how many tasks of milli GPU fraction and mem bytes fit on a
+// node's cards.
+func gpuSlots(nd *fsm.Node, milli int, mem uint64) int {
+	slots := 0
+	for _, g := range nd.GPUs {
+		k := gpu.MilliPerGPU
+		if milli > 0 {
+			k = gpu.MilliPerGPU / milli
+		}
+		if mem > 0 {
+			if usable := fsm.UsableMem(nd, g.Index); usable/mem < uint64(k) {
+				k = int(usable / mem)
+			}
+		}
+		slots += k
+	}
+	return slots
 }
 
 // taskCounts counts tasks by state, and running tasks by the stage they

@@ -48,7 +48,10 @@ func (n *Node) Search(ctx context.Context, req transport.SearchRequest) ([]trans
 	if strings.TrimSpace(req.Text) == "" {
 		return nil, errs.Errorf(errs.Invalid, "search text is empty")
 	}
-	if req.TopK <= 0 {
+	if req.TopK < 0 {
+		return nil, errs.Errorf(errs.Invalid, "top_k is %d; want 1 to %d (0 or absent: 5)", req.TopK, maxTopK)
+	}
+	if req.TopK == 0 {
 		req.TopK = 5
 	}
 	if req.TopK > maxTopK {

@@ -301,10 +301,12 @@ func (c *compat) queueInfo(w http.ResponseWriter, r *http.Request) {
 		active[s] = counts[s]
 		total += counts[s]
 	}
-	// max_per_actor was a per-worker setting in RAGondin; ragnode's nodes
-	// differ in size, so this is the mean slots per node.
-	perWorker := 0
-	if qi.PoolSize > 0 {
+	// max_per_actor was a per-actor setting in RAGondin; a node stands for
+	// an actor here and nodes differ in size, so it is the most slots one
+	// node offers. A backend that does not count per node leaves the
+	// RAGondin arithmetic: total slots over the pool.
+	perWorker := qi.MaxPerNode
+	if perWorker == 0 && qi.PoolSize > 0 {
 		perWorker = qi.TotalSlots / qi.PoolSize
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{

@@ -2,6 +2,8 @@ package transport
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 )
 
@@ -29,7 +31,9 @@ type PartitionView struct {
 	Config map[string]any `json:"config,omitempty"`
 }
 
-// SearchRequest asks for the chunks closest to a text.
+// SearchRequest asks for the chunks closest to a text. In JSON the text
+// may also be given as "query", the name RAGondin's and most search APIs
+// use (UnmarshalJSON).
 type SearchRequest struct {
 	Text       string            `json:"text"`
 	Partitions []string          `json:"partitions,omitempty"` // empty = all
@@ -42,6 +46,29 @@ type SearchRequest struct {
 	// Expr is a Milvus boolean expression over metadata (openrag's
 	// filter): errs.Invalid when it does not parse.
 	Expr string `json:"expr,omitempty"`
+}
+
+// UnmarshalJSON takes "query" for "text": a caller coming from RAGondin
+// (GET /search?text=) or any other search API sends one or the other, and
+// an empty search from a misnamed field helps no one. Both, differing, is
+// refused rather than one silently winning.
+func (r *SearchRequest) UnmarshalJSON(b []byte) error {
+	type plain SearchRequest
+	var v struct {
+		plain
+		Query *string `json:"query"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*r = SearchRequest(v.plain)
+	if v.Query != nil {
+		if r.Text != "" && r.Text != *v.Query {
+			return errors.New(`"text" and "query" are the same field: give one`)
+		}
+		r.Text = *v.Query
+	}
+	return nil
 }
 
 // Hit is one search result.
@@ -68,6 +95,9 @@ type QueueInfo struct {
 	BusySlots  int            `json:"busy_slots"`
 	PoolSize   int            `json:"pool_size"`
 	Tasks      map[string]int `json:"tasks"`
+	// MaxPerNode is the most slots one node offers: RAGondin's
+	// max_per_actor, a node standing for an actor.
+	MaxPerNode int `json:"max_per_node"`
 }
 
 // CompatBackend is what the RAGondin-compatible API needs from a node.

@@ -99,6 +99,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.applyCORS(w, r) {
 		return
 	}
+	w = s.v1Edges(w, r) // v1_edges.go
 	if s.auth != nil {
 		if r = s.authorize(w, r); r != nil {
 			s.mux.ServeHTTP(w, r)
