@@ -92,6 +92,7 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 			keyringCommand(),
 			eventsCommand(),
 			vdbCommand(),
+			snapshotCommand(),
 		},
 	}
 	for _, c := range app.Commands {

@@ -26,6 +26,7 @@ func (n *Node) startHTTP() error {
 	n.api.SetAuth(n.authConfig())
 	n.api.MountTokens(n)
 	n.api.MountKeyring(n)
+	n.api.MountSnapshot(n)
 	n.api.MountCompat(n)
 	n.api.SetCORSOrigins(n.cfg.CORSOrigins)
 	// Config's negative "no limit" is the transport's 0.

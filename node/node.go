@@ -108,10 +108,14 @@ type Node struct {
 	metrics *metrics
 
 	// Security (security*.go): the gossip keyring Serf and the Raft
-	// handshake share (nil: no membership credential), and whether the
-	// node credential file has been written.
+	// handshake share (nil: no membership credential), and the peer
+	// secret last written to the node credential file (a string; a
+	// restored ledger brings another).
 	keyring     *memberlist.Keyring
-	credWritten atomic.Bool
+	credWritten atomic.Value
+	credMu      sync.Mutex
+	// restoreMu serialises snapshot restores (snapshot_admin.go).
+	restoreMu sync.Mutex
 	// memberChecks: members refused entry to Raft lately (member_check.go).
 	memberChecks memberChecks
 	tls          *transport.TLSMaterial // nil: TLS off

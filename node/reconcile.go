@@ -59,10 +59,14 @@ func (n *Node) reconcileMembers(ctx context.Context, ap *autopilot.Autopilot) {
 	})
 	now := time.Now().UnixNano()
 	var cmds []fsm.Command
+	seen := map[string]bool{}
 	for _, m := range n.serf.Members() {
 		id := m.Tags[tagID]
 		if id == "" {
 			continue
+		}
+		if !n.foreignMember(m) {
+			seen[id] = true
 		}
 		switch m.Status {
 		case serf.StatusAlive, serf.StatusLeaving:
@@ -91,6 +95,15 @@ func (n *Node) reconcileMembers(ctx context.Context, ap *autopilot.Autopilot) {
 				cmds = append(cmds, fsm.Command{Type: fsm.CmdNodeStatus, Now: now, NodeID: id, Status: fsm.NodeLeft},
 					fsm.Command{Type: fsm.CmdReleaseNode, Now: now, NodeID: id, Error: "node left the cluster"})
 			}
+		}
+	}
+	// A node the ledger calls alive that neither Raft nor gossip knows
+	// will never get a Serf event: one of the snapshot's nodes after a
+	// restore whose leader died before retiring them (snapshot_admin.go).
+	// Failing it starts the grace after which its work is requeued.
+	for id, st := range status {
+		if _, ok := inRaft[id]; !ok && st == fsm.NodeAlive && !seen[id] {
+			cmds = append(cmds, fsm.Command{Type: fsm.CmdNodeStatus, Now: now, NodeID: id, Status: fsm.NodeFailed})
 		}
 	}
 	if len(cmds) == 0 {

@@ -114,13 +114,32 @@ func (n *Node) newKeyring() (*memberlist.Keyring, error) {
 func (n *Node) keyringPath() string { return filepath.Join(n.cfg.DataDir, "serf", "keyring") }
 
 // peerSecret returns the ledger's peer secret ("" until replicated here).
+// The secret is read from the ledger on every call, never cached: a
+// restored ledger (snapshot_admin.go) brings its own, and every node
+// switches to it as the restore reaches it.
 func (n *Node) peerSecret() string {
 	var s string
 	n.fsm.View(func(st *fsm.State) { s = st.PeerSecret() })
-	if s != "" && n.credWritten.CompareAndSwap(false, true) {
-		n.writeNodeCredential(s)
+	if s != "" && n.credWritten.Load() != s {
+		n.syncNodeCredential()
 	}
 	return s
+}
+
+// syncNodeCredential rewrites the credential file when the ledger's
+// secret differs from the one written last. The secret is read again
+// under the lock, so of two callers with different secrets in hand the
+// file ends with the ledger's current one.
+func (n *Node) syncNodeCredential() {
+	n.credMu.Lock()
+	defer n.credMu.Unlock()
+	var s string
+	n.fsm.View(func(st *fsm.State) { s = st.PeerSecret() })
+	if s == "" || n.credWritten.Load() == s {
+		return
+	}
+	n.writeNodeCredential(s)
+	n.credWritten.Store(s)
 }
 
 // writeNodeCredential keeps the node credential in the data dir (0600),
@@ -200,13 +219,16 @@ func (n *Node) initSecurity() error {
 	return n.loadTLS()
 }
 
-// watchPeerSecret writes the node credential file as soon as the secret
-// reaches this node's ledger, not only when a peer call first needs it.
+// watchPeerSecret keeps the node credential file in step with the
+// ledger: written as soon as the secret reaches this node, not only when
+// a peer call first needs it, and rewritten when a restore changes it
+// (operator tooling reads the file to call peer routes).
 func (n *Node) watchPeerSecret() {
 	defer n.wg.Done()
 	ch := n.fsm.Subscribe()
 	defer n.fsm.Unsubscribe(ch)
-	for n.peerSecret() == "" {
+	for {
+		n.peerSecret()
 		select {
 		case <-ch:
 		case <-n.stopCh:

@@ -84,6 +84,8 @@ var routeTable = func() map[string]Route {
 		{"PUT /v1/blobs", AccessPeer, Scope{}},
 		{"GET /v1/blobs/{hash}", AccessPeer, Scope{}},
 		{"PUT /v1/blobs/{hash}", AccessPeer, Scope{}},
+		// A follower hands a client's snapshot restore to the leader.
+		{"PUT /v1/internal/snapshot", AccessPeer, Scope{}},
 
 		// The /v1 API.
 		{"GET /v1/status", AccessRead, Free()},
@@ -101,6 +103,8 @@ var routeTable = func() map[string]Route {
 		{"DELETE /v1/tokens/{id}", AccessAdmin, Scope{}},
 		{"GET /v1/keyring", AccessAdmin, Scope{}},
 		{"POST /v1/keyring/{op}", AccessAdmin, Scope{}},
+		{"GET /v1/snapshot", AccessAdmin, Scope{}},
+		{"PUT /v1/snapshot", AccessAdmin, Scope{}},
 		{"/debug/pprof/", AccessAdmin, Scope{}},
 		{"/debug/pprof/profile", AccessAdmin, Scope{}},
 		{"/debug/pprof/trace", AccessAdmin, Scope{}},

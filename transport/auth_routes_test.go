@@ -14,6 +14,7 @@ func everyRouteServer() *Server {
 	s := NewServer(stubBackend{}, "")
 	s.MountTokens(nil)
 	s.MountKeyring(nil)
+	s.MountSnapshot(nil)
 	s.MountCompat(nil)
 	s.MountConsole(nil, http.NotFoundHandler(), false)
 	for _, p := range []string{"/debug/pprof/", "/debug/pprof/profile", "/debug/pprof/trace"} {
@@ -55,6 +56,9 @@ func TestRouteAccessTable(t *testing.T) {
 		{"POST", "/v1/leave", AccessAdmin},
 		{"DELETE", "/v1/tokens/x", AccessAdmin},
 		{"POST", "/v1/keyring/use", AccessAdmin},
+		{"GET", "/v1/snapshot", AccessAdmin},
+		{"PUT", "/v1/snapshot", AccessAdmin},
+		{"PUT", "/v1/internal/snapshot", AccessPeer},
 		{"GET", "/debug/pprof/heap", AccessAdmin},
 		{"POST", "/v1/something-new", AccessAdmin}, // fails closed
 		{"GET", "/v1/internalx", AccessAdmin},
