@@ -82,6 +82,10 @@ type Command struct {
 	Chain bool `json:"chain,omitempty"`
 	// OnlyIfFailed makes CmdReleaseNode a no-op when the node is alive again.
 	OnlyIfFailed bool `json:"only_if_failed,omitempty"`
+	// OnlyIfReason makes a CmdSetDrain that lifts a drain (Draining false)
+	// a no-op unless the node is draining for this reason: a node lifts
+	// the drain it set on itself without lifting an operator's.
+	OnlyIfReason string `json:"only_if_reason,omitempty"`
 	// NodeLoss, on CmdReleaseNode, CmdRequeueTasks and CmdFailTask, says the
 	// attempts end because their node was declared failed or their runner
 	// was killed under them: each counts towards the task's poison

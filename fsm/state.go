@@ -349,6 +349,9 @@ func (s *State) apply(c Command) Result {
 		if !ok {
 			return reject(ErrUnknownNode, c.NodeID)
 		}
+		if !c.Draining && c.OnlyIfReason != "" && (!n.Draining || n.DrainReason != c.OnlyIfReason) {
+			return Result{} // not that drain: left as it is
+		}
 		n.Draining = c.Draining
 		n.DrainDeadline, n.DrainReason = 0, ""
 		if c.Draining {

@@ -39,8 +39,15 @@ func (n *Node) registerSelf() {
 	if cur == nil || !sameRecord(cur, want) || cur.Status != fsm.NodeAlive {
 		cmds = append(cmds, fsm.Command{Type: fsm.CmdRegisterNode, Node: want})
 	}
-	if cur != nil && cur.Draining && (cur.DrainReason == "restart" || cur.DrainReason == drainDisk && n.diskRecovered()) && !n.stopping() {
+	if cur != nil && cur.Draining && cur.DrainReason == "restart" && !n.stopping() {
 		cmds = append(cmds, fsm.Command{Type: fsm.CmdSetDrain, NodeID: n.id, Draining: false})
+	}
+	// A disk drain is lifted on this node's own evidence, not its (lagging)
+	// ledger's: diskfault.go.
+	lifting := false
+	if (n.diskLift.Load() || cur != nil && cur.Draining && cur.DrainReason == drainDisk) && !n.stopping() && n.diskRecovered() {
+		cmds = append(cmds, n.liftDiskDrain())
+		lifting = true
 	}
 	if len(cmds) == 0 {
 		return
@@ -51,8 +58,18 @@ func (n *Node) registerSelf() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := n.prop.Propose(ctx, c); err != nil {
+	res, err := n.prop.Propose(ctx, c)
+	if err == nil {
+		err = res.FirstError()
+	}
+	if err != nil {
 		n.log.Debug("self registration", "error", err)
+		return
+	}
+	if lifting && !n.diskFaulty.Load() {
+		// The leader applied the lift (or found no disk drain to lift); a
+		// new fault since the probe would have set diskFaulty again.
+		n.diskLift.Store(false)
 	}
 }
 

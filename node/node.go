@@ -90,6 +90,9 @@ type Node struct {
 	caughtUp atomic.Bool
 	// diskFaulty is set while a disk drain is under way; see diskfault.go.
 	diskFaulty atomic.Bool
+	// diskLift: this node asked for a disk drain and has not yet had its
+	// lift answered by the leader (diskfault.go).
+	diskLift atomic.Bool
 	// clusterID (a string) is this node's cluster identity, "" until known.
 	clusterID    atomic.Value
 	leaderNotify chan bool

@@ -67,7 +67,7 @@ func (n *Node) startRaft() (bool, error) {
 		return false, fmt.Errorf("inspect raft state: %w", err)
 	}
 	n.stable = &closableStable{StableStore: store}
-	r, err := raft.NewRaft(rc, n.fsm, diskWatchedLog{LogStore: store, fault: n.noteDiskFault}, n.stable, snaps, trans)
+	r, err := raft.NewRaft(rc, n.fsm, diskWatchedLog{LogStore: store, fault: n.noteDiskFault, failing: n.blobs.writable}, n.stable, snaps, trans)
 	if err != nil {
 		return false, fmt.Errorf("start raft: %w", err)
 	}
