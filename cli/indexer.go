@@ -39,7 +39,7 @@ func indexerFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-chunks", Value: indexer.DefaultMaxChunks, Usage: "fail a file that makes more chunks than this", EnvVars: envs("MAX_CHUNKS")},
 		&cli.IntFlag{Name: "rrf-k", Value: 100, Usage: "reciprocal rank fusion constant of hybrid (dense + BM25) search", EnvVars: envs("RRF_K")},
 		&cli.StringFlag{Name: "ocr", Value: "auto", Usage: "auto: read pages without text and image uploads with tesseract when it is on the PATH; off: never", EnvVars: envs("OCR")},
-		&cli.StringFlag{Name: "pdf-interrupt", Value: "instruction", Usage: "how a running PDF is stopped: instruction (inside a page; about 2x slower) or page (between pages; a runaway page keeps its slot)", EnvVars: envs("PDF_INTERRUPT")},
+		&cli.StringFlag{Name: "pdf-interrupt", Value: "auto", Usage: "how a running PDF is stopped: auto (page in a parser child, which is killed to end a runaway page; instruction with --parser-inprocess), instruction (inside a page; about 2x slower) or page (between pages)", EnvVars: envs("PDF_INTERRUPT")},
 		&cli.StringFlag{Name: "ocr-lang", Value: "eng", Usage: "tesseract languages, e.g. eng+fra", EnvVars: envs("OCR_LANG")},
 		&cli.IntFlag{Name: "chunk-replicas", Value: 2, Usage: "nodes keeping each file's chunks with --vdb local", EnvVars: envs("CHUNK_REPLICAS")},
 		&cli.IntFlag{Name: "replicas", Value: 2, Usage: "nodes keeping each uploaded file before the upload is acknowledged", EnvVars: envs("REPLICAS")},

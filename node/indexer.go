@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ragnode/ragnode/fsm"
@@ -48,7 +49,8 @@ type IndexerConfig struct {
 	// so the first PDF task does not wait for it (the CLI sets it; tests
 	// that never read a PDF leave it off).
 	PDFPrestart bool
-	// PDFInterrupt is instruction (default) or page: see loader.PDFInterrupt.
+	// PDFInterrupt is auto (default), instruction or page: see
+	// loader.PDFInterrupt and pdfInterruptMode.
 	PDFInterrupt string
 	// MaxChunks caps the chunks one file may make (0: the pipeline's default).
 	MaxChunks int
@@ -147,7 +149,11 @@ func (n *Node) startIndexer() error {
 	if err != nil {
 		return err
 	}
-	pdfInterrupt, err := loader.ParsePDFInterrupt(ic.PDFInterrupt)
+	mode, err := pdfInterruptMode(ic)
+	if err != nil {
+		return err
+	}
+	pdfInterrupt, err := loader.ParsePDFInterrupt(mode)
 	if err != nil {
 		return err
 	}
@@ -253,3 +259,20 @@ func (r pipelineRunner) Run(ctx context.Context, job Job) (Outcome, error) {
 }
 
 func (pipelineRunner) Close() error { return nil }
+
+// pdfInterruptMode resolves --pdf-interrupt auto: in a parser child a
+// runaway page is ended by killing the child, so the engine can leave out
+// wazero's per-instruction checks (about 2x faster, BENCHMARKS.md 8); in
+// process nothing but those checks can stop one.
+func pdfInterruptMode(ic *IndexerConfig) (string, error) {
+	switch m := strings.ToLower(strings.TrimSpace(ic.PDFInterrupt)); m {
+	case "", "auto":
+		if ic.ParserInProcess {
+			return string(loader.PDFInterruptInstruction), nil
+		}
+		return string(loader.PDFInterruptPage), nil
+	case string(loader.PDFInterruptInstruction), string(loader.PDFInterruptPage):
+		return m, nil
+	}
+	return "", fmt.Errorf("--pdf-interrupt %q: want auto, instruction or page", ic.PDFInterrupt)
+}

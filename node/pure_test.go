@@ -222,3 +222,24 @@ func TestSearchModesReachTheStores(t *testing.T) {
 		t.Fatalf("unknown mode: %v", err)
 	}
 }
+
+// --pdf-interrupt auto leaves wazero's per-instruction checks out where a
+// parser child can be killed instead, and keeps them in process.
+func TestPDFInterruptAuto(t *testing.T) {
+	for _, tc := range []struct {
+		flag      string
+		inprocess bool
+		want      string
+	}{
+		{"", false, "page"}, {"auto", false, "page"}, {"AUTO", true, "instruction"}, {"", true, "instruction"},
+		{"instruction", false, "instruction"}, {"page", true, "page"},
+	} {
+		got, err := pdfInterruptMode(&IndexerConfig{PDFInterrupt: tc.flag, ParserInProcess: tc.inprocess})
+		if err != nil || got != tc.want {
+			t.Errorf("%q in process %v: %q %v, want %q", tc.flag, tc.inprocess, got, err, tc.want)
+		}
+	}
+	if _, err := pdfInterruptMode(&IndexerConfig{PDFInterrupt: "never"}); err == nil || !strings.Contains(err.Error(), "want auto, instruction or page") {
+		t.Fatalf("an unknown mode: %v", err)
+	}
+}
