@@ -85,6 +85,9 @@ type Config struct {
 	// DeclaredMem is the per-card memory of virtual GPUs; when > 0 it also
 	// overrides what NVML reports, e.g. to keep headroom for other users.
 	DeclaredMem uint64
+	// NVML, when set, is asked instead of the system library: tests run
+	// nodes on a mocked server (go-nvml's dgxh100) with no driver.
+	NVML nvml.Interface
 }
 
 // Inventory returns the node's devices and where they came from: "nvml",
@@ -101,6 +104,9 @@ func Inventory(lib nvml.Interface, cfg Config) ([]Device, string, error) {
 			devs[i] = Device{Index: i, UUID: fmt.Sprintf("virtual-%d", i), Name: "virtual", MemTotal: cfg.DeclaredMem}
 		}
 		return devs, SourceDeclared, nil
+	}
+	if lib == nil {
+		lib = cfg.NVML
 	}
 	if lib == nil {
 		lib = nvml.New()

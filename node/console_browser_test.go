@@ -223,3 +223,56 @@ func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// TestConsoleWithoutToken: on a cluster without --token (the default) the
+// console shows the cluster at once, with no login form and no log-out
+// button, and a virtual GPU's memory reads "not declared"; on one with a
+// token the form asks for it.
+func TestConsoleWithoutToken(t *testing.T) {
+	bin := browserPath()
+	if bin == "" {
+		t.Skip("no chromium on PATH (Debian package chromium): the console's browser test needs one")
+	}
+	if testing.Short() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	c := newCluster(t)
+	open := c.startN(1, func(i int, cfg *Config) { cfg.GPU.Declared = 2 })[0]
+	guarded := c.start(func() Config {
+		cfg := baseConfig(t, "guarded")
+		cfg.Token = "secret"
+		return cfg
+	}())
+	waitFor(t, 20*time.Second, "the open node registered", func() bool {
+		ok := false
+		open.fsm.View(func(s *fsm.State) { ok = s.Nodes[open.ID()] != nil })
+		return ok
+	})
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox,
+		chromedp.Flag("headless", true), chromedp.WindowSize(1280, 1000), chromedp.UserDataDir(t.TempDir()))
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelA()
+	bctx, cancelB := chromedp.NewContext(actx)
+	defer cancelB()
+	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
+	defer cancel()
+	poll := func(what, expr string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+			body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+			t.Fatalf("browser: %s: %v\npage:\n%s", what, err, body)
+		}
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Navigate("http://"+open.HTTPAddr()+"/ui/")); err != nil {
+		t.Fatal(err)
+	}
+	poll("members and GPUs shown without a token", `document.querySelector("#app").hidden === false && document.querySelector("#login").hidden === true &&
+		document.querySelectorAll("#members tbody tr").length === 1 && document.querySelectorAll("#gpus .gpu").length === 2`)
+	poll("no log-out button and virtual memory not declared", `document.querySelector("#logout").hidden === true &&
+		document.querySelector("#gpus").innerText.includes("memory not declared") && !document.querySelector("#gpus").innerText.includes("0 B of 0 B")`)
+	if _, err := chromedp.Run(ctx, chromedp.Navigate("http://"+guarded.HTTPAddr()+"/ui/")); err != nil {
+		t.Fatal(err)
+	}
+	poll("a token asked for where the API wants one", `document.querySelector("#login").hidden === false && document.querySelector("#app").hidden === true &&
+		document.querySelector("#login-error").innerText.includes("needs an API token")`)
+}

@@ -188,7 +188,7 @@ func TestMetricsGPUAndOpen(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("open /metrics: %d", resp.StatusCode)
 	}
-	for _, want := range []string{`ragnode_gpu_milli_total{gpu="0",node="n1"} 1000`, `ragnode_gpu_milli_allocated{gpu="1",node="n1"} 0`,
+	for _, want := range []string{`ragnode_gpu_milli_capacity{gpu="0",node="n1"} 1000`, `ragnode_gpu_milli_allocated{gpu="1",node="n1"} 0`,
 		`ragnode_gpu_memory_total_bytes{gpu="1",node="n1"}`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)

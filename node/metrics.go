@@ -104,7 +104,7 @@ var (
 	descTasks      = prometheus.NewDesc("ragnode_tasks", "Tasks in the ledger by state.", []string{"state"}, nil)
 	descQueue      = prometheus.NewDesc("ragnode_queue_depth", "Queued tasks waiting for a slot.", nil, nil)
 	descGPUMilli   = prometheus.NewDesc("ragnode_gpu_milli_allocated", "Milli-GPUs allocated to tasks on a card.", []string{"node", "gpu"}, nil)
-	descGPUTotal   = prometheus.NewDesc("ragnode_gpu_milli_total", "Milli-GPUs a card offers.", []string{"node", "gpu"}, nil)
+	descGPUTotal   = prometheus.NewDesc("ragnode_gpu_milli_capacity", "Milli-GPUs a card offers (1000 per card; a gauge, so not named _total).", []string{"node", "gpu"}, nil)
 	descGPUMem     = prometheus.NewDesc("ragnode_gpu_memory_allocated_bytes", "GPU memory allocated to tasks on a card.", []string{"node", "gpu"}, nil)
 	descGPUMemTot  = prometheus.NewDesc("ragnode_gpu_memory_total_bytes", "Memory of a card.", []string{"node", "gpu"}, nil)
 	descCPUUsed    = prometheus.NewDesc("ragnode_cpu_slots_used", "CPU task slots in use on a GPU-less node.", []string{"node"}, nil)

@@ -19,7 +19,9 @@ function nodeName(id) { return names[id] || (id ? id.slice(0, 8) : ""); }
 
 async function api(method, path, body) {
   const r = await fetch(path, { method, headers: { Authorization: "Bearer " + (sessionStorage.getItem(KEY) || ""), "Content-Type": "application/json" }, body: body ? JSON.stringify(body) : undefined });
-  if (r.status === 401) { showLogin("token refused"); throw new Error("unauthorized"); }
+  // A token is asked for only when the API wants one: a cluster without
+  // --token (the default) answers without it.
+  if (r.status === 401) { showLogin(sessionStorage.getItem(KEY) ? "token refused" : "this cluster needs an API token"); throw new Error("unauthorized"); }
   const j = await r.json().catch(() => ({}));
   if (!r.ok) throw new Error(j.error || r.statusText);
   return j;
@@ -29,7 +31,7 @@ function showLogin(msg) {
   $("#login").hidden = false; $("#app").hidden = true; $("#logout").hidden = true;
   $("#login-error").textContent = msg || "";
 }
-function showApp() { $("#login").hidden = true; $("#app").hidden = false; $("#logout").hidden = false; }
+function showApp() { $("#login").hidden = true; $("#app").hidden = false; $("#logout").hidden = !sessionStorage.getItem(KEY); }
 
 function renderMembers(ms) {
   names = {};
@@ -49,7 +51,9 @@ function renderCapacity(s) {
   $("#gpus").innerHTML = s.gpus.map((g) => {
     const usable = Math.max(g.mem_total - g.mem_reserve, 0);
     const parts = g.tasks.map((t) => `<div style="width:${t.milli / 10}%;background:#2f6fdf" title="${esc(t.file_id)}: ${t.milli} milli, ${bytes(t.mem)}">${esc(t.file_id)}</div>`).join("");
-    return `<div class="gpu"><div class="lbl">${esc(g.node)} GPU ${g.index} ${esc(g.name)} — ${g.milli_used}/${g.milli_total} milli, memory ${bytes(g.mem_used)} of ${bytes(usable)} usable (${bytes(g.mem_reserve)} reserved), free ${g.milli_total - g.milli_used} milli</div>
+    // A virtual GPU (--gpus N) without --gpu-mem has no memory to show.
+    const mem = g.mem_total > 0 ? `memory ${bytes(g.mem_used)} of ${bytes(usable)} usable (${bytes(g.mem_reserve)} reserved)` : "memory not declared";
+    return `<div class="gpu"><div class="lbl">${esc(g.node)} GPU ${g.index} ${esc(g.name)} — ${g.milli_used}/${g.milli_total} milli, ${mem}, free ${g.milli_total - g.milli_used} milli</div>
       <div class="bar">${parts}</div></div>`;
   }).join("");
   $("#cpus").innerHTML = s.cpus.map((c) => `<div class="gpu"><div class="lbl">${esc(c.node)} CPU slots — ${c.used}/${c.slots} used</div>
@@ -185,5 +189,5 @@ $("#task-filter").addEventListener("submit", (ev) => ev.preventDefault());
 $("#prev").addEventListener("click", () => { offset = Math.max(0, offset - limit); refreshTasks(); });
 $("#next").addEventListener("click", () => { offset += limit; refreshTasks(); });
 
-if (sessionStorage.getItem(KEY) === null) showLogin(); else tick();
+tick();
 setInterval(() => { if (!$("#app").hidden) tick(); }, 1500);
