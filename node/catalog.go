@@ -10,9 +10,9 @@ import (
 )
 
 // catalogLoop is the leader's duty of keeping OpenRAG's catalog (--catalog)
-// in step with the ledger. After every apply it takes the ledger's files at
-// the applied index and syncs them in one transaction that stores that
-// index (package catalog). It is level-triggered: a new leader, a lost
+// in step with the ledger. After every apply it takes the ledger's
+// partitions, files and tasks at the applied index and syncs them in one
+// transaction that stores that index (package catalog). It is level-triggered: a new leader, a lost
 // connection or a failed sync all end in the same full sync of the current
 // state, so nothing is skipped and nothing applied twice; a sync a deposed
 // leader still had in flight is refused by the stored index.
@@ -49,10 +49,11 @@ func (n *Node) catalogLoop(ctx context.Context) {
 				continue
 			}
 		}
-		var want map[catalog.Key]catalog.Row
+		var want catalog.View
 		var index uint64
+		opts := n.catalogOptions()
 		n.fsm.View(func(s *fsm.State) {
-			want, index = catalog.Want(s.Files), s.Index
+			want, index = catalog.Snapshot(s, opts), s.Index
 		})
 		cctx, cancel := context.WithTimeout(ctx, time.Minute)
 		p, err := m.Sync(cctx, index, want)
@@ -68,7 +69,7 @@ func (n *Node) catalogLoop(ctx context.Context) {
 			m = nil
 			retry.Reset(2 * time.Second)
 		case !p.Empty():
-			n.log.Debug("catalog: synced", "index", index, "upserts", len(p.Upserts), "deletes", len(p.Deletes))
+			n.log.Debug("catalog: synced", "index", index, "upserts", len(p.Upserts), "deletes", len(p.Deletes), "jobs", len(p.JobUpserts))
 		}
 		// Each sync reads the whole catalog: under a stream of applies,
 		// sync at most once a tick (later applies coalesce into the next).

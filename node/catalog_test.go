@@ -3,12 +3,15 @@ package node
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ragnode/ragnode/fsm"
+	"github.com/ragnode/ragnode/node/catalog"
 	"github.com/ragnode/ragnode/node/catalog/catalogtest"
 )
 
@@ -51,6 +54,9 @@ func TestCatalogSurvivesLeaderKillDuringLargeDelete(t *testing.T) {
 	waitFor(t, 60*time.Second, "catalog holds every file", func() bool {
 		return catalogCount(t, dsn, `SELECT count(*) FROM files`) == files+1
 	})
+	waitFor(t, 30*time.Second, "a COMPLETED jobs row per task", func() bool {
+		return catalogCount(t, dsn, `SELECT count(*) FROM jobs WHERE status = 'COMPLETED' AND completed_at IS NOT NULL`) == files+1
+	})
 	before := catalogCount(t, dsn, `SELECT applied_index FROM ragnode_catalog_position`)
 
 	ctx := context.Background()
@@ -86,6 +92,10 @@ func TestCatalogSurvivesLeaderKillDuringLargeDelete(t *testing.T) {
 	if n := catalogCount(t, dsn, `SELECT count(*) FROM partitions WHERE partition = 'big'`); n != 0 {
 		t.Fatal("the deleted partition is still in the catalog")
 	}
+	// The jobs rows are the new leader's tasks, each in its state.
+	waitFor(t, 30*time.Second, "the jobs rows to match the new leader's tasks", func() bool {
+		return jobsMatchLedger(t, dsn, c.leader())
+	})
 	after := catalogCount(t, dsn, `SELECT applied_index FROM ragnode_catalog_position`)
 	if after <= before {
 		t.Fatalf("position %d after the delete, %d before", after, before)
@@ -93,4 +103,38 @@ func TestCatalogSurvivesLeaderKillDuringLargeDelete(t *testing.T) {
 	if idx := c.leader().fsm.AppliedIndex(); uint64(after) > idx {
 		t.Fatalf("catalog position %d is ahead of the leader's ledger %d", after, idx)
 	}
+}
+
+// jobsMatchLedger reports whether the catalog's jobs rows are exactly n's
+// ledger tasks with their states in OpenRAG's words.
+func jobsMatchLedger(t *testing.T, dsn string, n *Node) bool {
+	t.Helper()
+	want := map[string]string{}
+	n.fsm.View(func(s *fsm.State) {
+		v := catalog.Snapshot(s, catalog.Options{})
+		for id, j := range v.Jobs {
+			want[id] = j.Status
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	rows, err := c.Query(ctx, `SELECT id, status FROM jobs`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for rows.Next() {
+		var id, st string
+		if err := rows.Scan(&id, &st); err != nil {
+			t.Fatal(err)
+		}
+		got[id] = st
+	}
+	rows.Close()
+	return len(want) > 0 && maps.Equal(got, want)
 }

@@ -47,7 +47,7 @@ func TestCompatPartitionsFirstClass(t *testing.T) {
 	}
 	type row struct {
 		Partition string `json:"partition"`
-		Created   int64  `json:"created_at"`
+		Created   string `json:"created_at"` // ISO 8601, as openrag lists it
 		Files     int    `json:"file_count"`
 		Docs      int    `json:"document_count"`
 	}
@@ -62,8 +62,12 @@ func TestCompatPartitionsFirstClass(t *testing.T) {
 				return false
 			}
 			d, e := lp.Partitions[0], lp.Partitions[1]
-			return d.Partition == "docs" && d.Files == 1 && d.Docs == 1 && d.Created > 0 &&
-				e.Partition == "empty" && e.Files == 0 && e.Created > 0
+			recent := func(s string) bool {
+				at, err := time.Parse(time.RFC3339Nano, s)
+				return err == nil && time.Since(at) < time.Hour
+			}
+			return d.Partition == "docs" && d.Files == 1 && d.Docs == 1 && recent(d.Created) &&
+				e.Partition == "empty" && e.Files == 0 && recent(e.Created)
 		})
 	}
 	code, body = cc.do("PATCH", "/partition/empty", strings.NewReader(`{"description":"nothing yet","chat_history_depth":2}`), "application/json")

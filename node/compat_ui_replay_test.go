@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ragnode/ragnode/node/catalog"
+	"github.com/ragnode/ragnode/node/catalog/catalogtest"
 	"github.com/ragnode/ragnode/transport"
 )
 
@@ -88,6 +90,26 @@ func TestUIReplayThroughFollower(t *testing.T) {
 		})
 	}
 
+	// --- admin UI: login (/users/info decides the upload dialog's quota:
+	// file_quota - total_files files, -1 none) and the dashboard's actors.
+	me := must("GET", "/users/info", nil, "", 200)
+	if me["is_admin"] != true || me["file_quota"] != -1.0 || me["total_files"] != 0.0 {
+		t.Fatalf("users/info %v", me)
+	}
+	actors := must("GET", "/actors/", nil, "", 200)["actors"].([]any)
+	if len(actors) != 3 {
+		t.Fatalf("actors %v", actors)
+	}
+	for _, a := range actors {
+		if a := a.(map[string]any); a["class_name"] != "Indexer" || a["state"] != "ALIVE" || a["namespace"] == "" {
+			t.Fatalf("actor %v", a)
+		}
+	}
+	restarted := actors[0].(map[string]any)["name"].(string)
+	if m := must("POST", "/actors/"+enc(restarted)+"/restart", nil, "", 200); m["message"] != "Actor "+restarted+" restarted successfully." {
+		t.Fatalf("restart %v", m)
+	}
+
 	// --- openrag UI: settings, partitions screen.
 	types := must("GET", "/indexer/supported/types", nil, "", 200)
 	if fmt.Sprint(types["extensions"]) == "[]" {
@@ -105,6 +127,11 @@ func TestUIReplayThroughFollower(t *testing.T) {
 	lp := must("GET", "/partition/", nil, "", 200)
 	if rows := lp["partitions"].([]any); len(rows) != 1 || rows[0].(map[string]any)["document_count"] != 0.0 {
 		t.Fatalf("partition list %v", lp)
+	}
+	// The admin UI shows new Date(created_at): today, not January 1970.
+	if at, err := time.Parse(time.RFC3339Nano, lp["partitions"].([]any)[0].(map[string]any)["created_at"].(string)); err != nil ||
+		time.Since(at) > time.Hour || time.Since(at) < -time.Hour {
+		t.Fatalf("created_at %v: %v", lp["partitions"], err)
 	}
 
 	// --- openrag UI: upload (file, metadata, workspace_ids).
@@ -148,7 +175,7 @@ func TestUIReplayThroughFollower(t *testing.T) {
 	if m := must("DELETE", "/indexer/task/"+enc(held), nil, "", 200); m["message"] != "Cancellation signal sent for task "+held {
 		t.Fatalf("cancel %v", m)
 	}
-	if m := must("GET", "/indexer/task/"+enc(held), nil, "", 200); m["task_state"] != "CANCELLED" || m["error_url"] == nil {
+	if m := must("GET", "/indexer/task/"+enc(held), nil, "", 200); m["task_state"] != "CANCELLED" || m["error_url"] != nil {
 		t.Fatalf("cancelled task %v", m)
 	}
 	must("GET", "/indexer/task/"+enc(held)+"/error", nil, "", 200)
@@ -201,4 +228,59 @@ func TestUIReplayThroughFollower(t *testing.T) {
 	if m := must("GET", "/partition/", nil, "", 200); len(m["partitions"].([]any)) != 0 {
 		t.Fatalf("partitions left %v", m)
 	}
+}
+
+// The admin UI's upload dialog under a catalog user with a file quota: it
+// allows file_quota - total_files files (from /users/info), and an upload
+// past the quota is refused with OpenRAG's status and message.
+func TestUIReplayUploadQuota(t *testing.T) {
+	dsn := catalogtest.Start(t)
+	t.Setenv("DEFAULT_FILE_QUOTA", "10")
+	const boot = "ragnode-admin-token"
+	c, ns := indexCluster(t, func(_ int, cfg *Config) { cfg.Catalog, cfg.Token = dsn, boot })
+	f := followerOf(t, c, ns)
+	admin := bearerClient{t, "http://" + f.HTTPAddr(), boot}
+	if code, body := admin.do("POST", "/partition/team", nil, ""); code != 201 {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	waitFor(t, 30*time.Second, "the partition in the catalog", func() bool {
+		return catalogCount(t, dsn, `SELECT count(*) FROM partitions WHERE partition = 'team'`) == 1
+	})
+	catalogExec(t, dsn, `INSERT INTO users (id, display_name, token, is_admin, file_quota) VALUES (2, 'Ann', $1, false, 2)`, catalog.HashToken("or-ann"))
+	catalogExec(t, dsn, `INSERT INTO partition_memberships (partition_name, user_id, role) VALUES ('team', 2, 'editor')`)
+	ann := bearerClient{t, admin.base, "or-ann"}
+	remaining := func() float64 {
+		m := ann.json("GET", "/users/info", 200)
+		return m["file_quota"].(float64) - m["total_files"].(float64)
+	}
+	if r := remaining(); r != 2 {
+		t.Fatalf("the dialog allows %v files, want 2", r)
+	}
+	for _, id := range []string{"a", "b"} {
+		if code, body := ann.upload("team", id, "# "+id+"\n\ntext", `{}`); code != 201 {
+			t.Fatalf("upload %s: %d %s", id, code, body)
+		}
+	}
+	if r := remaining(); r != 0 {
+		t.Fatalf("the dialog allows %v files after two, want 0", r)
+	}
+	code, body := ann.upload("team", "c", "# c\n\ntext", `{}`)
+	if code != 403 || !strings.HasPrefix(body, `{"detail":"File quota exceeded. You have `) || !strings.HasSuffix(body, `Limit: 2"}`) {
+		t.Fatalf("past the quota: %d %s", code, body)
+	}
+
+	// An unknown extension is refused, unless the metadata names a
+	// supported mimetype (openrag's rule): then it is indexed as that.
+	if code, body := admin.uploadNamed("misc", "n1", "notes.xyz", "plain words", `{}`); code != 415 {
+		t.Fatalf("unknown extension: %d %s", code, body)
+	}
+	code, body = admin.uploadNamed("misc", "n2", "notes.xyz", "plain words about budgets", `{"mimetype":"text/plain"}`)
+	if code != 201 {
+		t.Fatalf("unknown extension with a mimetype: %d %s", code, body)
+	}
+	id := body[strings.LastIndex(body, "/")+1 : len(body)-2]
+	waitFor(t, 30*time.Second, "the text/plain task", func() bool {
+		m := admin.json("GET", "/indexer/task/"+id, 200)
+		return m["task_state"] == "COMPLETED"
+	})
 }

@@ -170,7 +170,8 @@ func TestCompatCancelRunningTask(t *testing.T) {
 		t.Fatal("cancel did not reach the runner")
 	}
 	_, body = cc.do("GET", "/indexer/task/"+id, nil, "")
-	if !strings.Contains(body, `"task_state":"CANCELLED"`) || !strings.Contains(body, `"error_url":"`+cc.base+"/indexer/task/"+id+`/error"`) {
+	// openrag links an error for a FAILED task only.
+	if !strings.Contains(body, `"task_state":"CANCELLED"`) || strings.Contains(body, `"error_url"`) {
 		t.Fatalf("task after cancel: %s", body)
 	}
 	code, body = cc.do("DELETE", "/indexer/task/"+id, nil, "")

@@ -122,6 +122,8 @@ type Node struct {
 	// memberChecks: members refused entry to Raft lately (member_check.go).
 	memberChecks memberChecks
 	tls          *transport.TLSMaterial // nil: TLS off
+	// catUsers reads OpenRAG's users (--catalog; catalog_users.go).
+	catUsers *catalogUsers
 }
 
 // ID returns the node's persistent ID.

@@ -195,6 +195,8 @@ func (n *Node) authConfig() transport.Auth {
 		// In a move to TLS, peers without it yet prove themselves by the
 		// peer secret.
 		NodeCertOnly: n.tls != nil && !n.cfg.transition().tls,
+		// OpenRAG's users, with --catalog (catalog_users.go).
+		External: n.catalogExternal(),
 	}
 }
 

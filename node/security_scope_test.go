@@ -194,7 +194,7 @@ func (a attack) build(rt transport.Route, copyTarget string) (method, path, ctyp
 		fileID = copyTarget
 	}
 	r := strings.NewReplacer("{partition}", a.partition, "{file_id}", url.PathEscape(fileID), "{task_id}", a.task, "{id}", a.task,
-		"{extract_id}", a.chunk, "{relationship_id}", "rel", "{kind}", "file", "{action}", "ancestors", "{op}", "list",
+		"{extract_id}", a.chunk, "{relationship_id}", "rel", "{kind}", "file", "{action}", "ancestors", "{rest...}", url.PathEscape(fileID)+"/ancestors", "{op}", "list",
 		"{hash}", strings.Repeat("ab", 32), "{$}", "")
 	path = r.Replace(rt.Path())
 	if len(a.query) > 0 {

@@ -27,6 +27,10 @@ import (
 //   - a partition-scoped token is served only on requests whose touched
 //     partitions, resolved by the route table (auth_scope.go), are all its
 //     own, and listings are filtered to that partition;
+//   - with Auth.External (--catalog), a token ragnode does not know may be
+//     an OpenRAG user: an admin, or a caller limited to its memberships,
+//     each touched partition checked against its role there
+//     (auth_external.go);
 //   - every refusal is logged with the route and the token's ID, never a
 //     secret. Secrets are compared in constant time.
 
@@ -50,6 +54,11 @@ type Auth struct {
 	// NodeCertOnly (TLS on): the node credential is a verified node
 	// certificate on the connection (tls.go); the peer secret is refused.
 	NodeCertOnly bool
+	// External, when set (--catalog), is asked about a bearer token that
+	// is neither the bootstrap token nor a ledger token: OpenRAG's users
+	// (auth_external.go). ok false leaves the token unknown (401); an error
+	// means the answer cannot be known now (503, clients retry).
+	External func(ctx context.Context, secret string) (c Caller, ok bool, err error)
 }
 
 // HashToken is how a token secret is stored: hex SHA-256. Secrets are 32
@@ -75,6 +84,12 @@ type Caller struct {
 	Role    string
 	// Partition limits the caller to one partition ("" for none).
 	Partition string
+	// Partitions, when not nil, limits the caller to a set of partitions
+	// with an OpenRAG role in each (viewer, editor, owner): an OpenRAG
+	// user's memberships (auth_external.go).
+	Partitions map[string]string
+	// UserID is the OpenRAG user the caller acts as (0: none).
+	UserID int64
 }
 
 type callerKey struct{}
@@ -154,6 +169,9 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) *http.Request
 		return withCaller(r, Caller{TokenID: "bootstrap", Role: fsm.RoleAdmin})
 	}
 	tok, ok := a.Token(HashToken(val))
+	if !ok && a.External != nil {
+		return s.authorizeExternal(w, r, need, val)
+	}
 	if !ok {
 		s.writeUnauthorized(w, r)
 		a.Log.Warn("request refused", "method", r.Method, "route", r.URL.Path, "token", "", "reason", "unknown or revoked token")

@@ -139,17 +139,17 @@ var routeTable = func() map[string]Route {
 		{"GET /partition/{$}", AccessRead, Listing()},
 		{"GET /partition/{partition}", AccessRead, Touches(InPath(partition))},
 		{"GET /partition/{partition}/{$}", AccessRead, Touches(InPath(partition))},
-		{"DELETE /partition/{partition}", AccessIndex, Touches(InPath(partition))},
-		{"DELETE /partition/{partition}/{$}", AccessIndex, Touches(InPath(partition))},
+		{"DELETE /partition/{partition}", AccessIndex, Touches(InPath(partition)).Owned()},
+		{"DELETE /partition/{partition}/{$}", AccessIndex, Touches(InPath(partition)).Owned()},
 		{"GET /partition/check-file/{partition}/file/{file_id}", AccessRead, Touches(InPath(partition))},
 		{"GET /partition/{partition}/file/{file_id}", AccessRead, Touches(InPath(partition))},
 		{"GET /partition/{partition}/chunks", AccessRead, Touches(InPath(partition))},
 		{"GET /extract/{extract_id}", AccessRead, Touches(ChunkIn("extract_id"))},
 		{"POST /partition/{partition}", AccessIndex, Touches(InPath(partition))},
-		{"PATCH /partition/{partition}", AccessIndex, Touches(InPath(partition))},
+		{"PATCH /partition/{partition}", AccessIndex, Touches(InPath(partition)).Owned()},
 		{"GET /partition/{partition}/config", AccessRead, Touches(InPath(partition))},
-		{"GET /partition/{partition}/relationships/{relationship_id}", AccessRead, Touches(InPath(partition))},
-		{"GET /partition/{partition}/{kind}/{file_id}/{action}", AccessRead, Touches(InPath(partition))},
+		// relationships/{rid...} and file/{id}/ancestors (compat_related.go).
+		{"GET /partition/{partition}/{kind}/{rest...}", AccessRead, Touches(InPath(partition))},
 		// A search that names no partition searches all of them.
 		{"GET /search", AccessRead, Touches(InQuery("partitions"))},
 		{"GET /search/{$}", AccessRead, Touches(InQuery("partitions"))},
@@ -160,6 +160,10 @@ var routeTable = func() map[string]Route {
 		{"GET /queue/info", AccessRead, Free()},
 		{"GET /queue/tasks", AccessRead, Listing()},
 		{"GET /openapi.json", AccessRead, Free()},
+		// The caller's own account (compat_users.go).
+		{"GET /users/info", AccessRead, Free()},
+		{"GET /actors/{$}", AccessAdmin, Scope{}},
+		{"POST /actors/{actor_name}/restart", AccessAdmin, Scope{}},
 	}
 	m := make(map[string]Route, len(rows))
 	for _, r := range rows {

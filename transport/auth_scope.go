@@ -25,13 +25,18 @@ import (
 // task or chunk the request names, looked up in the ledger and the chunk
 // stores. A route that names no partition touches all of them and is
 // refused; a listing route is served with the caller's partition in its
-// context and filters to it (ScopeOf).
+// context and filters to it (ScopeOf, InScope). A caller limited to a set
+// of partitions (an OpenRAG user's memberships) is checked the same way,
+// each touched partition against its role there (auth_external.go).
 
 // Scope says where a route finds the partitions it touches. The zero
 // Scope touches every partition: a scoped token is refused.
 type Scope struct {
 	free    bool // reveals no partition's data
 	listing bool // the handler filters to ScopeOf
+	// owner: an OpenRAG user needs the owner role in the partitions
+	// touched, not only editor (auth_external.go).
+	owner   bool
 	sources []Source
 }
 
@@ -47,9 +52,20 @@ func Touches(src ...Source) Scope { return Scope{sources: src} }
 // be the caller's partition when present.
 func Listing(src ...Source) Scope { return Scope{listing: true, sources: src} }
 
+// Owned is sc for a route that OpenRAG keeps to a partition's owners.
+func (sc Scope) Owned() Scope { sc.owner = true; return sc }
+
 // Describe says in words where the scope's partitions come from, for the
 // OpenAPI description.
 func (sc Scope) Describe() string {
+	d := sc.describe()
+	if sc.owner {
+		d += "; an OpenRAG user needs the owner role"
+	}
+	return d
+}
+
+func (sc Scope) describe() string {
 	switch {
 	case sc.free:
 		return "none (reveals no partition's data)"
@@ -196,12 +212,16 @@ func ScopeOf(ctx context.Context) string {
 // scoped puts the route's partition check in front of h.
 func (s *Server) scoped(rt Route, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		own := ScopeOf(r.Context())
-		if own == "" || rt.Scope.free {
+		c, _ := CallerOf(r.Context())
+		own := c.Partition
+		if (own == "" && c.Partitions == nil) || rt.Scope.free {
 			h.ServeHTTP(w, r)
 			return
 		}
-		c, _ := CallerOf(r.Context())
+		limit := "partition " + own
+		if c.Partitions != nil {
+			limit = "the partitions it is a member of"
+		}
 		touched, err := s.touched(r, rt.Scope)
 		if err != nil {
 			s.refuseScope(w, r, StatusOf(err), rt.Access, c.TokenID, err.Error())
@@ -209,10 +229,22 @@ func (s *Server) scoped(rt Route, h http.Handler) http.Handler {
 		}
 		if len(touched) == 0 && !rt.Scope.listing {
 			s.refuseScope(w, r, http.StatusForbidden, rt.Access, c.TokenID,
-				"token is limited to partition "+own+"; this request names no partition, which means all of them")
+				"token is limited to "+limit+"; this request names no partition, which means all of them")
 			return
 		}
 		for _, p := range touched {
+			if c.Partitions != nil {
+				why, err := s.membershipRefusal(r.Context(), c, rt, p)
+				if err != nil {
+					s.refuseScope(w, r, StatusOf(err), rt.Access, c.TokenID, err.Error())
+					return
+				}
+				if why != "" {
+					s.refuseScope(w, r, http.StatusForbidden, rt.Access, c.TokenID, why)
+					return
+				}
+				continue
+			}
 			if p != own {
 				s.refuseScope(w, r, http.StatusForbidden, rt.Access, c.TokenID,
 					"token is limited to partition "+own+"; this request touches partition "+quotePartition(p))

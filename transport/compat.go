@@ -94,11 +94,11 @@ func (s *Server) MountCompat(b CompatBackend) {
 	s.handleFunc("POST /partition/{partition}", c.createPartition)
 	s.handleFunc("PATCH /partition/{partition}", c.updatePartition)
 	s.handleFunc("GET /partition/{partition}/config", c.partitionConfig)
-	s.handleFunc("GET /partition/{partition}/relationships/{relationship_id}", c.relationships)
-	// GET /partition/{p}/file/{id}/ancestors, written with wildcards:
-	// the literal form would overlap /partition/check-file/{p}/file/{id}
-	// with neither more specific, which ServeMux refuses.
-	s.handleFunc("GET /partition/{partition}/{kind}/{file_id}/{action}", c.fileAction)
+	// GET /partition/{p}/relationships/{rid:path} and
+	// /partition/{p}/file/{id}/ancestors under one pattern: either literal
+	// form would overlap /partition/check-file/{p}/file/{id} (and each
+	// other) with neither more specific, which ServeMux refuses.
+	s.handleFunc("GET /partition/{partition}/{kind}/{rest...}", c.partitionSubpath)
 
 	s.handleFunc("GET /search", c.searchAll)
 	s.handleFunc("GET /search/{$}", c.searchAll)
@@ -114,6 +114,9 @@ func (s *Server) MountCompat(b CompatBackend) {
 	s.handleFunc("GET /queue/info", c.queueInfo)
 	s.handleFunc("GET /queue/tasks", c.queueTasks)
 	s.handleFunc("GET /openapi.json", c.openAPI)
+	s.handleFunc("GET /users/info", c.usersInfo)
+	s.handleFunc("GET /actors/{$}", c.actors)
+	s.handleFunc("POST /actors/{actor_name}/restart", c.restartActor)
 }
 
 // detailBody is FastAPI's error body.
@@ -140,6 +143,12 @@ func writeCompatError(w http.ResponseWriter, err error, notFound string) {
 
 func fileNotFound(partition, fileID string) string {
 	return fmt.Sprintf("File '%s' not found in partition '%s'.", fileID, partition)
+}
+
+// indexerFileNotFound is openrag's wording on its indexer routes (PUT and
+// DELETE /indexer/partition/{p}/file/{id}).
+func indexerFileNotFound(partition, fileID string) string {
+	return fmt.Sprintf("'%s' not found in partition '%s'", fileID, partition)
 }
 
 func taskNotFound(id string) string { return fmt.Sprintf("Task '%s' not found.", id) }
@@ -326,14 +335,26 @@ func (c *compat) submit(w http.ResponseWriter, r *http.Request, req SubmitReques
 	if req.Metadata == nil {
 		req.Metadata = map[string]any{}
 	}
+	if _, ok := req.Metadata["mimetype"].(string); ok {
+		req.FileName = typedName(req.FileName, req.Metadata, c.b.CompatInfo())
+	}
+	// OpenRAG checks the quota of new files only (add_file, not put_file).
+	done, err := c.admitUpload(r.Context(), req.Partition, req.Mode == fsm.ModeCreate)
+	if err != nil {
+		writeCompatError(w, err, "")
+		return
+	}
 	tv, err := c.b.Submit(r.Context(), req, body)
+	if err == nil {
+		done(tv)
+	}
 	if err != nil {
 		if StatusOf(err) == http.StatusConflict {
 			// RAGondin's exact wording, partition unquoted.
 			writeDetail(w, http.StatusConflict, "File '%s' already exists in partition %s", req.FileID, req.Partition)
 			return
 		}
-		writeCompatError(w, err, fileNotFound(req.Partition, req.FileID))
+		writeCompatError(w, err, indexerFileNotFound(req.Partition, req.FileID))
 		return
 	}
 	WriteJSON(w, okCode, map[string]string{"task_status_url": taskStatusURL(r, tv.ID)})
@@ -392,7 +413,7 @@ func (c *compat) patchFile(w http.ResponseWriter, r *http.Request) {
 func (c *compat) deleteFile(w http.ResponseWriter, r *http.Request) {
 	partition, fileID := r.PathValue("partition"), r.PathValue("file_id")
 	if err := c.b.DeleteFile(r.Context(), partition, fileID); err != nil {
-		writeCompatError(w, err, fileNotFound(partition, fileID))
+		writeCompatError(w, err, indexerFileNotFound(partition, fileID))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -51,6 +51,10 @@ func (c *compat) createPartition(w http.ResponseWriter, r *http.Request) {
 		writeCompatError(w, err, partitionNotFound(name))
 		return
 	}
+	if ub, ok := c.users(); ok {
+		caller, _ := CallerOf(r.Context())
+		ub.PartitionCreated(r.Context(), caller, name) // the creator owns it (openrag)
+	}
 	w.WriteHeader(http.StatusCreated)
 }
 

@@ -51,7 +51,7 @@ func TestCompatPartitionCreateConfigDelete(t *testing.T) {
 	e.expect("POST", "/partition/docs", http.StatusConflict, `{"detail":"Partition 'docs' already exists."}`)
 	// The empty partition is listed, with its creation time and no files.
 	e.expect("GET", "/partition/", http.StatusOK,
-		`{"partitions":[{"created_at":1750000000,"document_count":0,"file_count":0,"partition":"docs"}]}`)
+		`{"partitions":[{"created_at":"2025-06-15T15:06:40+00:00","document_count":0,"file_count":0,"partition":"docs"}]}`)
 	e.expect("GET", "/partition/docs", http.StatusOK, `{"files":[]}`)
 	defaults := map[string]any{"name": "docs", "description": "", "embedder": "default", "indexation_preset": "default",
 		"retrieval_preset": "default", "indexation_pipeline": map[string]any{}, "retrieval_pipeline": map[string]any{},

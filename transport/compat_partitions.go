@@ -23,17 +23,22 @@ func (c *compat) listPartitions(w http.ResponseWriter, r *http.Request) {
 		writeCompatError(w, err, "")
 		return
 	}
-	if own := ScopeOf(r.Context()); own != "" {
-		ps = slices.DeleteFunc(ps, func(p PartitionView) bool { return p.Name != own })
-	}
+	ps = slices.DeleteFunc(ps, func(p PartitionView) bool { return !InScope(r.Context(), p.Name) })
 	out := make([]map[string]any, 0, len(ps))
 	for i, p := range ps {
 		if i < offset || (paged && len(out) == limit) {
 			continue
 		}
 		// document_count is openrag 2026's name for file_count; both are sent.
-		out = append(out, map[string]any{"partition": p.Name, "created_at": unixSeconds(p.Created),
-			"file_count": len(p.Files), "document_count": len(p.Files)})
+		// created_at as openrag's summaries give it (ISO 8601): the admin
+		// UI hands it to new Date(), which took RAGondin's seconds for
+		// milliseconds (every partition "created" in January 1970).
+		row := map[string]any{"partition": p.Name, "created_at": isoTimeUTC(p.Created),
+			"file_count": len(p.Files), "document_count": len(p.Files)}
+		if role := callerRole(r.Context(), p.Name); role != "" {
+			row["role"] = role // openrag lists a member's role with the partition
+		}
+		out = append(out, row)
 	}
 	body := map[string]any{"partitions": out}
 	if paged {
@@ -82,6 +87,9 @@ func isoTime(t int64) string {
 	}
 	return tm.Format("2006-01-02T15:04:05")
 }
+
+// isoTimeUTC is Python's isoformat() of an aware UTC datetime.
+func isoTimeUTC(t int64) string { return isoTime(t) + "+00:00" }
 
 // fileMetadata is what RAGondin's add_file stored on every chunk of a file:
 // the user's keys, then the ones it set itself, which win over user keys of

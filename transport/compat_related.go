@@ -1,6 +1,9 @@
 package transport
 
-import "net/http"
+import (
+	"net/http"
+	"strings"
+)
 
 // Document relationships (openrag 2026, routers/admin/partitions.py and
 // the search routers' RelatedDocSearchParams): files carry
@@ -93,33 +96,44 @@ func ancestorPath(p PartitionView, fileID string, maxDepth int) []FileView {
 	return path
 }
 
+// partitionSubpath routes GET /partition/{p}/{kind}/{rest...}: openrag's
+// relationships/{relationship_id:path} (an ID may hold slashes: a folder
+// path) and file/{file_id}/ancestors (a file ID holds none, so one with a
+// slash names no route, as in openrag).
+func (c *compat) partitionSubpath(w http.ResponseWriter, r *http.Request) {
+	rest := r.PathValue("rest")
+	switch r.PathValue("kind") {
+	case "relationships":
+		if rest != "" {
+			c.relationships(w, r, rest)
+			return
+		}
+	case "file":
+		if id, ok := strings.CutSuffix(rest, "/ancestors"); ok && id != "" && !strings.Contains(id, "/") {
+			c.ancestors(w, r, id)
+			return
+		}
+	}
+	writeDetail(w, http.StatusNotFound, "Not Found")
+}
+
 // relationships is GET /partition/{p}/relationships/{rid}: {"files": [...]}.
-func (c *compat) relationships(w http.ResponseWriter, r *http.Request) {
+func (c *compat) relationships(w http.ResponseWriter, r *http.Request, rid string) {
 	p, ok := c.findPartition(w, r, r.PathValue("partition"))
 	if !ok {
 		return
 	}
 	files := []map[string]any{}
-	for _, f := range relatedFiles(p, r.PathValue("relationship_id")) {
+	for _, f := range relatedFiles(p, rid) {
 		files = append(files, fileEntry(r, f))
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"files": files})
 }
 
-// fileAction routes GET /partition/{p}/{kind}/{id}/{action}: only
-// file/{id}/ancestors exists.
-func (c *compat) fileAction(w http.ResponseWriter, r *http.Request) {
-	if r.PathValue("kind") != "file" || r.PathValue("action") != "ancestors" {
-		writeDetail(w, http.StatusNotFound, "Not Found")
-		return
-	}
-	c.ancestors(w, r)
-}
-
 // ancestors is GET /partition/{p}/file/{id}/ancestors: {"ancestors":
 // [root, ..., file]}; 404 in openrag's words when the file is missing.
-func (c *compat) ancestors(w http.ResponseWriter, r *http.Request) {
-	partition, fileID := r.PathValue("partition"), r.PathValue("file_id")
+func (c *compat) ancestors(w http.ResponseWriter, r *http.Request, fileID string) {
+	partition := r.PathValue("partition")
 	depth, ferr := queryInt(r, "max_ancestor_depth", -1, 0)
 	if ferr != nil {
 		writeValidation(w, *ferr)

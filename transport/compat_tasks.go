@@ -73,7 +73,7 @@ func (c *compat) task(w http.ResponseWriter, r *http.Request) {
 	}
 	state := ragTaskState(tv.State, tv.Stage)
 	body := map[string]any{"task_id": tv.ID, "task_state": state, "details": taskDetails(tv)}
-	if state == ragFailed || state == ragCancelled {
+	if state == ragFailed { // openrag: only a failed task links its error
 		body["error_url"] = taskStatusURL(r, tv.ID) + "/error"
 	}
 	WriteJSON(w, http.StatusOK, body)
@@ -129,9 +129,6 @@ func ledgerTime(t int64) time.Time {
 	}
 	return time.Unix(t, 0).UTC()
 }
-
-// unixSeconds turns a ledger time into RAGondin's integer seconds.
-func unixSeconds(t int64) int64 { return ledgerTime(t).Unix() }
 
 // logTime is loguru's time repr, which RAGondin's log lines start with.
 func logTime(t int64) string { return ledgerTime(t).Format("2006-01-02 15:04:05.000000-07:00") }
@@ -247,7 +244,7 @@ func (c *compat) queueTasks(w http.ResponseWriter, r *http.Request) {
 	total := 0
 	for _, tv := range all {
 		state := ragTaskState(tv.State, tv.Stage)
-		if !matches(state) {
+		if !matches(state) || !InScope(r.Context(), tv.Partition) {
 			continue
 		}
 		total++
@@ -256,7 +253,7 @@ func (c *compat) queueTasks(w http.ResponseWriter, r *http.Request) {
 		}
 		item := map[string]any{"task_id": tv.ID, "state": state, "details": taskDetails(tv),
 			"url": taskStatusURL(r, tv.ID)}
-		if state == ragFailed || state == ragCancelled {
+		if state == ragFailed {
 			item["error_url"] = taskStatusURL(r, tv.ID) + "/error"
 		}
 		tasks = append(tasks, item)

@@ -494,7 +494,7 @@ func TestCompatSequence(t *testing.T) {
 		t.Fatalf("replace task %s: %+v body %q", id2, r, got)
 	}
 	code, body = e.upload("PUT", "/indexer/partition/docs/file/ghost", part{name: "file", filename: "a.txt", body: "x"})
-	if code != 404 || body != `{"detail":"File 'ghost' not found in partition 'docs'."}` {
+	if code != 404 || body != `{"detail":"'ghost' not found in partition 'docs'"}` {
 		t.Fatalf("put missing = %d %s", code, body)
 	}
 
@@ -554,15 +554,15 @@ func TestCompatSequence(t *testing.T) {
 
 	// Delete a file: 204 with no body, then 404.
 	e.expect("DELETE", "/indexer/partition/docs/file/f2", 204, "")
-	e.expect("DELETE", "/indexer/partition/docs/file/f2", 404, `{"detail":"File 'f2' not found in partition 'docs'."}`)
+	e.expect("DELETE", "/indexer/partition/docs/file/f2", 404, `{"detail":"'f2' not found in partition 'docs'"}`)
 	e.expect("GET", "/partition/check-file/docs/file/f2", 404, `{"detail":"File 'f2' not found in partition 'docs'."}`)
 	e.expect("GET", "/partition/docs/file/f2", 404, `{"detail":"File 'f2' not found in partition 'docs'."}`)
 
 	// Partitions.
 	body = e.expect("GET", "/partition/", 200, "")
 	jsonEq(t, body, map[string]any{"partitions": []any{
-		map[string]any{"partition": "docs", "created_at": 1_700_000_000, "file_count": 1, "document_count": 1},
-		map[string]any{"partition": "other", "created_at": 1_700_000_000, "file_count": 1, "document_count": 1}}})
+		map[string]any{"partition": "docs", "created_at": "2023-11-14T22:13:20+00:00", "file_count": 1, "document_count": 1},
+		map[string]any{"partition": "other", "created_at": "2023-11-14T22:13:20+00:00", "file_count": 1, "document_count": 1}}})
 	e.expect("GET", "/partition", 200, body)
 	body = e.expect("GET", "/partition/docs", 200, "")
 	files := decode(t, body)["files"].([]any)

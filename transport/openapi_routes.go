@@ -41,8 +41,11 @@ var compatRoutes = []routeDoc{
 	{Pattern: "PATCH /partition/{partition}", Summary: "Store a partition's configuration", Source: "O (UpdatePartitionRequest)",
 		Body: "JSON {description, embedder, indexation_preset, retrieval_preset, chat_history_depth, chat_llm}", Responses: map[int]string{200: "PartitionDetailResponse", 404: "no partition", 422: "invalid body"}},
 	{Pattern: "GET /partition/{partition}/config", Summary: "A partition's configuration", Source: "O", Responses: map[int]string{200: "PartitionDetailResponse", 404: "no partition"}},
-	{Pattern: "GET /partition/{partition}/relationships/{relationship_id}", Summary: "Files sharing a relationship_id", Source: "O get_related_files", Responses: map[int]string{200: "{files}", 404: "no partition"}},
-	{Pattern: "GET /partition/{partition}/{kind}/{file_id}/{action}", Path: "/partition/{partition}/file/{file_id}/ancestors", Summary: "A file's ancestors by parent_id, root first", Source: "O get_file_ancestors",
+	// One mux pattern serves both (compat_related.go): a relationship ID is
+	// a path, which no single-segment wildcard next to the ancestors route
+	// can take.
+	{Pattern: "GET /partition/{partition}/{kind}/{rest...}", Path: "/partition/{partition}/relationships/{relationship_id}", Summary: "Files sharing a relationship_id (which may hold slashes)", Source: "O get_related_files ({relationship_id:path})", Responses: map[int]string{200: "{files}", 404: "no partition"}},
+	{Pattern: "GET /partition/{partition}/{kind}/{rest...}", Path: "/partition/{partition}/file/{file_id}/ancestors", Summary: "A file's ancestors by parent_id, root first", Source: "O get_file_ancestors",
 		Query: []paramDoc{{"max_ancestor_depth", "integer", false}}, Responses: map[int]string{200: "{ancestors}", 404: "file missing"}},
 	{Pattern: "GET /search", Summary: "Search partitions", Source: "R search.py; O", Query: searchDocs, Responses: map[int]string{200: "{documents}", 400: "bad filter", 422: "invalid parameter"}},
 	{Pattern: "GET /search/{$}", Path: "/search/", Summary: "Search partitions (trailing slash)", Source: "R", Query: searchDocs, Responses: map[int]string{200: "{documents}", 400: "bad filter", 422: "invalid parameter"}},
@@ -55,6 +58,12 @@ var compatRoutes = []routeDoc{
 		Query:     []paramDoc{{"task_status", "string", false}, {"status", "string (older UI)", false}, {"offset", "integer", false}, {"limit", "integer", false}},
 		Responses: map[int]string{200: "{tasks, total, offset, limit}"}},
 	{Pattern: "GET /openapi.json", Summary: "This description", Source: "FastAPI's /openapi.json", Responses: map[int]string{200: "OpenAPI 3.1 document"}},
+	{Pattern: "GET /users/info", Summary: "The caller's account: role, memberships, file quota and usage", Source: "O admin/users.py get_current_user_info",
+		Responses: map[int]string{200: "{id, display_name, is_admin, memberships, file_count, pending_files, total_files, file_quota}"}},
+	{Pattern: "GET /actors/{$}", Path: "/actors/", Summary: "The cluster's indexing nodes, as OpenRAG lists its Ray actors (admin)", Source: "O admin/cluster.py list_ray_actors",
+		Responses: map[int]string{200: "{actors: [{actor_id, namespace, name, class_name, state}]}", 403: "not an admin"}},
+	{Pattern: "POST /actors/{actor_name}/restart", Summary: "Drain a node and take it back into service (admin)", Source: "O admin/cluster.py restart_ray_actor",
+		Responses: map[int]string{200: "{message, actor_name, actor_id}", 404: "unknown actor"}},
 }
 
 var pageDocs = []paramDoc{{"limit", "integer", false}, {"offset", "integer", false}}

@@ -4,7 +4,9 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -80,11 +82,14 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 	var doc []string
 	seen := map[string]bool{}
 	for _, d := range compatRoutes {
-		if seen[d.Pattern] {
+		// One pattern may serve several documented paths (compat_related.go).
+		if seen[d.Pattern+" "+d.path()] {
 			t.Errorf("%s described twice", d.Pattern)
 		}
-		seen[d.Pattern] = true
-		doc = append(doc, d.Pattern)
+		if !slices.Contains(doc, d.Pattern) {
+			doc = append(doc, d.Pattern)
+		}
+		seen[d.Pattern+" "+d.path()] = true
 		if d.Summary == "" || d.Source == "" || len(d.Responses) == 0 {
 			t.Errorf("%s: incomplete description %+v", d.Pattern, d)
 		}
@@ -118,8 +123,10 @@ func TestOpenAPIServed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusMethodNotAllowed || (resp.StatusCode == http.StatusNotFound && resp.Header.Get("Content-Type") == "text/plain; charset=utf-8") {
+			// The mux's own answers are FastAPI's bare ones (server.go).
+			if resp.StatusCode == http.StatusMethodNotAllowed || (resp.StatusCode == http.StatusNotFound && strings.TrimSpace(string(b)) == `{"detail":"Not Found"}`) {
 				t.Errorf("%s %s: %d from the mux, no handler", m, concrete, resp.StatusCode)
 			}
 		}

@@ -99,7 +99,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.applyCORS(w, r) {
 		return
 	}
-	w = s.v1Edges(w, r) // v1_edges.go
+	w = s.fastAPIEdges(w, r) // compat_notfound.go
+	w = s.v1Edges(w, r)      // v1_edges.go
 	if s.auth != nil {
 		if r = s.authorize(w, r); r != nil {
 			s.mux.ServeHTTP(w, r)
