@@ -42,6 +42,16 @@ func TestCatalogSurvivesLeaderKillDuringLargeDelete(t *testing.T) {
 		cfg.Catalog, cfg.Runner = dsn, checksum
 	})
 	waitFor(t, 15*time.Second, "leader", func() bool { return c.leader() != nil && len(c.leader().peers.alive()) == 2 })
+	// Blob copies between nodes need the node credential, which each node
+	// learns from the ledger (under -race on two cores this can lag).
+	waitFor(t, 15*time.Second, "every node knows the node credential", func() bool {
+		for _, n := range ns {
+			if n.peerSecret() == "" {
+				return false
+			}
+		}
+		return true
+	})
 	const files = 120
 	for i := range files {
 		if _, err := clientOf(ns[i%3]).Submit(ctxT(t, 10*time.Second), submitReq("big", fmt.Sprintf("f%03d.txt", i)), strings.NewReader(fmt.Sprint("body ", i))); err != nil {
