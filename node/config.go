@@ -148,9 +148,9 @@ type Config struct {
 	// CheckInvariants makes the FSM verify the ledger after every apply.
 	CheckInvariants bool
 
-	// CallbackAllowPrivate lets callback_url name loopback, private and
-	// link-local addresses (--callback-allow-private); off, such callbacks
-	// are refused at upload and at connect time (callback.go).
+	// CallbackAllowPrivate lets callback_url name any address
+	// (--callback-allow-private); off, only globally routable unicast
+	// addresses pass (publicAddr), at upload and at connect time.
 	CallbackAllowPrivate bool
 	// JoinSecret (--join-secret) stands for a gossip key derived from it
 	// (security.go); Insecure lets a node on a non-loopback address run
