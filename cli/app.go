@@ -98,6 +98,8 @@ func NewApp(stdout, stderr io.Writer) *cli.App {
 	for _, c := range app.Commands {
 		setUsageErr(c, usageErr)
 	}
+	oneDefaultAll(app.Commands) // help.go
+
 	return app
 }
 

@@ -24,7 +24,7 @@ func indexerFlags() []cli.Flag {
 		&cli.StringFlag{Name: "embedder-url", Usage: "OpenAI-compatible embeddings API (vLLM, TEI, Ollama, Infinity); empty: built-in lexical embedder", EnvVars: envs("EMBEDDER_URL", "EMBEDDER_BASE_URL")},
 		&cli.StringFlag{Name: "embedder-model", Usage: "model name sent to the embeddings API", EnvVars: envs("EMBEDDER_MODEL", "EMBEDDER_MODEL_NAME")},
 		&cli.StringFlag{Name: "embedder-key", Usage: "API key for the embeddings API", EnvVars: envs("EMBEDDER_KEY", "EMBEDDER_API_KEY")},
-		&cli.IntFlag{Name: "embedder-dim", Usage: "vector dimension (built-in default 384; required with --vdb milvus and an HTTP embedder)", EnvVars: envs("EMBEDDER_DIM")},
+		&cli.IntFlag{Name: "embedder-dim", Usage: "vector dimension (required with --vdb milvus and an HTTP embedder)", EnvVars: envs("EMBEDDER_DIM")},
 		&cli.IntFlag{Name: "embed-batch", Value: 32, Usage: "texts per embeddings request", EnvVars: envs("EMBED_BATCH", "EMBEDDER_BATCH_SIZE")},
 		&cli.IntFlag{Name: "embed-concurrency", Value: 4, Usage: "embeddings requests in flight per task", EnvVars: envs("EMBED_CONCURRENCY", "EMBEDDER_CONCURRENCY")},
 		&cli.StringFlag{Name: "embedder-timeout", Value: "60s", Usage: "bound on each embeddings request (a duration, or seconds as OpenRAG's EMBEDDER_TIMEOUT gives them)", EnvVars: envs("EMBEDDER_TIMEOUT", "EMBEDDER_TIMEOUT")},

@@ -84,7 +84,7 @@ func startCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "start",
 		Usage: "run a node (bootstraps a new cluster, or joins one with --join)",
-		Flags: append(append(startFlags(), indexerFlags()...), parserFlags()...),
+		Flags: groupStartFlags(append(append(startFlags(), indexerFlags()...), parserFlags()...)),
 		Action: func(c *cli.Context) error {
 			cfg, err := configFromFlags(c)
 			if err != nil {
