@@ -89,7 +89,7 @@ func TestConsoleJSONShapes(t *testing.T) {
 			`"members":[{"id":"id1","name":"n1","http_addr":"","raft_addr":"","serf_addr":"","serf_status":"","raft_suffrage":"","leader":false,"version":"","gpus":[],"cpu_slots":0,"running":0,"draining":false}],` +
 			`"counts":{"queued":1},"stages":{},"queue_depth":1,` +
 			`"gpus":[{"node_id":"id1","node":"n1","index":0,"name":"gpu","milli_total":1000,"milli_used":250,"mem_total":100,"mem_used":10,"mem_reserve":5,"tasks":[{"task_id":"t1","file_id":"a.txt","milli":250,"mem":10}]}],` +
-			`"cpus":[{"node_id":"id2","node":"n2","slots":2,"used":1}],"last_event":3,"observing_since":7}`},
+			`"cpus":[{"node_id":"id2","node":"n2","slots":2,"used":1}],"last_event":3,"observing_since":7,"leader_changes_10m":0,"longest_leaderless_ms":0,"election_churn":false}`},
 		{"GET", "/v1/console/tasks?state=failed&q=a.t&offset=5&limit=10", 200, `{"total":1,"offset":5,"limit":10,"tasks":[{"id":"t1","state":"queued","partition":"p","file_id":"a.txt","size":0,"node_id":"","gpu":-1,"attempt":1,"failures":0,"error":"","chunks":0,"submitted":5}]}`},
 		{"GET", "/v1/console/tasks/t1", 200, `{"task":{"id":"t1","state":"failed","partition":"p","file_id":"a.txt","size":0,"node_id":"","gpu":-1,"attempt":1,"failures":0,"error":"boom","chunks":0,"submitted":0},` +
 			`"history":[{"time":1,"state":"queued","attempt":1},{"time":2,"state":"failed","node_id":"id1","attempt":1,"error":"boom"}],"observing_since":7}`},
