@@ -1,8 +1,8 @@
 package node
 
 import (
+	"github.com/ragnode/ragnode/errs"
 	"github.com/ragnode/ragnode/fsm"
-	"github.com/ragnode/ragnode/node/errs"
 )
 
 // admit refuses a submission while the queue is over an admission cap

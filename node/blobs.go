@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ragnode/ragnode/node/errs"
+	"github.com/ragnode/ragnode/errs"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 )

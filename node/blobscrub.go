@@ -5,7 +5,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/ragnode/ragnode/node/errs"
+	"github.com/ragnode/ragnode/errs"
 )
 
 // The scrub re-reads every local blob through the verifier, so a copy that

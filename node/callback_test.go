@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ragnode/ragnode/errs"
 	"github.com/ragnode/ragnode/fsm"
-	"github.com/ragnode/ragnode/node/errs"
 )
 
 func TestValidCallbackURL(t *testing.T) {

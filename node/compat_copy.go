@@ -6,10 +6,10 @@ import (
 	"maps"
 	"time"
 
+	"github.com/ragnode/ragnode/errs"
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/indexer"
 	"github.com/ragnode/ragnode/indexer/store"
-	"github.com/ragnode/ragnode/node/errs"
 )
 
 // Copies and moves of indexed files without embedding again: the source's

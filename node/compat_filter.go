@@ -5,9 +5,9 @@ import (
 	"errors"
 	"sync/atomic"
 
+	"github.com/ragnode/ragnode/errs"
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/indexer/store/filter"
-	"github.com/ragnode/ragnode/node/errs"
 )
 
 // Search filters (openrag's filter parameter): a Milvus boolean expression

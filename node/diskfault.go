@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/ragnode/ragnode/errs"
 	"github.com/ragnode/ragnode/fsm"
-	"github.com/ragnode/ragnode/node/errs"
 )
 
 // A node that cannot write its data (a full, over-quota or read-only disk)

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ragnode/ragnode/errs"
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/indexer/store"
-	"github.com/ragnode/ragnode/node/errs"
 )
 
 // holdIndexLoads makes every chunk index load wait until the returned

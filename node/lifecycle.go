@@ -7,9 +7,9 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/ragnode/ragnode/errs"
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/gpu"
-	"github.com/ragnode/ragnode/node/errs"
 )
 
 // selfRegisterLoop keeps this node's ledger record (addresses, GPUs, slots)

@@ -10,11 +10,11 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/ragnode/ragnode/errs"
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/gpu"
 	"github.com/ragnode/ragnode/indexer"
 	"github.com/ragnode/ragnode/indexer/store"
-	"github.com/ragnode/ragnode/node/errs"
 	"github.com/ragnode/ragnode/scheduler"
 	"github.com/ragnode/ragnode/transport"
 )

@@ -10,7 +10,7 @@ import (
 
 	"github.com/hashicorp/serf/serf"
 
-	"github.com/ragnode/ragnode/node/errs"
+	"github.com/ragnode/ragnode/errs"
 	"github.com/ragnode/ragnode/transport"
 )
 

@@ -3,8 +3,8 @@ package node
 import (
 	"context"
 
+	"github.com/ragnode/ragnode/errs"
 	"github.com/ragnode/ragnode/fsm"
-	"github.com/ragnode/ragnode/node/errs"
 	"github.com/ragnode/ragnode/transport"
 )
 

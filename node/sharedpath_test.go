@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ragnode/ragnode/errs"
 	"github.com/ragnode/ragnode/indexer"
-	"github.com/ragnode/ragnode/node/errs"
 	"github.com/ragnode/ragnode/transport"
 )
 

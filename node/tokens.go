@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/ragnode/ragnode/errs"
 	"github.com/ragnode/ragnode/fsm"
-	"github.com/ragnode/ragnode/node/errs"
 	"github.com/ragnode/ragnode/transport"
 )
 

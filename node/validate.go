@@ -6,7 +6,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/ragnode/ragnode/node/errs"
+	"github.com/ragnode/ragnode/errs"
 	"github.com/ragnode/ragnode/transport"
 )
 

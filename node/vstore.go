@@ -9,11 +9,11 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/ragnode/ragnode/errs"
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/indexer"
 	"github.com/ragnode/ragnode/indexer/store"
 	"github.com/ragnode/ragnode/indexer/store/milvus"
-	"github.com/ragnode/ragnode/node/errs"
 	"github.com/ragnode/ragnode/transport"
 )
 

@@ -11,7 +11,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ragnode/ragnode/node/errs"
+	"github.com/ragnode/ragnode/errs"
 )
 
 // Partition scope, decided by what a request touches.

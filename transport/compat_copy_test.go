@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ragnode/ragnode/errs"
 	"github.com/ragnode/ragnode/fsm"
-	"github.com/ragnode/ragnode/node/errs"
 )
 
 // CopyFile copies the fake's file record and chunks, as the node does

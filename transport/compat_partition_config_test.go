@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ragnode/ragnode/node/errs"
+	"github.com/ragnode/ragnode/errs"
 )
 
 // The fake's partition records: a created partition is an entry of

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ragnode/ragnode/errs"
 	"github.com/ragnode/ragnode/fsm"
-	"github.com/ragnode/ragnode/node/errs"
 )
 
 // The rest of fakeCompat's CompatBackend: tasks, cancel, info, chunks.

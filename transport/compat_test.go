@@ -20,8 +20,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ragnode/ragnode/errs"
 	"github.com/ragnode/ragnode/fsm"
-	"github.com/ragnode/ragnode/node/errs"
 )
 
 // stubBackend satisfies Backend for NewServer; the compat API never calls it,

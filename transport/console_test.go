@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ragnode/ragnode/node/errs"
+	"github.com/ragnode/ragnode/errs"
 )
 
 // fakeConsole answers with fixed values and records the task query.

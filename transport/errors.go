@@ -8,9 +8,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ragnode/ragnode/errs"
 	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/indexer/store/filter"
-	"github.com/ragnode/ragnode/node/errs"
 )
 
 // kindStatus is the one table from failure kind to HTTP status; both

@@ -16,7 +16,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ragnode/ragnode/node/errs"
+	"github.com/ragnode/ragnode/errs"
 )
 
 // A ledger snapshot file (`ragnode snapshot save`, GET /v1/snapshot):

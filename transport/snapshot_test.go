@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ragnode/ragnode/node/errs"
+	"github.com/ragnode/ragnode/errs"
 )
 
 func sampleSnapshot(t *testing.T, body string) []byte {

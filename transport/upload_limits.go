@@ -23,7 +23,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ragnode/ragnode/node/errs"
+	"github.com/ragnode/ragnode/errs"
 )
 
 // uploadLimits is the Server's state for the upload routes; the zero value

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ragnode/ragnode/errs"
 	"github.com/ragnode/ragnode/indexer/store"
-	"github.com/ragnode/ragnode/node/errs"
 )
 
 // Frozen samples of every peer message, as a node of the previous version
