@@ -82,7 +82,7 @@ type explainRT struct {
 func (e explainRT) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := e.rt.RoundTrip(r)
 	if err != nil && notHTTP(err) {
-		return nil, fmt.Errorf("%s is not an HTTP API (%v): %s", e.addr, err, portHint(e.addr))
+		return nil, fmt.Errorf("it answers, but not in HTTP (%v): %s", err, portHint(e.addr))
 	}
 	return resp, err
 }
@@ -98,16 +98,16 @@ func notHTTP(err error) bool {
 	return strings.Contains(s, "malformed HTTP") || strings.Contains(s, "connection reset by peer")
 }
 
-// portHint names what the port probably is.
+// portHint names what the port probably is: a node's other ports are
+// the usual mistake, and the defaults say which one.
 func portHint(addr string) string {
 	_, port, _ := net.SplitHostPort(addr)
-	what := "another service's port"
+	what := "most likely a node's Raft or Serf port (--raft-port, --serf-port)"
 	switch port {
 	case strconv.Itoa(node.DefaultRaftPort):
-		what = "ragnode's default Raft port"
+		what = "port " + port + " is a node's Raft port by default"
 	case strconv.Itoa(node.DefaultSerfPort):
-		what = "ragnode's default Serf (gossip) port"
+		what = "port " + port + " is a node's Serf (gossip) port by default"
 	}
-	return fmt.Sprintf("port %s looks like %s, or a node's --raft-port/--serf-port; --addr takes its HTTP port (--http-port, %d by default)",
-		port, what, node.DefaultHTTPPort)
+	return fmt.Sprintf("%s; --addr takes a node's HTTP port (--http-port, %d by default)", what, node.DefaultHTTPPort)
 }

@@ -80,6 +80,15 @@ func TestParseAddr(t *testing.T) {
 	}
 }
 
+func TestPortHint(t *testing.T) {
+	if h := portHint("10.0.0.1:7071"); !strings.HasPrefix(h, "port 7071 is a node's Raft port by default; --addr takes") {
+		t.Errorf("raft: %q", h)
+	}
+	if h := portHint("10.0.0.1:7072"); !strings.HasPrefix(h, "port 7072 is a node's Serf (gossip) port by default") {
+		t.Errorf("serf: %q", h)
+	}
+}
+
 func TestOneLineMsg(t *testing.T) {
 	for in, want := range map[string]string{
 		"join 127.0.0.1:7072: 1 error occurred:\n\t* Failed to join 127.0.0.1:7072: dial tcp 127.0.0.1:7072: connect: connection refused\n\n": "join 127.0.0.1:7072: Failed to join 127.0.0.1:7072: dial tcp 127.0.0.1:7072: connect: connection refused",
@@ -119,7 +128,8 @@ func TestClientAddrForms(t *testing.T) {
 		}
 		_, errOut, code := run(t, "status", "--addr", addr, "--token", "tok", "--request-timeout", "5s")
 		line := oneLineErr(t, "--addr at the "+p+" port", errOut, code)
-		if strings.HasSuffix(line, "EOF") || !strings.Contains(line, "is not an HTTP API") || !strings.Contains(line, "--addr takes its HTTP port") {
+		if strings.HasSuffix(line, "EOF") || !strings.Contains(line, "it answers, but not in HTTP") ||
+			!strings.Contains(line, "most likely a node's Raft or Serf port") || !strings.Contains(line, "--addr takes a node's HTTP port (--http-port, 7070 by default)") {
 			t.Errorf("--addr at the %s port: %q", p, line)
 		}
 	}

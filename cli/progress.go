@@ -54,7 +54,8 @@ type progress struct {
 	clock    clock
 	samples  []sample // within rateWindow, oldest first
 	lastDraw time.Time
-	drawn    int // width of the line on screen (tty), to blank its tail
+	drawn    int    // width of the line on screen (tty), to blank its tail
+	lastLine string // what was last written
 	last     counts
 }
 
@@ -100,7 +101,12 @@ func (p *progress) draw(now time.Time, final bool) {
 	p.lastDraw = now
 	line := p.line()
 	if !p.tty {
-		fmt.Fprintln(p.w, line)
+		// The final state may be the line just written (a run shorter
+		// than one poll): a log needs it once.
+		if !final || line != p.lastLine {
+			fmt.Fprintln(p.w, line)
+		}
+		p.lastLine = line
 		return
 	}
 	pad := ""

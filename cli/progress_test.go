@@ -112,6 +112,14 @@ func TestProgressTerminal(t *testing.T) {
 	if !strings.HasSuffix(out, "\n") || strings.Count(out, "\n") != 1 {
 		t.Fatalf("want one newline, at the end: %q", out)
 	}
+	// A run shorter than one poll: the final line once, not twice.
+	buf.Reset()
+	q := newProgress(&buf, clk)
+	q.update(counts{Done: 2, Total: 2})
+	q.done()
+	if n := strings.Count(buf.String(), "\n"); n != 1 {
+		t.Fatalf("a run ended at the first poll printed %d lines: %q", n, buf.String())
+	}
 	draws := strings.Split(strings.TrimSuffix(out, "\n"), "\r")
 	last := draws[len(draws)-1]
 	if !strings.HasPrefix(last, "done 5  failed 0  running 0  queued 0  [========================] 5/5 100%") {

@@ -233,9 +233,12 @@ func runSubmit(c *cli.Context) error {
 			return err
 		}
 	} else {
-		final, err := waitTasks(c, cl, ok)
-		if err != nil {
-			return err
+		final := ok
+		if len(ok) > 0 { // nothing to wait for when every file was refused
+			var err error
+			if final, err = waitTasks(c, cl, ok); err != nil {
+				return err
+			}
 		}
 		if err := printTasks(c, final); err != nil {
 			return err
