@@ -93,8 +93,13 @@ func applyIndexerFlags(c *cli.Context, cfg *node.Config) error {
 	if _, err := loader.ParseOCRMode(ic.OCR); err != nil {
 		return err
 	}
-	if _, err := loader.ParsePDFInterrupt(ic.PDFInterrupt); err != nil {
-		return err
+	// auto (the default) is resolved by the node, which knows whether
+	// parsing runs in a child (node.pdfInterruptMode); the loader takes
+	// only the two modes it resolves to.
+	if m := strings.ToLower(strings.TrimSpace(ic.PDFInterrupt)); m != "auto" {
+		if _, err := loader.ParsePDFInterrupt(m); err != nil {
+			return fmt.Errorf("--pdf-interrupt %q: want auto, instruction or page", ic.PDFInterrupt)
+		}
 	}
 	// RAGondin's and OpenRAG's .env name their Milvus with VDB_HOST (and
 	// VDB_PORT, or upstream's historical VDB_iPORT): with one of those, or
