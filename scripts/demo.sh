@@ -31,8 +31,17 @@ for i in 1 2 3; do
     "${join[@]}" "${common[@]}" 2>"$DATA/n$i.log" & pids+=($!)
   [ "$i" = 1 ] && sleep 1
 done
+logs() { for i in 1 2 3; do echo "== n$i ($DATA/n$i.log)" >&2; tail -n 3 "$DATA/n$i.log" >&2; done; }
+sleep 1
+for p in "${pids[@]}"; do
+  # A node that cannot start exits at once, saying why in one line.
+  kill -0 "$p" 2>/dev/null || { echo "demo: a node exited at start" >&2; logs; exit 1; }
+done
 echo "== waiting for a healthy 3-voter cluster (ports $BASE-$(serf 3))"
-"$BIN" status --addr "127.0.0.1:$(http 1)" --wait-healthy --min-tolerance 1 --timeout 60s
+if ! "$BIN" status --addr "127.0.0.1:$(http 1)" --wait-healthy --min-tolerance 1 --timeout 60s; then
+  logs
+  exit 1
+fi
 "$BIN" members --addr "127.0.0.1:$(http 1)"
 echo; echo "== indexing examples/docs through node n2 (any node works)"
 "$BIN" submit examples/docs --addr "127.0.0.1:$(http 2)" --partition demo --metadata source=examples --wait
