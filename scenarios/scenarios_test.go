@@ -3,11 +3,14 @@ package scenarios
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ragnode/ragnode/scenarios/harness"
+	"github.com/ragnode/ragnode/transport"
 )
 
 // gate skips a scenario by profile: short runs only the short set, full
@@ -226,5 +229,44 @@ func TestDiskFull(t *testing.T) {
 	e.DiskFull(f, 3*time.Second)
 	e.WaitHealthy(3, 30*time.Second)
 	time.Sleep(time.Second)
+	e.Finish()
+}
+
+// 10. election-churn: SIGSTOP whoever leads, four times over, each for
+// longer than an election. The cluster keeps every task, and the leader's
+// status says the elections churn (issue 27: a churning cluster said
+// healthy before) with the changes counted, while Raft itself heals.
+func TestElectionChurn(t *testing.T) {
+	gate(t, false)
+	e := NewEnv(t, "election-churn", 3, seed(), false)
+	e.RunWorkload(200*time.Millisecond, 0)
+	time.Sleep(2 * time.Second)
+	const pauses = 4
+	for i := 0; i < pauses; i++ {
+		l := e.Leader()
+		if l == nil {
+			t.Fatal("no leader")
+		}
+		e.Pause(l, 3*time.Second)
+		e.WaitHealthy(3, 30*time.Second)
+	}
+	var last transport.Status
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if l := e.Leader(); l != nil {
+			if st, err := LocalStatus(l, 2*time.Second); err == nil {
+				last = st
+				if st.ElectionChurn && !st.Healthy {
+					break
+				}
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !last.ElectionChurn || last.Healthy || last.LeaderChanges < pauses || !slices.ContainsFunc(last.Unhealthy, func(r string) bool { return strings.Contains(r, "election churn") }) {
+		e.Fail("after %d leader pauses status shows no churn: %+v", pauses, last)
+	} else {
+		e.Metric("after %d leader pauses: %d leader changes in 10 min, longest leaderless gap %d ms, healthy %v", pauses, last.LeaderChanges, last.LongestLeaderlessMS, last.Healthy)
+	}
 	e.Finish()
 }
