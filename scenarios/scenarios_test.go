@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ragnode/ragnode/scenarios/harness"
 	"github.com/ragnode/ragnode/transport"
@@ -92,6 +95,7 @@ func TestRollingRestart(t *testing.T) {
 			e := NewEnv(t, fmt.Sprintf("rolling-restart-%d", n), n, seed(), false)
 			w := e.RunWorkload(200*time.Millisecond, 0)
 			time.Sleep(time.Second)
+			w.Burst(150) // in flight through the restarts
 			l := e.Leader()
 			var order []*harness.Proc
 			for _, p := range e.Live() {
@@ -110,6 +114,7 @@ func TestRollingRestart(t *testing.T) {
 				time.Sleep(time.Second) // keep submitting between restarts
 			}
 			time.Sleep(time.Second)
+			e.checkEventHistory()
 			e.Finish()
 			if lat, id := w.MaxLatency(); lat > 10*time.Second {
 				t.Errorf("submission %s refused for %s, longer than a leader handover", id, lat)
@@ -269,4 +274,35 @@ func TestElectionChurn(t *testing.T) {
 		e.Metric("after %d leader pauses: %d leader changes in 10 min, longest leaderless gap %d ms, healthy %v", pauses, last.LeaderChanges, last.LongestLeaderlessMS, last.Healthy)
 	}
 	e.Finish()
+}
+
+// checkEventHistory holds issue 27's rules for the event history after
+// faults: repair summaries (at most one per kind per minute) are at most a
+// quarter of the events, and every message is printable text.
+func (e *Env) checkEventHistory() {
+	live := e.Live()
+	if len(live) == 0 {
+		e.Fail("event history: no live node")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	evs, err := live[0].Client().ConsoleEvents(ctx, 0)
+	if err != nil {
+		e.Fail("event history: %v", err)
+		return
+	}
+	repairs := 0
+	for _, ev := range evs {
+		if ev.Kind == "repair" {
+			repairs++
+		}
+		if i := strings.IndexFunc(ev.Msg, func(r rune) bool { return unicode.IsControl(r) || r == utf8.RuneError }); i >= 0 {
+			e.Fail("event %d (%s) holds an unprintable character at byte %d: %q", ev.Seq, ev.Kind, i, ev.Msg)
+		}
+	}
+	if repairs*4 > len(evs) {
+		e.Fail("event history: %d of %d events are repair summaries (more than a quarter)", repairs, len(evs))
+	}
+	e.Metric("event history: %d events, %d repair summaries", len(evs), repairs)
 }
