@@ -41,18 +41,41 @@ const MetaTask = "_task"
 // file's chunks with Index >= len(recs). It returns the nodes now holding the
 // chunks (nil when the store is shared).
 type Sink interface {
-	WriteFile(ctx context.Context, partition, fileID string, recs []store.Record) ([]string, error)
+	WriteFile(ctx context.Context, w Write) ([]string, error)
+}
+
+// Fence names the task attempt a write is made for. A store whose rows
+// are replaced per file (Milvus with auto IDs) keeps the rows of the
+// newest attempt and refuses an older one's; the zero Fence is the
+// oldest of all.
+type Fence struct {
+	Task    string
+	Seq     uint64
+	Attempt int
+}
+
+// Write is one file's chunks as the pipeline hands them to its Sink, with
+// the attempt they belong to and the file facts RAGondin's rows carry.
+type Write struct {
+	Partition, FileID string
+	Records           []store.Record
+	Fence             Fence
+	// Source is the file's name (or shared path), Size its length in
+	// bytes, Submitted its task's submission (Unix nanoseconds; 0 unknown).
+	Source    string
+	Size      int64
+	Submitted int64
 }
 
 // StoreSink writes to one store.
 type StoreSink struct{ Store store.Store }
 
 // WriteFile implements Sink.
-func (s StoreSink) WriteFile(ctx context.Context, partition, fileID string, recs []store.Record) ([]string, error) {
-	if err := s.Store.Upsert(ctx, recs); err != nil {
+func (s StoreSink) WriteFile(ctx context.Context, w Write) ([]string, error) {
+	if err := s.Store.Upsert(ctx, w.Records); err != nil {
 		return nil, err
 	}
-	return nil, s.Store.DeleteFileFrom(ctx, partition, fileID, len(recs))
+	return nil, s.Store.DeleteFileFrom(ctx, w.Partition, w.FileID, len(w.Records))
 }
 
 // Config tunes the pipeline.
@@ -119,6 +142,11 @@ type Input struct {
 	Data      []byte
 	Metadata  map[string]any
 	GPU       int // allocated card, -1 for none
+	// Fence is the attempt the run writes for (Sink); Source and Submitted
+	// are file facts its rows carry (Write).
+	Fence     Fence
+	Source    string
+	Submitted int64
 }
 
 // Result is what the pipeline produced.
@@ -209,7 +237,8 @@ func (p *Pipeline) Run(ctx context.Context, in Input, progress func(stage string
 		recs[i] = store.Record{ID: store.ChunkID(in.Partition, in.FileID, c.Index), Partition: in.Partition, FileID: in.FileID, Index: c.Index, Text: c.Text,
 			Page: c.Page, Headings: c.Headings, Vector: vecs[i], Metadata: meta}
 	}
-	holders, err := p.sink.WriteFile(ctx, in.Partition, in.FileID, recs)
+	holders, err := p.sink.WriteFile(ctx, Write{Partition: in.Partition, FileID: in.FileID, Records: recs,
+		Fence: in.Fence, Source: in.Source, Size: int64(len(in.Data)), Submitted: in.Submitted})
 	if err != nil {
 		return Result{}, fmt.Errorf("write chunks: %w", err)
 	}

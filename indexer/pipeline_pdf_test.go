@@ -18,7 +18,8 @@ import (
 
 type captureSink struct{ recs []store.Record }
 
-func (c *captureSink) WriteFile(_ context.Context, _, _ string, recs []store.Record) ([]string, error) {
+func (c *captureSink) WriteFile(_ context.Context, w Write) ([]string, error) {
+	recs := w.Records
 	c.recs = recs
 	return nil, nil
 }

@@ -80,7 +80,7 @@ func (n *Node) copyFile(ctx context.Context, srcPartition, srcFileID, partition,
 		out[i] = store.Record{ID: store.ChunkID(partition, fileID, r.Index), Partition: partition, FileID: fileID,
 			Index: r.Index, Text: r.Text, Page: r.Page, Headings: r.Headings, Vector: r.Vector, Metadata: m}
 	}
-	holders, err := n.chunks.WriteFile(ctx, partition, fileID, out)
+	holders, err := n.chunks.WriteFile(ctx, indexer.Write{Partition: partition, FileID: fileID, Records: out})
 	if err != nil {
 		return fmt.Errorf("%s %s: write chunks: %w", what, srcFileID, err)
 	}

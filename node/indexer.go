@@ -240,9 +240,14 @@ func (r pipelineRunner) Run(ctx context.Context, job Job) (Outcome, error) {
 		return Outcome{}, err
 	}
 	t := job.Task
-	ctx = withFence(ctx, t)
+	src := t.File.SharedPath
+	if src == "" {
+		src = t.File.Name
+	}
 	res, err := r.n.pipe.Run(ctx, indexer.Input{TaskID: t.ID, Partition: t.Partition, FileID: t.FileID, FileName: t.File.Name,
-		Data: data, Metadata: t.Metadata, GPU: job.GPU}, job.Progress)
+		Data: data, Metadata: t.Metadata, GPU: job.GPU,
+		Fence:  indexer.Fence{Task: t.ID, Seq: t.Seq, Attempt: t.Attempt},
+		Source: src, Submitted: t.Submitted}, job.Progress)
 	if err != nil {
 		var lost *contain.LostError
 		switch {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ragnode/ragnode/indexer"
 	"github.com/ragnode/ragnode/indexer/embed"
 	"github.com/ragnode/ragnode/indexer/store"
 )
@@ -101,9 +102,9 @@ func (c meteredChunks) observe(ctx context.Context, op string, start time.Time, 
 	}
 }
 
-func (c meteredChunks) WriteFile(ctx context.Context, partition, fileID string, recs []store.Record) ([]string, error) {
+func (c meteredChunks) WriteFile(ctx context.Context, w indexer.Write) ([]string, error) {
 	start := time.Now()
-	h, err := c.chunkStore.WriteFile(ctx, partition, fileID, recs)
+	h, err := c.chunkStore.WriteFile(ctx, w)
 	c.observe(ctx, "write", start, err)
 	return h, err
 }

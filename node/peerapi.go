@@ -14,7 +14,7 @@ import (
 
 // PutChunks implements transport.Backend: a replica write from a peer.
 func (n *Node) PutChunks(ctx context.Context, w transport.ChunkWrite) error {
-	_, err := (indexer.StoreSink{Store: n.store}).WriteFile(ctx, w.Partition, w.FileID, transport.RecordsFromWire(w.Records))
+	_, err := (indexer.StoreSink{Store: n.store}).WriteFile(ctx, indexer.Write{Partition: w.Partition, FileID: w.FileID, Records: transport.RecordsFromWire(w.Records)})
 	return err
 }
 

@@ -10,7 +10,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/ragnode/ragnode/errs"
-	"github.com/ragnode/ragnode/fsm"
 	"github.com/ragnode/ragnode/indexer"
 	"github.com/ragnode/ragnode/indexer/store"
 	"github.com/ragnode/ragnode/indexer/store/milvus"
@@ -24,7 +23,7 @@ type chunkStore interface {
 	// WriteFile stores a file's records (upsert, then trim beyond them) and
 	// returns the nodes now holding them; nil when one shared store holds
 	// every file.
-	WriteFile(ctx context.Context, partition, fileID string, recs []store.Record) ([]string, error)
+	WriteFile(ctx context.Context, w indexer.Write) ([]string, error)
 	// Search answers a query over every copy; duplicates are possible and
 	// the caller keeps the best of each chunk.
 	Search(ctx context.Context, q store.Query) ([]store.Hit, error)
@@ -54,52 +53,29 @@ type fencedReplacer interface {
 	ReplaceFile(ctx context.Context, partition, fileID string, f milvus.Fence, recs []store.Record) error
 }
 
-type writeKey struct{}
-
-// writeInfo is what a shared store's write needs of the task beyond the
-// records: the fence, and the file facts RAGondin's rows carry.
-type writeInfo struct {
-	fence     milvus.Fence
-	source    string
-	size      int64
-	submitted int64 // Unix nanoseconds
-}
-
-// withFence records the task attempt a pipeline run writes for, so the
-// shared store can fence the write (the pipeline's Sink interface carries
-// no attempt).
-func withFence(ctx context.Context, t fsm.Task) context.Context {
-	src := t.File.SharedPath
-	if src == "" {
-		src = t.File.Name
-	}
-	return context.WithValue(ctx, writeKey{}, writeInfo{
-		fence:  milvus.Fence{Task: t.ID, Seq: t.Seq, Attempt: t.Attempt},
-		source: src, size: t.File.Size, submitted: t.Submitted,
-	})
-}
-
-func (s sharedChunks) WriteFile(ctx context.Context, partition, fileID string, recs []store.Record) ([]string, error) {
+func (s sharedChunks) WriteFile(ctx context.Context, w indexer.Write) ([]string, error) {
 	if fr, ok := s.st.(fencedReplacer); ok {
-		// A write without a task (none today) is fenced as the oldest:
-		// it never removes a task's rows, and loses to them.
-		wi, _ := ctx.Value(writeKey{}).(writeInfo)
+		// A write without a task (a copy between partitions) has the zero
+		// fence, the oldest: it never removes a task's rows, and loses to
+		// them.
 		if p, ok := s.st.(interface{ Profile() milvus.Profile }); ok && p.Profile() != milvus.ProfileRagnode {
-			ragondinKeys(recs, wi)
+			ragondinKeys(w)
 		}
-		return nil, fr.ReplaceFile(ctx, partition, fileID, wi.fence, recs)
+		f := milvus.Fence{Task: w.Fence.Task, Seq: w.Fence.Seq, Attempt: w.Fence.Attempt}
+		return nil, fr.ReplaceFile(ctx, w.Partition, w.FileID, f, w.Records)
 	}
-	_, err := indexer.StoreSink{Store: s.st}.WriteFile(ctx, partition, fileID, recs)
+	_, err := indexer.StoreSink{Store: s.st}.WriteFile(ctx, w)
 	return nil, err
 }
 
 // ragondinKeys adds the file keys RAGondin's indexer puts on every chunk
 // (source, file_size in bytes, created_at in ISO 8601) where the upload's
 // own metadata did not set them.
-func ragondinKeys(recs []store.Record, wi writeInfo) {
-	set := map[string]any{"source": wi.source, "file_size": wi.size}
-	if wi.submitted > 0 {
-		set["created_at"] = time.Unix(0, wi.submitted).UTC().Format(time.RFC3339)
+func ragondinKeys(w indexer.Write) {
+	recs := w.Records
+	set := map[string]any{"source": w.Source, "file_size": w.Size}
+	if w.Submitted > 0 {
+		set["created_at"] = time.Unix(0, w.Submitted).UTC().Format(time.RFC3339)
 	}
 	for i := range recs {
 		if recs[i].Metadata == nil {
@@ -145,12 +121,12 @@ type replicatedChunks struct {
 	local *store.Local
 }
 
-func (r replicatedChunks) WriteFile(ctx context.Context, partition, fileID string, recs []store.Record) ([]string, error) {
-	if _, err := (indexer.StoreSink{Store: r.local}).WriteFile(ctx, partition, fileID, recs); err != nil {
+func (r replicatedChunks) WriteFile(ctx context.Context, w indexer.Write) ([]string, error) {
+	if _, err := (indexer.StoreSink{Store: r.local}).WriteFile(ctx, w); err != nil {
 		return nil, err
 	}
 	holders := []string{r.n.id}
-	return append(holders, r.n.pushChunks(ctx, partition, fileID, recs, r.n.cfg.Indexer.ChunkReplicas-1, holders)...), nil
+	return append(holders, r.n.pushChunks(ctx, w.Partition, w.FileID, w.Records, r.n.cfg.Indexer.ChunkReplicas-1, holders)...), nil
 }
 
 // Search over copies on many nodes. A hybrid query is fused here, not on
