@@ -311,11 +311,8 @@ func terminal(state string) bool {
 	return state == "completed" || state == "failed" || state == "cancelled"
 }
 
-// waitClock is the progress display's clock; tests replace it.
-var waitClock clock = realClock{}
-
 // waitPoll is how often --wait asks the ledger.
-var waitPoll = 500 * time.Millisecond
+const waitPoll = 500 * time.Millisecond
 
 // waitTasks polls until every task ends, showing progress on stderr.
 func waitTasks(c *cli.Context, cl *transport.Client, tasks []transport.TaskView) ([]transport.TaskView, error) {
@@ -324,7 +321,7 @@ func waitTasks(c *cli.Context, cl *transport.Client, tasks []transport.TaskView)
 		want[t.ID] = i
 	}
 	final := append([]transport.TaskView(nil), tasks...)
-	prog := newProgress(c.App.ErrWriter, waitClock)
+	prog := newProgress(c.App.ErrWriter, realClock{})
 	defer prog.done()
 	partitions := map[string]bool{}
 	for _, t := range tasks {

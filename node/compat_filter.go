@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 
 	"github.com/ragnode/ragnode/errs"
 	"github.com/ragnode/ragnode/fsm"
@@ -67,15 +66,11 @@ func (n *Node) fileMatcher(b *filter.Budget, e *filter.Expr) (func(partition, fi
 	return func(partition, fileID string) bool { return ok[fsm.FileKey(partition, fileID)] }, nil
 }
 
-// filterBudgetLimit, when above zero, replaces filter.DefaultBudget; a
-// test's knob, atomic because request goroutines read it.
-var filterBudgetLimit atomic.Int64
-
 // filterBudget is what one search may spend on its filter: it ends with
 // the request, so a client that goes away stops the work, and is shared
 // by the ledger pass and the hits pass.
-func filterBudget(ctx context.Context) *filter.Budget {
-	return filter.NewBudget(ctx, filterBudgetLimit.Load())
+func (n *Node) filterBudget(ctx context.Context) *filter.Budget {
+	return filter.NewBudget(ctx, n.filterLimit.Load())
 }
 
 // filterError classifies an evaluation that stopped. Over budget, the

@@ -87,8 +87,9 @@ func TestCompatSearchFilterExpression(t *testing.T) {
 	}
 	// A filter over its budget is refused whole, 422 naming the limit,
 	// not answered with the hits it got to.
-	filterBudgetLimit.Store(3)
-	defer filterBudgetLimit.Store(0)
+	for _, n := range ns {
+		n.filterLimit.Store(3)
+	}
 	code, body = cc.do("GET", "/search?"+url.Values{"text": {"report"}, "filter": {`author like "%z%"`}}.Encode(), nil, "")
 	if code != 422 || !strings.Contains(body, "more than 3 bytes of matching work") {
 		t.Fatalf("over budget = %d %s", code, body)

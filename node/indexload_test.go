@@ -148,19 +148,7 @@ func TestSearchSkipsLoadingPeer(t *testing.T) {
 func TestDamagedChunkStoreFoundByTheLoad(t *testing.T) {
 	cfg := baseConfig(t, "damaged")
 	path := filepath.Join(cfg.DataDir, "chunks.db")
-	pre, err := store.OpenLocal(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs := make([]store.Record, 3000)
-	for i := range recs {
-		recs[i] = store.Record{ID: fmt.Sprintf("c%05d", i), Partition: "p", FileID: fmt.Sprintf("f%03d", i/10), Index: i % 10,
-			Text: strings.Repeat("word ", 40), Vector: []float32{1, float32(i), 0, 0}}
-	}
-	if err := pre.Upsert(context.Background(), recs); err != nil {
-		t.Fatal(err)
-	}
-	pre.Close()
+	writeChunkStore(t, path)
 	scribble(t, path, 8<<10)
 
 	c := newCluster(t)
@@ -169,9 +157,10 @@ func TestDamagedChunkStoreFoundByTheLoad(t *testing.T) {
 		t.Fatalf("status: %v", err)
 	}
 	waitFor(t, 30*time.Second, "the load to fail", func() bool { return tagOf(n, tagIndex) == "failed" })
-	_, err = n.LocalSearch(context.Background(), store.Query{Text: "word", TopK: 3})
+	_, err := n.LocalSearch(context.Background(), store.Query{Text: "word", TopK: 3})
 	wantDamaged(t, err, path, storeChunks, "move its data directory aside")
-	if err := n.store.Upsert(context.Background(), recs[:1]); !errors.Is(err, ErrDamagedStore) {
+	rec := store.Record{ID: "c00000", Partition: "p", FileID: "f000", Text: "word", Vector: []float32{1, 0, 0, 0}}
+	if err := n.store.Upsert(context.Background(), []store.Record{rec}); !errors.Is(err, ErrDamagedStore) {
 		t.Fatalf("write to a damaged store: %v", err)
 	}
 }

@@ -49,6 +49,9 @@ type Node struct {
 	name    string
 	devices []gpu.Device
 	gpuSrc  string
+	// filterLimit, above zero, replaces filter.DefaultBudget for this
+	// node's searches (tests lower it; request goroutines read it).
+	filterLimit atomic.Int64
 
 	fsm      *fsm.FSM
 	raft     *raft.Raft

@@ -23,7 +23,7 @@ func (n *Node) LocalSearch(ctx context.Context, q store.Query) ([]store.Hit, err
 		if err != nil {
 			return nil, err
 		}
-		if q.Where, err = n.fileMatcher(filterBudget(ctx), e); err != nil {
+		if q.Where, err = n.fileMatcher(n.filterBudget(ctx), e); err != nil {
 			return nil, err
 		}
 	}
@@ -74,7 +74,7 @@ func (n *Node) Search(ctx context.Context, req transport.SearchRequest) ([]trans
 		if expr, err = parseFilter(req.Expr); err != nil {
 			return nil, err
 		}
-		budget = filterBudget(ctx)
+		budget = n.filterBudget(ctx)
 		if q.Where, err = n.fileMatcher(budget, expr); err != nil {
 			return nil, err
 		}

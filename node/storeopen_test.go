@@ -247,6 +247,22 @@ func TestOpenRaftLogDamaged(t *testing.T) {
 // TestOpenChunkStoreDamaged: chunks.db, opened by the local store.
 func TestOpenChunkStoreDamaged(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "chunks.db")
+	writeChunkStore(t, path)
+	st, err := openChunkStore(path)
+	if err != nil {
+		t.Fatalf("a sound chunk store: %v", err)
+	}
+	st.Close()
+
+	scribble(t, path, 8<<10)
+	_, err = openChunkStore(path)
+	wantDamaged(t, err, path, storeChunks, "move its data directory aside")
+}
+
+// writeChunkStore fills a local chunk store at path with 3,000 records of
+// 300 files, enough pages for damage to land on live ones.
+func writeChunkStore(t *testing.T, path string) {
+	t.Helper()
 	st, err := store.OpenLocal(path)
 	if err != nil {
 		t.Fatal(err)
@@ -260,12 +276,4 @@ func TestOpenChunkStoreDamaged(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Close()
-	if st, err = openChunkStore(path); err != nil {
-		t.Fatalf("a sound chunk store: %v", err)
-	}
-	st.Close()
-
-	scribble(t, path, 8<<10)
-	_, err = openChunkStore(path)
-	wantDamaged(t, err, path, storeChunks, "move its data directory aside")
 }

@@ -224,11 +224,11 @@ func (s *Server) scoped(rt Route, h http.Handler) http.Handler {
 		}
 		touched, err := s.touched(r, rt.Scope)
 		if err != nil {
-			s.refuseScope(w, r, StatusOf(err), rt.Access, c.TokenID, err.Error())
+			s.refuse(w, r, StatusOf(err), rt.Access, c.TokenID, err.Error())
 			return
 		}
 		if len(touched) == 0 && !rt.Scope.listing {
-			s.refuseScope(w, r, http.StatusForbidden, rt.Access, c.TokenID,
+			s.refuse(w, r, http.StatusForbidden, rt.Access, c.TokenID,
 				"token is limited to "+limit+"; this request names no partition, which means all of them")
 			return
 		}
@@ -236,17 +236,17 @@ func (s *Server) scoped(rt Route, h http.Handler) http.Handler {
 			if c.Partitions != nil {
 				why, err := s.membershipRefusal(r.Context(), c, rt, p)
 				if err != nil {
-					s.refuseScope(w, r, StatusOf(err), rt.Access, c.TokenID, err.Error())
+					s.refuse(w, r, StatusOf(err), rt.Access, c.TokenID, err.Error())
 					return
 				}
 				if why != "" {
-					s.refuseScope(w, r, http.StatusForbidden, rt.Access, c.TokenID, why)
+					s.refuse(w, r, http.StatusForbidden, rt.Access, c.TokenID, why)
 					return
 				}
 				continue
 			}
 			if p != own {
-				s.refuseScope(w, r, http.StatusForbidden, rt.Access, c.TokenID,
+				s.refuse(w, r, http.StatusForbidden, rt.Access, c.TokenID,
 					"token is limited to partition "+own+"; this request touches partition "+quotePartition(p))
 				return
 			}
@@ -294,16 +294,8 @@ func (noResolver) ChunkPartition(context.Context, string) (string, error) {
 	return "", forbiddenf("this server cannot tell which partition a chunk belongs to")
 }
 
-func (s *Server) refuseScope(w http.ResponseWriter, r *http.Request, code int, need Access, tokenID, why string) {
-	if s.auth == nil {
-		WriteJSON(w, code, ErrorBody{Error: why})
-		return
-	}
-	s.refuse(w, r, code, need, tokenID, why)
-}
-
-// quotePartition shows a partition name as the client sent it would be
-// confusing when it holds a slash or control bytes.
+// quotePartition quotes a partition name that holds a slash, a quote or
+// control bytes, so a refusal shows exactly which name it refused.
 func quotePartition(p string) string {
 	if strings.ContainsAny(p, "/\\\"") || strings.IndexFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
 		b, _ := json.Marshal(p)
