@@ -336,9 +336,11 @@ func (n *Node) readBlob(ctx context.Context, hash string) ([]byte, error) {
 		failures = append(failures, fmt.Sprintf("%s (this node): %v", n.name, err))
 	}
 	var holders []string
+	recorded := false
 	names := map[string]string{}
 	n.fsm.View(func(s *fsm.State) {
 		if b := s.Blobs[hash]; b != nil {
+			recorded = true
 			holders = append(holders, b.Holders...)
 		}
 		for _, h := range holders {
@@ -349,6 +351,11 @@ func (n *Node) readBlob(ctx context.Context, hash string) ([]byte, error) {
 			}
 		}
 	})
+	if recorded && len(holders) == 0 {
+		// Every holder dropped out (their copies were lost or quarantined
+		// as corrupt): no retry can find the bytes.
+		return nil, Permanent(errs.Errorf(errs.NotFound, "blob %s is held by no node: every copy was lost or found corrupt", hash))
+	}
 	for _, h := range holders {
 		if h == n.id {
 			continue

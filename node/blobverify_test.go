@@ -426,10 +426,15 @@ func TestReadFileRecoversFromCorruptLocalBlob(t *testing.T) {
 		if !quarantineHolds(t, n2.blobs, h) {
 			t.Fatal("the serving node did not quarantine its corrupt copy")
 		}
-		// n1 holds nothing; the only holder answers that its copy was
-		// corrupt: a permanent failure, not a retry.
+		// n2 reports its corrupt copy and drops out of the holders; with
+		// no holder left the read fails for good, not as a retry.
+		waitFor(t, 10*time.Second, "n2 dropped from the blob's holders", func() bool {
+			dropped := false
+			n1.fsm.View(func(s *fsm.State) { dropped = s.Blobs[h] != nil && len(s.Blobs[h].Holders) == 0 })
+			return dropped
+		})
 		got, err := n1.readFile(ctxT(t, 30*time.Second), taskFor(h, len(data)))
-		if got != nil || !IsPermanent(err) || !strings.Contains(err.Error(), "corrupt on every holder") {
+		if got != nil || !IsPermanent(err) || !strings.Contains(err.Error(), "held by no node") {
 			t.Fatalf("read: %d bytes, %v", len(got), err)
 		}
 		if n1.blobs.Has(h) {
