@@ -351,9 +351,11 @@ func (n *Node) readBlob(ctx context.Context, hash string) ([]byte, error) {
 			}
 		}
 	})
-	if recorded && len(holders) == 0 {
+	if recorded && len(holders) == 0 && !corrupt {
 		// Every holder dropped out (their copies were lost or quarantined
-		// as corrupt): no retry can find the bytes.
+		// as corrupt): no retry can find the bytes. (A local copy just
+		// found corrupt is named below instead, whether or not this node's
+		// own report has dropped it yet.)
 		return nil, Permanent(errs.Errorf(errs.NotFound, "blob %s is held by no node: every copy was lost or found corrupt", hash))
 	}
 	for _, h := range holders {
